@@ -1,0 +1,316 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace VeilTun.Interop;
+
+internal static partial class Interop
+{
+    /// <summary>
+    /// OpenSSL 3 libcrypto EVP bindings for ChaCha20-Poly1305 (RFC 8439). libcrypto.so.3 is already a hard runtime
+    /// dependency of System.Security.Cryptography on Linux, so this adds no native dependency (deps.md §1).
+    /// The span-level helpers (<see cref="InitCipher"/>, <see cref="SetKey"/>, <see cref="AeadSeal"/>,
+    /// <see cref="AeadOpen"/>) take one reference on the context handle per call and hold it for the whole
+    /// operation, so a packet costs one AddRef/Release, not one per native call.
+    /// An EVP_CIPHER_CTX is not thread-safe: callers must not use one handle from two threads at once.
+    /// </summary>
+    internal static partial class LibCrypto
+    {
+        internal const string LibraryName = "libcrypto.so.3";
+
+        // include/openssl/evp.h
+        internal const int EVP_CTRL_AEAD_SET_IVLEN = 0x9;
+        internal const int EVP_CTRL_AEAD_GET_TAG = 0x10;
+        internal const int EVP_CTRL_AEAD_SET_TAG = 0x11;
+
+        /// <summary>EVP_MAX_BLOCK_LENGTH: the most EVP_CipherFinal_ex may ever write (ChaCha20 writes 0).</summary>
+        private const int EVP_MAX_BLOCK_LENGTH = 32;
+
+        private const int ChaCha20Poly1305KeySize = 32;
+        private const int ChaCha20Poly1305NonceSize = 12;
+        private const int ChaCha20Poly1305TagSize = 16;
+
+        [LibraryImport(LibraryName)]
+        internal static partial SafeEvpCipherCtxHandle EVP_CIPHER_CTX_new();
+
+        [LibraryImport(LibraryName)]
+        internal static partial void EVP_CIPHER_CTX_free(nint ctx);
+
+        /// <summary>Returns a pointer to a static, never-freed EVP_CIPHER.</summary>
+        [LibraryImport(LibraryName)]
+        internal static partial nint EVP_chacha20_poly1305();
+
+        [LibraryImport(LibraryName)]
+        private static unsafe partial int EVP_CipherInit_ex(nint ctx, nint cipher, nint engine, byte* key, byte* iv, int enc);
+
+        [LibraryImport(LibraryName)]
+        private static unsafe partial int EVP_CipherUpdate(nint ctx, byte* output, int* outputLength, byte* input, int inputLength);
+
+        [LibraryImport(LibraryName)]
+        private static unsafe partial int EVP_CipherFinal_ex(nint ctx, byte* output, int* outputLength);
+
+        [LibraryImport(LibraryName)]
+        private static unsafe partial int EVP_CIPHER_CTX_ctrl(nint ctx, int type, int arg, void* ptr);
+
+        private static readonly Lazy<bool> s_isAvailable = new(ProbeAvailability);
+
+        /// <summary>True when libcrypto.so.3 loads and exports EVP_chacha20_poly1305 (probed once per process).</summary>
+        internal static bool IsAvailable => s_isAvailable.Value;
+
+        private static bool ProbeAvailability()
+        {
+            try
+            {
+                return EVP_chacha20_poly1305() != 0;
+            }
+            catch (DllNotFoundException)
+            {
+                return false;
+            }
+            catch (EntryPointNotFoundException)
+            {
+                return false;
+            }
+        }
+
+        /// <summary>
+        /// Creates a context bound to ChaCha20-Poly1305 in the given direction with a 12-byte IV and no key yet.
+        /// Throws <see cref="System.Security.Cryptography.CryptographicException"/> when OpenSSL fails.
+        /// </summary>
+        internal static SafeEvpCipherCtxHandle CreateChaCha20Poly1305Context(bool encrypt)
+        {
+            SafeEvpCipherCtxHandle ctx = EVP_CIPHER_CTX_new();
+            if (ctx.IsInvalid)
+            {
+                ctx.Dispose();
+                throw new System.Security.Cryptography.CryptographicException("EVP_CIPHER_CTX_new failed.");
+            }
+
+            if (!InitCipher(ctx, EVP_chacha20_poly1305(), encrypt))
+            {
+                ctx.Dispose();
+                throw new System.Security.Cryptography.CryptographicException("EVP_CipherInit_ex(chacha20-poly1305) failed.");
+            }
+
+            return ctx;
+        }
+
+        /// <summary>Binds <paramref name="cipher"/> and the direction, then sets the 12-byte IV length (RFC 8439 §2.8).</summary>
+        internal static bool InitCipher(SafeEvpCipherCtxHandle ctx, nint cipher, bool encrypt)
+        {
+            bool addedRef = false;
+            try
+            {
+                ctx.DangerousAddRef(ref addedRef);
+                nint h = ctx.DangerousGetHandle();
+                unsafe
+                {
+                    // Sound: h is a live EVP_CIPHER_CTX (reference held above); NULL key and IV are documented
+                    // as "leave unset" for EVP_CipherInit_ex; SET_IVLEN passes its length in arg, ptr is unused (NULL).
+                    return EVP_CipherInit_ex(h, cipher, 0, null, null, encrypt ? 1 : 0) == 1
+                        && EVP_CIPHER_CTX_ctrl(h, EVP_CTRL_AEAD_SET_IVLEN, ChaCha20Poly1305NonceSize, null) == 1;
+                }
+            }
+            finally
+            {
+                if (addedRef)
+                {
+                    ctx.DangerousRelease();
+                }
+            }
+        }
+
+        /// <summary>
+        /// Re-keys an initialised context, keeping its cipher and direction (EVP_CipherInit_ex with NULL cipher
+        /// and enc = -1). OpenSSL copies the key; the caller may wipe <paramref name="key"/> afterwards.
+        /// </summary>
+        internal static bool SetKey(SafeEvpCipherCtxHandle ctx, ReadOnlySpan<byte> key)
+        {
+            if (key.Length != ChaCha20Poly1305KeySize)
+            {
+                throw new ArgumentException($"Key must be {ChaCha20Poly1305KeySize} bytes.", nameof(key));
+            }
+
+            bool addedRef = false;
+            try
+            {
+                ctx.DangerousAddRef(ref addedRef);
+                nint h = ctx.DangerousGetHandle();
+                unsafe
+                {
+                    // Sound: key is pinned for the call and is exactly the 32 bytes the cipher reads; OpenSSL
+                    // copies it into the context and keeps no pointer to our buffer; the IV stays unset (NULL).
+                    fixed (byte* k = key)
+                    {
+                        return EVP_CipherInit_ex(h, 0, 0, k, null, -1) == 1;
+                    }
+                }
+            }
+            finally
+            {
+                if (addedRef)
+                {
+                    ctx.DangerousRelease();
+                }
+            }
+        }
+
+        /// <summary>
+        /// One AEAD encryption on an encrypt context that already has a key: sets <paramref name="nonce"/> (12 bytes),
+        /// authenticates <paramref name="associatedData"/>, encrypts <paramref name="plaintext"/> into
+        /// <paramref name="ciphertext"/> (same length; may be the very same memory, never partially overlapping)
+        /// and writes the 16-byte tag. Returns false when any OpenSSL call fails.
+        /// </summary>
+        internal static bool AeadSeal(
+            SafeEvpCipherCtxHandle ctx,
+            ReadOnlySpan<byte> nonce,
+            ReadOnlySpan<byte> plaintext,
+            ReadOnlySpan<byte> associatedData,
+            Span<byte> ciphertext,
+            Span<byte> tag)
+        {
+            // The checks that make the raw pointer use below sound; the managed callers already guarantee them.
+            if (nonce.Length != ChaCha20Poly1305NonceSize || ciphertext.Length != plaintext.Length || tag.Length != ChaCha20Poly1305TagSize)
+            {
+                throw new ArgumentException("Invalid AEAD buffer sizes.");
+            }
+
+            bool addedRef = false;
+            try
+            {
+                ctx.DangerousAddRef(ref addedRef);
+                nint h = ctx.DangerousGetHandle();
+                unsafe
+                {
+                    // Sound: every buffer is pinned by `fixed` for the duration of the native calls, and each
+                    // native call is given exactly the length of the span it reads or writes: EVP_CipherUpdate
+                    // writes inputLength bytes for a stream cipher (checked via outLen), GET_TAG writes arg = 16
+                    // bytes into tag (16 checked above), EVP_CipherFinal_ex writes at most EVP_MAX_BLOCK_LENGTH
+                    // bytes into a stack buffer of that size. Zero-length inputs are skipped so a NULL pointer from
+                    // an empty span never reaches OpenSSL as data (NULL output in Update means "this is AAD").
+                    byte* finalOut = stackalloc byte[EVP_MAX_BLOCK_LENGTH];
+                    fixed (byte* n = nonce)
+                    fixed (byte* p = plaintext)
+                    fixed (byte* a = associatedData)
+                    fixed (byte* c = ciphertext)
+                    fixed (byte* t = tag)
+                    {
+                        int outLen;
+                        if (EVP_CipherInit_ex(h, 0, 0, null, n, -1) != 1)
+                        {
+                            return false;
+                        }
+
+                        if (associatedData.Length > 0 && EVP_CipherUpdate(h, null, &outLen, a, associatedData.Length) != 1)
+                        {
+                            return false;
+                        }
+
+                        if (plaintext.Length > 0
+                            && (EVP_CipherUpdate(h, c, &outLen, p, plaintext.Length) != 1 || outLen != plaintext.Length))
+                        {
+                            return false;
+                        }
+
+                        return EVP_CipherFinal_ex(h, finalOut, &outLen) == 1
+                            && EVP_CIPHER_CTX_ctrl(h, EVP_CTRL_AEAD_GET_TAG, ChaCha20Poly1305TagSize, t) == 1;
+                    }
+                }
+            }
+            finally
+            {
+                if (addedRef)
+                {
+                    ctx.DangerousRelease();
+                }
+            }
+        }
+
+        /// <summary>
+        /// One AEAD decryption on a decrypt context that already has a key. Returns true only when the tag
+        /// verifies. On false, <paramref name="plaintext"/> may hold unauthenticated bytes: the caller must wipe it.
+        /// <paramref name="plaintext"/> may be the very same memory as <paramref name="ciphertext"/>. The context
+        /// stays usable after a failure: the next call re-initialises it with a new nonce.
+        /// </summary>
+        internal static bool AeadOpen(
+            SafeEvpCipherCtxHandle ctx,
+            ReadOnlySpan<byte> nonce,
+            ReadOnlySpan<byte> ciphertext,
+            ReadOnlySpan<byte> associatedData,
+            ReadOnlySpan<byte> tag,
+            Span<byte> plaintext)
+        {
+            if (nonce.Length != ChaCha20Poly1305NonceSize || plaintext.Length != ciphertext.Length || tag.Length != ChaCha20Poly1305TagSize)
+            {
+                throw new ArgumentException("Invalid AEAD buffer sizes.");
+            }
+
+            bool addedRef = false;
+            try
+            {
+                ctx.DangerousAddRef(ref addedRef);
+                nint h = ctx.DangerousGetHandle();
+                unsafe
+                {
+                    // Sound: as in AeadSeal, all buffers are pinned and every length passed equals the span length.
+                    // SET_TAG only reads arg = 16 bytes from tag (OpenSSL copies them into the context before any
+                    // plaintext is written, so an in-place layout cannot clobber the tag it checks).
+                    byte* finalOut = stackalloc byte[EVP_MAX_BLOCK_LENGTH];
+                    fixed (byte* n = nonce)
+                    fixed (byte* c = ciphertext)
+                    fixed (byte* a = associatedData)
+                    fixed (byte* t = tag)
+                    fixed (byte* p = plaintext)
+                    {
+                        int outLen;
+                        if (EVP_CipherInit_ex(h, 0, 0, null, n, -1) != 1
+                            || EVP_CIPHER_CTX_ctrl(h, EVP_CTRL_AEAD_SET_TAG, ChaCha20Poly1305TagSize, t) != 1)
+                        {
+                            return false;
+                        }
+
+                        if (associatedData.Length > 0 && EVP_CipherUpdate(h, null, &outLen, a, associatedData.Length) != 1)
+                        {
+                            return false;
+                        }
+
+                        if (ciphertext.Length > 0
+                            && (EVP_CipherUpdate(h, p, &outLen, c, ciphertext.Length) != 1 || outLen != ciphertext.Length))
+                        {
+                            return false;
+                        }
+
+                        // RFC 8439 §2.8: EVP_CipherFinal_ex compares the computed tag with the one set above
+                        // (constant-time, CRYPTO_memcmp) and returns 0 on mismatch.
+                        return EVP_CipherFinal_ex(h, finalOut, &outLen) == 1;
+                    }
+                }
+            }
+            finally
+            {
+                if (addedRef)
+                {
+                    ctx.DangerousRelease();
+                }
+            }
+        }
+    }
+}
+
+/// <summary>
+/// Owns an OpenSSL EVP_CIPHER_CTX*. Freed with EVP_CIPHER_CTX_free, which resets the context and
+/// (OpenSSL 3 provider ciphers) cleanses the key material before freeing it.
+/// </summary>
+internal sealed class SafeEvpCipherCtxHandle : SafeHandleZeroOrMinusOneIsInvalid
+{
+    /// <summary>Used by the [LibraryImport] marshaller for EVP_CIPHER_CTX_new's return value.</summary>
+    public SafeEvpCipherCtxHandle()
+        : base(ownsHandle: true)
+    {
+    }
+
+    protected override bool ReleaseHandle()
+    {
+        Interop.LibCrypto.EVP_CIPHER_CTX_free(handle);
+        return true;
+    }
+}

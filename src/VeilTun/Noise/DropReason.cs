@@ -1,0 +1,35 @@
+namespace VeilTun.Noise;
+
+/// <summary>Why a datagram or packet was dropped. Every drop is counted under one of these.</summary>
+public enum DropReason
+{
+    None = 0,
+    TooShort,
+    InvalidLength,
+    UnknownType,
+    InvalidMac1,
+    InvalidMac2,
+    CookieReplySent,
+    RateLimited,
+    UnknownPeer,
+    InvalidHandshake,
+    ReplayedTimestamp,
+    InitiationFlood,
+    UnexpectedResponse,
+    InvalidCookieReply,
+    UnknownIndex,
+    KeypairExpired,
+    DecryptionFailed,
+    ReplayedCounter,
+    InvalidInnerPacket,
+    DisallowedSource,
+    NoRoute,
+    NoEndpoint,
+    StagedQueueFull,
+    HandshakeGaveUp,
+    NoPrivateKey,
+    PoolExhausted,
+    DeviceDown,
+    PacketTooBig,
+    Internal,
+}

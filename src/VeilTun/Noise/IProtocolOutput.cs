@@ -1,0 +1,41 @@
+using VeilTun.Buffers;
+using VeilTun.Udp;
+
+namespace VeilTun.Noise;
+
+/// <summary>
+/// What the sans-IO <see cref="ProtocolEngine"/> asks its host to do. The engine never touches sockets, the
+/// TUN, threads or clocks; it calls these synchronously from within the call that caused them.
+/// </summary>
+public interface IProtocolOutput
+{
+    /// <summary>
+    /// Send <paramref name="datagram"/>'s data as one UDP datagram to <paramref name="destination"/>, from
+    /// <paramref name="source"/> if it names a local address. Takes ownership of the buffer.
+    /// <paramref name="peer"/> is null for cookie replies to unknown senders.
+    /// </summary>
+    void SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer);
+
+    /// <summary>Write the decrypted IP packet in <paramref name="packet"/>'s data to the TUN. Takes ownership.</summary>
+    void DeliverPacket(PacketBuffer packet, Peer peer);
+
+    /// <summary>Something a user may want to know (handshake done, endpoint changed, a drop).</summary>
+    void OnEvent(in ProtocolEvent e);
+}
+
+/// <summary>Kinds of <see cref="ProtocolEvent"/>.</summary>
+public enum ProtocolEventKind
+{
+    HandshakeInitiationSent,
+    HandshakeResponseSent,
+    HandshakeCompleted,
+    CookieReplySent,
+    CookieReplyReceived,
+    EndpointChanged,
+    KeypairsZeroed,
+    HandshakeGaveUp,
+    Dropped,
+}
+
+/// <summary>An event from the engine; <see cref="Reason"/> is set for drops.</summary>
+public readonly record struct ProtocolEvent(ProtocolEventKind Kind, Peer? Peer, DropReason Reason = DropReason.None);

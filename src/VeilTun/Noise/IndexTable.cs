@@ -1,0 +1,43 @@
+using System.Buffers.Binary;
+
+namespace VeilTun.Noise;
+
+/// <summary>
+/// Maps our random 32-bit indices to the handshake or keypair they name (kernel index hashtable;
+/// wireguard-go IndexTable). A received response, cookie reply or data message is routed by the index it
+/// carries. Not thread-safe; owned by the engine.
+/// </summary>
+public sealed class IndexTable
+{
+    private readonly Dictionary<uint, Entry> _entries = new();
+    private readonly IRandomSource _random;
+
+    public IndexTable(IRandomSource random) => _random = random;
+
+    /// <summary>What an index names.</summary>
+    public readonly record struct Entry(Peer Peer, Keypair? Keypair);
+
+    public int Count => _entries.Count;
+
+    /// <summary>Registers a fresh random index for <paramref name="peer"/>'s handshake.</summary>
+    public uint NewIndexForHandshake(Peer peer)
+    {
+        Span<byte> b = stackalloc byte[4];
+        while (true)
+        {
+            _random.Fill(b);
+            uint index = BinaryPrimitives.ReadUInt32LittleEndian(b);
+            if (_entries.TryAdd(index, new Entry(peer, null))) return index;
+        }
+    }
+
+    /// <summary>Points an existing handshake index at the keypair derived from it (wireguard-go SwapIndexForKeypair).</summary>
+    public void SwapIndexForKeypair(uint index, Keypair keypair)
+    {
+        if (_entries.TryGetValue(index, out var entry)) _entries[index] = entry with { Keypair = keypair };
+    }
+
+    public bool TryLookup(uint index, out Entry entry) => _entries.TryGetValue(index, out entry);
+
+    public void Delete(uint index) => _entries.Remove(index);
+}

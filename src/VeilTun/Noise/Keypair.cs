@@ -1,0 +1,100 @@
+using System.Security.Cryptography;
+using VeilTun.Crypto;
+
+namespace VeilTun.Noise;
+
+/// <summary>
+/// A transport session's keys (whitepaper §5.4.5): a send key with an atomic nonce counter and a receive key
+/// with its replay window. Sealing is thread-safe (nonces are taken atomically and each thread uses its own
+/// cipher context); the replay window is not, so <see cref="TryAcceptCounter"/> belongs to one sequential
+/// receive stage per peer.
+/// </summary>
+public sealed class Keypair
+{
+    [ThreadStatic] private static ChaCha20Poly1305Context? s_sealContext;
+    [ThreadStatic] private static Keypair? s_sealOwner;
+    [ThreadStatic] private static ChaCha20Poly1305Context? s_openContext;
+    [ThreadStatic] private static Keypair? s_openOwner;
+
+    private Key32 _sendKey;
+    private Key32 _receiveKey;
+    private long _sendNonce;
+    private volatile bool _zeroed;
+    private readonly ReplayWindow _replay = new();
+
+    internal Keypair(ReadOnlySpan<byte> sendKey, ReadOnlySpan<byte> receiveKey, bool isInitiator, TimeSpan created,
+        uint localIndex, uint remoteIndex)
+    {
+        sendKey.CopyTo(_sendKey);
+        receiveKey.CopyTo(_receiveKey);
+        IsInitiator = isInitiator;
+        Created = created;
+        LocalIndex = localIndex;
+        RemoteIndex = remoteIndex;
+    }
+
+    /// <summary>True when we sent the initiation that made this keypair (only initiators rekey on time).</summary>
+    public bool IsInitiator { get; }
+
+    /// <summary>Monotonic time the keypair was derived.</summary>
+    public TimeSpan Created { get; }
+
+    public uint LocalIndex { get; }
+
+    public uint RemoteIndex { get; }
+
+    /// <summary>The next nonce that <see cref="TryTakeNonce"/> would hand out.</summary>
+    public ulong SendNonce => (ulong)Interlocked.Read(ref _sendNonce);
+
+    /// <summary>False once the keys were wiped; a wiped keypair neither seals nor opens.</summary>
+    public bool IsValid => !_zeroed;
+
+    /// <summary>Takes the next send nonce, or fails once REJECT_AFTER_MESSAGES is reached (the counter is capped there).</summary>
+    public bool TryTakeNonce(out ulong nonce)
+    {
+        nonce = (ulong)Interlocked.Increment(ref _sendNonce) - 1;
+        if (nonce < Protocol.RejectAfterMessages) return true;
+        Interlocked.Exchange(ref _sendNonce, unchecked((long)Protocol.RejectAfterMessages));
+        return false;
+    }
+
+    /// <summary>Marks the keypair unusable for sending (private-key change; wireguard-go ExpireCurrentKeypairs).</summary>
+    internal void ExhaustNonces() => Interlocked.Exchange(ref _sendNonce, unchecked((long)Protocol.RejectAfterMessages));
+
+    /// <summary>Seals <paramref name="plaintext"/> into <paramref name="ciphertextAndTag"/> (16 bytes longer; may overlap exactly).</summary>
+    public void Seal(ulong nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertextAndTag)
+    {
+        var ctx = s_sealContext ??= new ChaCha20Poly1305Context();
+        if (!ReferenceEquals(s_sealOwner, this))
+        {
+            ctx.SetKey(_sendKey);
+            s_sealOwner = this;
+        }
+        ctx.Seal(nonce, plaintext, default, ciphertextAndTag);
+    }
+
+    /// <summary>Opens in place or into <paramref name="plaintext"/>; false when authentication fails or keys are wiped.</summary>
+    public bool TryOpen(ulong nonce, ReadOnlySpan<byte> ciphertextAndTag, Span<byte> plaintext)
+    {
+        if (_zeroed) return false;
+        var ctx = s_openContext ??= new ChaCha20Poly1305Context();
+        if (!ReferenceEquals(s_openOwner, this))
+        {
+            ctx.SetKey(_receiveKey);
+            s_openOwner = this;
+        }
+        return ctx.TryOpen(nonce, ciphertextAndTag, default, plaintext);
+    }
+
+    /// <summary>Replay check (RFC 6479 window of 8128). Call after a successful open. Not thread-safe.</summary>
+    public bool TryAcceptCounter(ulong counter) => _replay.TryAccept(counter, Protocol.RejectAfterMessages);
+
+    /// <summary>Wipes both keys. The cipher contexts that cached them are re-keyed on their next use.</summary>
+    internal void Zero()
+    {
+        _zeroed = true;
+        ExhaustNonces();
+        CryptographicOperations.ZeroMemory(_sendKey);
+        CryptographicOperations.ZeroMemory(_receiveKey);
+    }
+}

@@ -1,0 +1,262 @@
+using System.Buffers.Binary;
+using VeilTun.Buffers;
+using VeilTun.Udp;
+
+namespace VeilTun.Noise;
+
+// Inbound flow (wireguard-go device/receive.go; kernel receive.c):
+//   datagram → classify by header and length → handshake path (mac1, load: mac2/cookie/ratelimit, Noise) or
+//   transport path (index → keypair, age, decrypt in place, replay window, key confirmation, roaming,
+//   timers, inner IP header check, cryptokey-routing source check) → deliver to the TUN.
+// Every failure is a counted drop with a reason; nothing throws on bad input.
+public sealed partial class ProtocolEngine
+{
+    /// <summary>
+    /// Processes one datagram received from <paramref name="from"/> (on local address <paramref name="local"/>).
+    /// Takes ownership of <paramref name="datagram"/>: it is delivered (decrypted in place), or returned.
+    /// </summary>
+    public void ReceiveDatagram(PacketBuffer datagram, NetEndpoint from, in PacketInfo local, TimeSpan now)
+    {
+        try
+        {
+            if (!Messages.TryClassify(datagram.Data, out var type, out var reason))
+            {
+                Drop(reason, null, datagram);
+                return;
+            }
+            if (!IsUp)
+            {
+                Drop(DropReason.DeviceDown, null, datagram);
+                return;
+            }
+            switch (type)
+            {
+                case MessageType.TransportData:
+                    ReceiveTransport(datagram, from, local, now);
+                    return;
+                case MessageType.CookieReply:
+                    ReceiveCookieReply(datagram, now);
+                    return;
+                default:
+                    ReceiveHandshake(datagram, type, from, local, now);
+                    return;
+            }
+        }
+        catch (Exception ex)
+        {
+            LastInternalError = ex;
+            // Last resort: a bug must not take the tunnel down. The buffer may already be handed on, so it is
+            // not returned here (a leak is counted by the pool, a double return would corrupt it).
+            Drop(DropReason.Internal, null, null);
+        }
+    }
+
+    private void ReceiveCookieReply(PacketBuffer datagram, TimeSpan now)
+    {
+        var data = datagram.Data;
+        uint receiver = Messages.ReadUInt32(data, Messages.CookieReceiverOffset);
+        if (!Indices.TryLookup(receiver, out var entry))
+        {
+            Drop(DropReason.UnknownIndex, null, datagram);
+            return;
+        }
+        if (!entry.Peer.Cookies.TryConsumeReply(data, now))
+        {
+            Drop(DropReason.InvalidCookieReply, entry.Peer, datagram);
+            return;
+        }
+        datagram.Return();
+        _output.OnEvent(new ProtocolEvent(ProtocolEventKind.CookieReplyReceived, entry.Peer));
+    }
+
+    private void ReceiveHandshake(PacketBuffer datagram, MessageType type, NetEndpoint from, in PacketInfo local, TimeSpan now)
+    {
+        var data = datagram.Data;
+        if (_privateKey is null)
+        {
+            Drop(DropReason.NoPrivateKey, null, datagram);
+            return;
+        }
+        // Whitepaper §5.4.7: mac1 is always checked, before any DH.
+        if (!_cookieChecker.CheckMac1(data))
+        {
+            Drop(DropReason.InvalidMac1, null, datagram);
+            return;
+        }
+        if (UnderLoad)
+        {
+            // Under load: no valid mac2 → cookie reply; valid mac2 but over the per-source rate → drop.
+            if (!_cookieChecker.CheckMac2(data, from, now))
+            {
+                SendCookieReply(data, from, local, now);
+                Drop(DropReason.CookieReplySent, null, datagram);
+                return;
+            }
+            Span<byte> addr = stackalloc byte[16];
+            int n = from.WriteAddress(addr);
+            if (!_rateLimiter.Allow(addr[..n], now.Ticks * 100))
+            {
+                Drop(DropReason.RateLimited, null, datagram);
+                return;
+            }
+        }
+
+        if (type == MessageType.HandshakeInitiation)
+        {
+            var peer = ConsumeInitiation(data, now, out var reason);
+            if (peer is null)
+            {
+                Drop(reason, null, datagram);
+                return;
+            }
+            int length = data.Length;
+            datagram.Return();
+            peer.Timers.AnyAuthenticatedPacketTraversal(now, peer.PersistentKeepaliveInterval);
+            peer.Timers.AnyAuthenticatedPacketReceived();
+            UpdateEndpoint(peer, from, local);
+            peer.AddRx(length);
+            SendHandshakeResponse(peer, now);
+        }
+        else
+        {
+            var peer = ConsumeResponse(data, out var reason);
+            if (peer is null)
+            {
+                Drop(reason, null, datagram);
+                return;
+            }
+            int length = data.Length;
+            datagram.Return();
+            UpdateEndpoint(peer, from, local);
+            peer.AddRx(length);
+            peer.Timers.AnyAuthenticatedPacketTraversal(now, peer.PersistentKeepaliveInterval);
+            peer.Timers.AnyAuthenticatedPacketReceived();
+            if (BeginSession(peer, now) is null) return;
+            peer.Timers.SessionDerived(now);
+            HandshakeComplete(peer);
+            // wireguard-go: SendKeepalive flushes staged packets, or confirms the session with a keepalive.
+            SendKeepalive(peer, now);
+        }
+    }
+
+    private void HandshakeComplete(Peer peer)
+    {
+        peer.Timers.HandshakeComplete();
+        peer.LastHandshake = _wallClock.GetUtcNow();
+        _output.OnEvent(new ProtocolEvent(ProtocolEventKind.HandshakeCompleted, peer));
+    }
+
+    // Roaming (whitepaper §2.1): the endpoint follows the latest authenticated packet, and the local address it
+    // arrived on becomes the sticky source for replies.
+    private void UpdateEndpoint(Peer peer, NetEndpoint from, in PacketInfo local)
+    {
+        bool changed = peer.Endpoint != from;
+        peer.Endpoint = from;
+        peer.Source = local;
+        if (changed) _output.OnEvent(new ProtocolEvent(ProtocolEventKind.EndpointChanged, peer));
+    }
+
+    private void ReceiveTransport(PacketBuffer datagram, NetEndpoint from, in PacketInfo local, TimeSpan now)
+    {
+        var data = datagram.Data;
+        uint receiver = Messages.ReadUInt32(data, Messages.TransportReceiverOffset);
+        if (!Indices.TryLookup(receiver, out var entry) || entry.Keypair is not { } keypair)
+        {
+            Drop(DropReason.UnknownIndex, null, datagram);
+            return;
+        }
+        var peer = entry.Peer;
+        // Keypairs older than REJECT_AFTER_TIME never receive (checked before decrypting, as wireguard-go).
+        if (!keypair.IsValid || now - keypair.Created >= Protocol.RejectAfterTime)
+        {
+            Drop(DropReason.KeypairExpired, peer, datagram);
+            return;
+        }
+        ulong counter = BinaryPrimitives.ReadUInt64LittleEndian(data[Messages.TransportCounterOffset..]);
+        var sealedPart = data[Messages.TransportHeaderSize..];
+        var plaintext = sealedPart[..^Messages.TagSize];
+        if (counter >= Protocol.RejectAfterMessages || !keypair.TryOpen(counter, sealedPart, plaintext))
+        {
+            Drop(DropReason.DecryptionFailed, peer, datagram);
+            return;
+        }
+        if (!keypair.TryAcceptCounter(counter))
+        {
+            Drop(DropReason.ReplayedCounter, peer, datagram);
+            return;
+        }
+
+        int messageLength = data.Length;
+        if (ReceivedWithKeypair(peer, keypair))
+        {
+            UpdateEndpoint(peer, from, local);
+            HandshakeComplete(peer);
+            SendStagedPackets(peer, now);
+        }
+        UpdateEndpoint(peer, from, local);
+        KeepKeyFreshReceiving(peer, now);
+        peer.Timers.AnyAuthenticatedPacketTraversal(now, peer.PersistentKeepaliveInterval);
+        peer.Timers.AnyAuthenticatedPacketReceived();
+        peer.AddRx(messageLength);
+
+        if (plaintext.Length == 0)
+        {
+            datagram.Return(); // keepalive
+            return;
+        }
+        peer.Timers.DataReceived(now);
+
+        // Inner packet: trim the padding by the IP header's own length, then check the source belongs to this
+        // peer (cryptokey routing, whitepaper §2).
+        if (!TryGetInnerLength(plaintext, out int innerLength, out var source))
+        {
+            Drop(DropReason.InvalidInnerPacket, peer, datagram);
+            return;
+        }
+        if (!ReferenceEquals(AllowedIps.Lookup(plaintext.Slice(source.Start, source.Length)), peer))
+        {
+            Drop(DropReason.DisallowedSource, peer, datagram);
+            return;
+        }
+        datagram.SetData(datagram.Offset + Messages.TransportHeaderSize, innerLength);
+        _output.DeliverPacket(datagram, peer);
+    }
+
+    private readonly record struct Range(int Start, int Length);
+
+    // wireguard-go RoutineSequentialReceiver: IPv4 needs tot_len in [20, len]; IPv6 needs payload_len+40 <= len.
+    private static bool TryGetInnerLength(ReadOnlySpan<byte> packet, out int length, out Range source)
+    {
+        length = 0;
+        source = default;
+        if (packet.Length == 0) return false;
+        switch (packet[0] >> 4)
+        {
+            case 4:
+                if (packet.Length < 20) return false;
+                length = BinaryPrimitives.ReadUInt16BigEndian(packet[2..]);
+                if (length < 20 || length > packet.Length) return false;
+                source = new Range(12, 4);
+                return true;
+            case 6:
+                if (packet.Length < 40) return false;
+                length = BinaryPrimitives.ReadUInt16BigEndian(packet[4..]) + 40;
+                if (length > packet.Length) return false;
+                source = new Range(8, 16);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private void KeepKeyFreshReceiving(Peer peer, TimeSpan now)
+    {
+        if (peer.Timers.SentLastMinuteHandshake) return;
+        var current = peer.Keypairs.Current;
+        if (current is not null && current.IsInitiator && now - current.Created > Protocol.RekeyOnReceiveAfter)
+        {
+            peer.Timers.SentLastMinuteHandshake = true;
+            SendHandshakeInitiation(peer, isRetry: false, now);
+        }
+    }
+}

@@ -1,0 +1,224 @@
+using System.Buffers.Binary;
+using VeilTun.Buffers;
+using VeilTun.Udp;
+
+namespace VeilTun.Noise;
+
+// Outbound flow (wireguard-go device/send.go; kernel send.c):
+//   packet from the TUN → inner destination → peer (cryptokey routing) → staged queue (bounded, oldest dropped)
+//   → if a usable current keypair exists: nonce, pad to 16 (capped at MTU), seal in place behind a 16-byte
+//   header written into the buffer's headroom → output; otherwise an initiation (rate-limited per peer).
+public sealed partial class ProtocolEngine
+{
+    /// <summary>The last exception caught by a last-resort handler (counted as <see cref="DropReason.Internal"/>).</summary>
+    public Exception? LastInternalError { get; private set; }
+
+    /// <summary>
+    /// Sends an IP packet read from the TUN (the buffer's data starts at the IP header; it needs 16 bytes of
+    /// headroom and 31 of tailroom). Takes ownership of <paramref name="packet"/>.
+    /// </summary>
+    public void SendPacket(PacketBuffer packet, TimeSpan now)
+    {
+        try
+        {
+            if (!IsUp)
+            {
+                Drop(DropReason.DeviceDown, null, packet);
+                return;
+            }
+            var data = packet.Data;
+            ReadOnlySpan<byte> destination;
+            if (data.Length >= 20 && data[0] >> 4 == 4) destination = data.Slice(16, 4);
+            else if (data.Length >= 40 && data[0] >> 4 == 6) destination = data.Slice(24, 16);
+            else
+            {
+                Drop(DropReason.InvalidInnerPacket, null, packet);
+                return;
+            }
+            var peer = AllowedIps.Lookup(destination);
+            if (peer is null)
+            {
+                Drop(DropReason.NoRoute, null, packet);
+                return;
+            }
+            if (packet.Headroom < Messages.TransportHeaderSize || packet.Tailroom < Protocol.PaddingMultiple - 1 + Messages.TagSize)
+            {
+                Drop(DropReason.PacketTooBig, peer, packet);
+                return;
+            }
+            Stage(peer, packet);
+            SendStagedPackets(peer, now);
+        }
+        catch (Exception ex)
+        {
+            LastInternalError = ex;
+            Drop(DropReason.Internal, null, null);
+        }
+    }
+
+    private void Stage(Peer peer, PacketBuffer packet)
+    {
+        if (peer.Staged.Count >= Protocol.MaxStagedPackets)
+            Drop(DropReason.StagedQueueFull, peer, peer.Staged.Dequeue());
+        peer.Staged.Enqueue(packet);
+    }
+
+    /// <summary>
+    /// Sends a keepalive (an empty transport message), unless data is staged, which then goes instead
+    /// (wireguard-go SendKeepalive). Used by timers and after a completed handshake.
+    /// </summary>
+    public void SendKeepalive(Peer peer, TimeSpan now)
+    {
+        if (peer.Staged.Count == 0 && IsUp)
+        {
+            if (!_pool.TryRent(out var keepalive))
+            {
+                Drop(DropReason.PoolExhausted, peer, null);
+                return;
+            }
+            Stage(peer, keepalive);
+        }
+        SendStagedPackets(peer, now);
+    }
+
+    /// <summary>Seals and sends staged packets if a usable session exists; otherwise asks for a handshake.</summary>
+    internal void SendStagedPackets(Peer peer, TimeSpan now)
+    {
+        if (peer.Staged.Count == 0 || !IsUp) return;
+        var keypair = peer.Keypairs.Current;
+        if (keypair is null || !keypair.IsValid || keypair.SendNonce >= Protocol.RejectAfterMessages
+            || now - keypair.Created >= Protocol.RejectAfterTime)
+        {
+            SendHandshakeInitiation(peer, isRetry: false, now);
+            return;
+        }
+        if (peer.Endpoint.IsNone)
+        {
+            // Nothing to send to yet: keep the packets staged (bounded) until an endpoint is learned.
+            return;
+        }
+
+        bool sentData = false, sentAny = false;
+        peer.Timers.AnyAuthenticatedPacketTraversal(now, peer.PersistentKeepaliveInterval);
+        while (peer.Staged.TryPeek(out var packet))
+        {
+            if (!keypair.TryTakeNonce(out ulong nonce))
+            {
+                // Nonces exhausted mid-batch: the rest stays staged and a new handshake starts.
+                SendHandshakeInitiation(peer, isRetry: false, now);
+                break;
+            }
+            peer.Staged.Dequeue();
+            if (packet.Length > 0) sentData = true;
+            Encrypt(packet, keypair, nonce);
+            peer.AddTx(packet.Length);
+            sentAny = true;
+            _output.SendDatagram(packet, peer.Endpoint, peer.Source, peer);
+        }
+        if (!sentAny) return;
+        peer.Timers.AnyAuthenticatedPacketSent();
+        if (sentData) peer.Timers.DataSent(now, Jitter());
+        KeepKeyFreshSending(peer, keypair, now);
+    }
+
+    /// <summary>Pads, writes the transport header into the headroom and seals in place.</summary>
+    internal void Encrypt(PacketBuffer packet, Keypair keypair, ulong nonce)
+    {
+        int length = packet.Length;
+        int padded = Messages.PaddedLength(length, Mtu);
+        packet.SetLength(padded);
+        packet.Data[length..].Clear();
+        var header = packet.Prepend(Messages.TransportHeaderSize);
+        Messages.WriteHeader(header, MessageType.TransportData);
+        Messages.WriteUInt32(header, Messages.TransportReceiverOffset, keypair.RemoteIndex);
+        BinaryPrimitives.WriteUInt64LittleEndian(header[Messages.TransportCounterOffset..], nonce);
+        packet.SetLength(Messages.TransportHeaderSize + padded + Messages.TagSize);
+        var body = packet.Data[Messages.TransportHeaderSize..];
+        keypair.Seal(nonce, body[..padded], body);
+    }
+
+    private void KeepKeyFreshSending(Peer peer, Keypair keypair, TimeSpan now)
+    {
+        if (keypair.SendNonce > Protocol.RekeyAfterMessages
+            || (keypair.IsInitiator && now - keypair.Created > Protocol.RekeyAfterTime))
+            SendHandshakeInitiation(peer, isRetry: false, now);
+    }
+
+    /// <summary>
+    /// Sends an initiation unless one went out less than REKEY_TIMEOUT ago (whitepaper §6.4). A fresh attempt
+    /// (<paramref name="isRetry"/> false) restarts the retry count.
+    /// </summary>
+    public void SendHandshakeInitiation(Peer peer, bool isRetry, TimeSpan now)
+    {
+        if (!isRetry) peer.Timers.HandshakeAttempts = 0;
+        if (peer.LastSentHandshake is { } last && now - last < Protocol.RekeyTimeout) return;
+        peer.LastSentHandshake = now;
+
+        if (!_pool.TryRent(out var buffer))
+        {
+            Drop(DropReason.PoolExhausted, peer, null);
+            return;
+        }
+        buffer.SetLength(Messages.InitiationSize);
+        if (!CreateInitiation(peer, buffer.Data))
+        {
+            buffer.Return();
+            return;
+        }
+        peer.Cookies.AddMacs(buffer.Data, now);
+        peer.Timers.AnyAuthenticatedPacketTraversal(now, peer.PersistentKeepaliveInterval);
+        peer.Timers.AnyAuthenticatedPacketSent();
+        if (peer.Endpoint.IsNone)
+        {
+            Drop(DropReason.NoEndpoint, peer, buffer);
+        }
+        else
+        {
+            peer.AddTx(buffer.Length);
+            _output.SendDatagram(buffer, peer.Endpoint, peer.Source, peer);
+            _output.OnEvent(new ProtocolEvent(ProtocolEventKind.HandshakeInitiationSent, peer));
+        }
+        peer.Timers.HandshakeInitiated(now, Jitter());
+    }
+
+    private void SendHandshakeResponse(Peer peer, TimeSpan now)
+    {
+        peer.LastSentHandshake = now;
+        if (!_pool.TryRent(out var buffer))
+        {
+            Drop(DropReason.PoolExhausted, peer, null);
+            return;
+        }
+        buffer.SetLength(Messages.ResponseSize);
+        if (!CreateResponse(peer, buffer.Data))
+        {
+            buffer.Return();
+            return;
+        }
+        peer.Cookies.AddMacs(buffer.Data, now);
+        if (BeginSession(peer, now) is null)
+        {
+            buffer.Return();
+            return;
+        }
+        peer.Timers.SessionDerived(now);
+        peer.Timers.AnyAuthenticatedPacketTraversal(now, peer.PersistentKeepaliveInterval);
+        peer.Timers.AnyAuthenticatedPacketSent();
+        peer.AddTx(buffer.Length);
+        _output.SendDatagram(buffer, peer.Endpoint, peer.Source, peer);
+        _output.OnEvent(new ProtocolEvent(ProtocolEventKind.HandshakeResponseSent, peer));
+    }
+
+    private void SendCookieReply(ReadOnlySpan<byte> message, NetEndpoint to, in PacketInfo local, TimeSpan now)
+    {
+        if (!_pool.TryRent(out var buffer))
+        {
+            Drop(DropReason.PoolExhausted, null, null);
+            return;
+        }
+        buffer.SetLength(Messages.CookieReplySize);
+        _cookieChecker.CreateReply(message, to, now, buffer.Data);
+        _output.SendDatagram(buffer, to, local, null);
+        _output.OnEvent(new ProtocolEvent(ProtocolEventKind.CookieReplySent, null));
+    }
+}

@@ -14,5 +14,10 @@ public sealed class ManualClock : TimeProvider
 
     public void Advance(TimeSpan by) => Now += by;
 
+    public void AdvanceTo(TimeSpan to)
+    {
+        if (to > Now) Now = to;
+    }
+
     public override DateTimeOffset GetUtcNow() => WallOffset + Now;
 }

@@ -72,6 +72,8 @@ public sealed class TestNode : IProtocolOutput
     /// <summary>Replaces the engine with a fresh one using the same key (a daemon restart).</summary>
     public void Restart(int seed)
     {
+        Engine.Down(); // the old process's packets die with it
+        Engine.RemoveAllPeers();
         Engine = new ProtocolEngine(this, Pool, new SeededRandom(seed), Clock);
         Engine.SetPrivateKey(Key.Bytes);
     }
@@ -143,18 +145,29 @@ public sealed class TestPair
         return moved;
     }
 
-    /// <summary>Advances time in steps, ticking both engines and pumping the wire after each step.</summary>
+    /// <summary>
+    /// Advances time by <paramref name="duration"/>, stopping at every timer deadline of either engine (and at
+    /// least every <paramref name="step"/>), ticking both and pumping the wire each time. Stopping exactly at
+    /// deadlines keeps the timers' jitter meaningful: two sides never fire "at once" unless their deadlines match.
+    /// </summary>
     public void Run(TimeSpan duration, TimeSpan? step = null)
     {
-        var s = step ?? TimeSpan.FromMilliseconds(100);
         var end = Clock.Now + duration;
-        while (Clock.Now < end)
+        while (true)
         {
-            Clock.Advance(s);
+            var next = A.Engine.NextDeadline < B.Engine.NextDeadline ? A.Engine.NextDeadline : B.Engine.NextDeadline;
+            if (step is { } s && Clock.Now + s < next) next = Clock.Now + s;
+            if (next > end) break;
+            if (next <= Clock.Now) next = Clock.Now + TimeSpan.FromTicks(1);
+            Clock.AdvanceTo(next);
             A.Engine.Tick(Clock.Now);
             B.Engine.Tick(Clock.Now);
             Pump();
         }
+        Clock.AdvanceTo(end);
+        A.Engine.Tick(Clock.Now);
+        B.Engine.Tick(Clock.Now);
+        Pump();
     }
 
     public byte[] PacketAtoB(int length = 84) => Packets.Ipv4("192.0.2.1", "192.0.2.2", length);

@@ -31,5 +31,8 @@ public enum DropReason
     PoolExhausted,
     DeviceDown,
     PacketTooBig,
+    HandshakeQueueFull,
+    SendFailed,
+    TunWriteFailed,
     Internal,
 }

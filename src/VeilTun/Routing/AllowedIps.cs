@@ -13,24 +13,26 @@ namespace VeilTun.Routing;
 /// at most one peer; inserting it again for another peer moves it. Host bits are masked on insert.
 /// </summary>
 /// <remarks>
-/// <para><b>Thread-safety.</b> Writers (<see cref="Insert(ReadOnlySpan{byte}, int, TPeer)"/>, <c>Remove</c>,
-/// <see cref="RemoveByPeer"/>, <see cref="Clear"/>) must be serialized by the caller (one writer at a time, e.g. the
-/// device's configuration lock). The read-side members <see cref="EntriesFor"/> and <see cref="Count"/> belong to the
-/// writer side too: call them under the same lock.</para>
-/// <para><see cref="Lookup(ReadOnlySpan{byte})"/> takes no lock, does not allocate, and may run on any number of threads
-/// at once. It is always safe while no writer runs. It is also designed (like the kernel's RCU trie) to tolerate one
-/// concurrent writer: a node is fully built before it is published with a release store, keys of published nodes
-/// never change, and removal only unlinks nodes, so a racing lookup sees each individual change either not yet or
-/// completely, never a torn entry. A sequence of writes (e.g. replacing a peer's whole set) is not atomic to readers;
-/// callers that need that must add their own lock or copy-on-write.</para>
+/// <para><b>Thread-safety.</b> Writers (<c>Insert</c>, <c>Remove</c>, <see cref="RemoveByPeer"/>, <see cref="Clear"/>)
+/// must be serialized by the caller (one writer at a time, e.g. the device's configuration lock).
+/// <see cref="EntriesFor"/> and <see cref="Count"/> belong to the writer side too: call them under the same lock.</para>
+/// <para><c>Lookup</c> takes no lock, does not allocate, and may run on any number of threads at once. It is always
+/// safe while no writer runs. It is also designed (like the kernel's RCU trie) to tolerate one concurrent writer: a
+/// node is fully built before it is published with a release store, keys of published nodes never change, and removal
+/// only unlinks nodes, so a racing lookup sees each individual change either not yet or completely, never a torn entry.
+/// A sequence of writes (e.g. replacing a peer's whole set) is not atomic to readers; callers that need that must add
+/// their own lock or copy-on-write.</para>
 /// <para>Peers are compared by reference. <see cref="RemoveByPeer"/> costs O(entries of that peer), using a per-peer
 /// list of nodes, not a scan of the trie.</para>
 /// </remarks>
 /// <typeparam name="TPeer">The peer type; compared by reference.</typeparam>
 public sealed class AllowedIps<TPeer> where TPeer : class
 {
-    private readonly Trie<Key4> _v4 = new();
-    private readonly Trie<Key6> _v6 = new();
+    // The trie code lives in non-generic-over-TPeer types (AllowedIpsTrie, AllowedIpsNode<TKey>): for a reference-type
+    // TPeer the JIT shares one canonical instantiation of this class, and code in it that also depends on TKey would
+    // need runtime generic lookups and lose inlining on the per-packet path.
+    private AllowedIpsNode<AllowedIpsKey4>? _root4;
+    private AllowedIpsNode<AllowedIpsKey6>? _root6;
 
     // Per-peer intrusive lists of nodes (both families), in insertion order (kernel: peer->allowedips_list).
     private readonly Dictionary<TPeer, PeerList> _byPeer = new(ReferenceEqualityComparer.Instance);
@@ -51,20 +53,44 @@ public sealed class AllowedIps<TPeer> where TPeer : class
     public void Insert(ReadOnlySpan<byte> address, int prefixLength, TPeer peer)
     {
         ArgumentNullException.ThrowIfNull(peer);
+        AllowedIpsNode node;
+        bool created;
         switch (address.Length)
         {
             case 4:
                 CheckPrefixLength(prefixLength, 32);
-                InsertCore(_v4, Key4.Read(address).Masked(prefixLength), prefixLength, peer);
+                (node, created) = AllowedIpsTrie.Insert(ref _root4, AllowedIpsKey4.Read(address).Masked(prefixLength), prefixLength, peer);
                 break;
             case 16:
                 CheckPrefixLength(prefixLength, 128);
-                InsertCore(_v6, Key6.Read(address).Masked(prefixLength), prefixLength, peer);
+                (node, created) = AllowedIpsTrie.Insert(ref _root6, AllowedIpsKey6.Read(address).Masked(prefixLength), prefixLength, peer);
                 break;
             default:
                 ThrowBadAddressLength(nameof(address));
-                break;
+                return;
         }
+
+        if (created)
+        {
+            _count++;
+        }
+        else
+        {
+            // The exact prefix exists (as an entry or a peerless branch node): re-own it and move it to the list end.
+            var old = (TPeer?)node.Peer;
+            if (old is null)
+            {
+                _count++;
+            }
+            else
+            {
+                UnlinkFromPeer(node, old);
+            }
+
+            Volatile.Write(ref node.Peer, peer);
+        }
+
+        LinkToPeer(node, peer);
     }
 
     /// <summary>Adds <paramref name="prefix"/> for <paramref name="peer"/>; see <see cref="Insert(ReadOnlySpan{byte}, int, TPeer)"/>.</summary>
@@ -87,15 +113,40 @@ public sealed class AllowedIps<TPeer> where TPeer : class
         switch (address.Length)
         {
             case 4:
+            {
                 CheckPrefixLength(prefixLength, 32);
-                return RemoveCore(_v4, Key4.Read(address).Masked(prefixLength), prefixLength, peer);
+                AllowedIpsNode<AllowedIpsKey4>? node = AllowedIpsTrie.FindExact(_root4, AllowedIpsKey4.Read(address).Masked(prefixLength), prefixLength);
+                if (node is null || !ReferenceEquals(node.Peer, peer))
+                {
+                    return false;
+                }
+
+                UnlinkFromPeer(node, peer);
+                AllowedIpsTrie.Detach(ref _root4, node);
+                break;
+            }
+
             case 16:
+            {
                 CheckPrefixLength(prefixLength, 128);
-                return RemoveCore(_v6, Key6.Read(address).Masked(prefixLength), prefixLength, peer);
+                AllowedIpsNode<AllowedIpsKey6>? node = AllowedIpsTrie.FindExact(_root6, AllowedIpsKey6.Read(address).Masked(prefixLength), prefixLength);
+                if (node is null || !ReferenceEquals(node.Peer, peer))
+                {
+                    return false;
+                }
+
+                UnlinkFromPeer(node, peer);
+                AllowedIpsTrie.Detach(ref _root6, node);
+                break;
+            }
+
             default:
                 ThrowBadAddressLength(nameof(address));
                 return false;
         }
+
+        _count--;
+        return true;
     }
 
     /// <summary>Removes <paramref name="prefix"/> if it belongs to <paramref name="peer"/>; see <see cref="Remove(ReadOnlySpan{byte}, int, TPeer)"/>.</summary>
@@ -114,18 +165,18 @@ public sealed class AllowedIps<TPeer> where TPeer : class
             return;
         }
 
-        NodeBase? node = list.Head;
+        AllowedIpsNode? node = list.Head;
         while (node is not null)
         {
-            NodeBase? next = node.ListNext;
+            AllowedIpsNode? next = node.ListNext;
             node.ListPrev = node.ListNext = null;
-            if (node is Node<Key4> node4)
+            if (node is AllowedIpsNode<AllowedIpsKey4> node4)
             {
-                DetachFromTrie(_v4, node4);
+                AllowedIpsTrie.Detach(ref _root4, node4);
             }
             else
             {
-                DetachFromTrie(_v6, (Node<Key6>)node);
+                AllowedIpsTrie.Detach(ref _root6, (AllowedIpsNode<AllowedIpsKey6>)node);
             }
 
             _count--;
@@ -137,8 +188,8 @@ public sealed class AllowedIps<TPeer> where TPeer : class
     public void Clear()
     {
         // Readers holding old nodes finish on the old (still consistent) tries; the GC reclaims them afterwards.
-        Volatile.Write(ref _v4.Root, null);
-        Volatile.Write(ref _v6.Root, null);
+        Volatile.Write(ref _root4, null);
+        Volatile.Write(ref _root6, null);
         _byPeer.Clear();
         _count = 0;
     }
@@ -152,18 +203,22 @@ public sealed class AllowedIps<TPeer> where TPeer : class
     /// <exception cref="ArgumentException">Any other length (a caller bug: packet parsers pass fixed 4/16-byte slices).</exception>
     public TPeer? Lookup(ReadOnlySpan<byte> address)
     {
+        object? peer;
         if (address.Length == 4)
         {
-            return Find(Volatile.Read(ref _v4.Root), Key4.Read(address));
+            peer = AllowedIpsTrie.Find(Volatile.Read(ref _root4), AllowedIpsKey4.Read(address));
         }
-
-        if (address.Length == 16)
+        else if (address.Length == 16)
         {
-            return Find(Volatile.Read(ref _v6.Root), Key6.Read(address));
+            peer = AllowedIpsTrie.Find(Volatile.Read(ref _root6), AllowedIpsKey6.Read(address));
+        }
+        else
+        {
+            ThrowBadAddressLength(nameof(address));
+            return null;
         }
 
-        ThrowBadAddressLength(nameof(address));
-        return null;
+        return (TPeer?)peer; // only TPeer instances are ever stored
     }
 
     /// <summary>Longest-prefix match for an <see cref="IPAddress"/>; allocation-free.</summary>
@@ -189,7 +244,7 @@ public sealed class AllowedIps<TPeer> where TPeer : class
 
         var result = new (IPAddress, int)[list.Count];
         int i = 0;
-        for (NodeBase? node = list.Head; node is not null; node = node.ListNext)
+        for (AllowedIpsNode? node = list.Head; node is not null; node = node.ListNext)
         {
             result[i++] = (node.ToIPAddress(), node.Cidr);
         }
@@ -198,13 +253,14 @@ public sealed class AllowedIps<TPeer> where TPeer : class
     }
 
     /// <summary>Test hook: number of trie nodes including path-compression (peerless) nodes.</summary>
-    internal int NodeCount => CountNodes(_v4.Root) + CountNodes(_v6.Root);
+    internal int NodeCount => AllowedIpsTrie.CountNodes(_root4) + AllowedIpsTrie.CountNodes(_root6);
 
     /// <summary>Test hook: checks every structural invariant; returns null if all hold, else a description.</summary>
     internal string? CheckInvariants()
     {
         int owned = 0;
-        string? error = CheckSubtree(_v4.Root, null, ref owned) ?? CheckSubtree(_v6.Root, null, ref owned);
+        string? error = AllowedIpsTrie.CheckSubtree(_root4, null, ref owned)
+            ?? AllowedIpsTrie.CheckSubtree(_root6, null, ref owned);
         if (error is not null)
         {
             return error;
@@ -219,8 +275,8 @@ public sealed class AllowedIps<TPeer> where TPeer : class
         foreach ((TPeer peer, PeerList list) in _byPeer)
         {
             int n = 0;
-            NodeBase? previous = null;
-            for (NodeBase? node = list.Head; node is not null; node = node.ListNext)
+            AllowedIpsNode? previous = null;
+            for (AllowedIpsNode? node = list.Head; node is not null; node = node.ListNext)
             {
                 if (!ReferenceEquals(node.Peer, peer) || !ReferenceEquals(node.ListPrev, previous))
                 {
@@ -242,176 +298,7 @@ public sealed class AllowedIps<TPeer> where TPeer : class
         return listed == _count ? null : $"count {_count} but {listed} listed";
     }
 
-    // ---- trie algorithms (generic over the key so the JIT emits specialized IPv4 and IPv6 code) ----
-
-    private static TPeer? Find<TKey>(Node<TKey>? node, TKey key) where TKey : struct, IKey<TKey>
-    {
-        TPeer? best = null;
-        while (node is not null && key.IsWithin(node.Key, node.Mask))
-        {
-            TPeer? peer = node.Peer;
-            if (peer is not null)
-            {
-                best = peer;
-            }
-
-            // A full-length node (/32, /128) never has children, so BitAt(BitLength), which does not throw, is harmless.
-            node = key.BitAt(node.Cidr) == 0 ? node.Child0 : node.Child1;
-        }
-
-        return best;
-    }
-
-    private void InsertCore<TKey>(Trie<TKey> trie, TKey key, int cidr, TPeer peer) where TKey : struct, IKey<TKey>
-    {
-        // Walk down while the current node's prefix contains the new one.
-        Node<TKey>? parent = null;
-        Node<TKey>? node = trie.Root;
-        while (node is not null && node.Cidr <= cidr && key.IsWithin(node.Key, node.Mask))
-        {
-            if (node.Cidr == cidr)
-            {
-                AssignPeer(node, peer);
-                return;
-            }
-
-            parent = node;
-            node = key.BitAt(node.Cidr) == 0 ? node.Child0 : node.Child1;
-        }
-
-        var added = new Node<TKey>(key, cidr) { Peer = peer };
-        Node<TKey> published;
-        if (node is null)
-        {
-            published = added;
-        }
-        else
-        {
-            // `node` (parent's child towards `key`) does not contain the new prefix. Either the new prefix contains
-            // it, or they diverge at bit `common` and need a peerless branch node there.
-            int common = Math.Min(key.CommonPrefixLength(node.Key), Math.Min(cidr, node.Cidr));
-            if (common == cidr)
-            {
-                added.SetChild(node.Key.BitAt(cidr), node);
-                node.Parent = added;
-                published = added;
-            }
-            else
-            {
-                var branch = new Node<TKey>(key.Masked(common), common);
-                branch.SetChild(key.BitAt(common), added);
-                branch.SetChild(node.Key.BitAt(common), node);
-                added.Parent = branch;
-                node.Parent = branch;
-                published = branch;
-            }
-        }
-
-        published.Parent = parent;
-        // Release store: readers that see `published` see its fully initialized fields and children.
-        if (parent is null)
-        {
-            Volatile.Write(ref trie.Root, published);
-        }
-        else if (key.BitAt(parent.Cidr) == 0)
-        {
-            Volatile.Write(ref parent.Child0, published);
-        }
-        else
-        {
-            Volatile.Write(ref parent.Child1, published);
-        }
-
-        LinkToPeer(added, peer);
-        _count++;
-    }
-
-    private bool RemoveCore<TKey>(Trie<TKey> trie, TKey key, int cidr, TPeer peer) where TKey : struct, IKey<TKey>
-    {
-        Node<TKey>? node = trie.Root;
-        while (node is not null && node.Cidr <= cidr && key.IsWithin(node.Key, node.Mask))
-        {
-            if (node.Cidr == cidr)
-            {
-                if (!ReferenceEquals(node.Peer, peer))
-                {
-                    return false;
-                }
-
-                UnlinkFromPeer(node, peer);
-                DetachFromTrie(trie, node);
-                _count--;
-                return true;
-            }
-
-            node = key.BitAt(node.Cidr) == 0 ? node.Child0 : node.Child1;
-        }
-
-        return false;
-    }
-
-    /// <summary>Clears the node's peer and unlinks nodes that no longer carry information. Peer lists untouched.</summary>
-    private static void DetachFromTrie<TKey>(Trie<TKey> trie, Node<TKey> node) where TKey : struct, IKey<TKey>
-    {
-        // From here on lookups treat the prefix as gone; the unlinking below doesn't change any lookup result.
-        Volatile.Write(ref node.Peer, null);
-        if (node.Child0 is not null && node.Child1 is not null)
-        {
-            return; // still needed as a branch node
-        }
-
-        Node<TKey>? child = node.Child0 ?? node.Child1;
-        Node<TKey>? parent = node.Parent;
-        Replace(trie, parent, node, child);
-
-        // A peerless parent is a branch node with two children; if it just lost a leaf it is redundant.
-        if (child is null && parent is not null && parent.Peer is null)
-        {
-            Replace(trie, parent.Parent, parent, parent.Child0 ?? parent.Child1);
-        }
-
-        // `node`'s own child pointers stay intact so that in-flight lookups standing on it can continue downwards.
-    }
-
-    private static void Replace<TKey>(Trie<TKey> trie, Node<TKey>? parent, Node<TKey> old, Node<TKey>? replacement)
-        where TKey : struct, IKey<TKey>
-    {
-        if (replacement is not null)
-        {
-            replacement.Parent = parent;
-        }
-
-        if (parent is null)
-        {
-            Volatile.Write(ref trie.Root, replacement);
-        }
-        else if (ReferenceEquals(parent.Child0, old))
-        {
-            Volatile.Write(ref parent.Child0, replacement);
-        }
-        else
-        {
-            Volatile.Write(ref parent.Child1, replacement);
-        }
-    }
-
-    private void AssignPeer(NodeBase node, TPeer peer)
-    {
-        TPeer? old = node.Peer;
-        if (old is null)
-        {
-            _count++; // a branch node becomes an entry
-        }
-        else
-        {
-            UnlinkFromPeer(node, old);
-        }
-
-        Volatile.Write(ref node.Peer, peer);
-        LinkToPeer(node, peer);
-    }
-
-    private void LinkToPeer(NodeBase node, TPeer peer)
+    private void LinkToPeer(AllowedIpsNode node, TPeer peer)
     {
         if (!_byPeer.TryGetValue(peer, out PeerList? list))
         {
@@ -434,7 +321,7 @@ public sealed class AllowedIps<TPeer> where TPeer : class
         list.Count++;
     }
 
-    private void UnlinkFromPeer(NodeBase node, TPeer peer)
+    private void UnlinkFromPeer(AllowedIpsNode node, TPeer peer)
     {
         PeerList list = _byPeer[peer];
         if (node.ListPrev is null)
@@ -462,50 +349,6 @@ public sealed class AllowedIps<TPeer> where TPeer : class
         }
     }
 
-    private static int CountNodes<TKey>(Node<TKey>? node) where TKey : struct, IKey<TKey> =>
-        node is null ? 0 : 1 + CountNodes(node.Child0) + CountNodes(node.Child1);
-
-    private static string? CheckSubtree<TKey>(Node<TKey>? node, Node<TKey>? parent, ref int owned)
-        where TKey : struct, IKey<TKey>
-    {
-        if (node is null)
-        {
-            return null;
-        }
-
-        if (!ReferenceEquals(node.Parent, parent))
-        {
-            return $"bad parent link at {node.ToIPAddress()}/{node.Cidr}";
-        }
-
-        if (!node.Key.Equals(node.Key.Masked(node.Cidr)))
-        {
-            return $"unmasked key at {node.ToIPAddress()}/{node.Cidr}";
-        }
-
-        if (parent is not null
-            && (node.Cidr <= parent.Cidr
-                || !node.Key.IsWithin(parent.Key, parent.Mask)
-                || !ReferenceEquals(node.Key.BitAt(parent.Cidr) == 0 ? parent.Child0 : parent.Child1, node)))
-        {
-            return $"misplaced node {node.ToIPAddress()}/{node.Cidr}";
-        }
-
-        if (node.Peer is null)
-        {
-            if (node.Child0 is null || node.Child1 is null)
-            {
-                return $"redundant branch node {node.ToIPAddress()}/{node.Cidr}";
-            }
-        }
-        else
-        {
-            owned++;
-        }
-
-        return CheckSubtree(node.Child0, node, ref owned) ?? CheckSubtree(node.Child1, node, ref owned);
-    }
-
     private static void CheckPrefixLength(int prefixLength, int max)
     {
         if ((uint)prefixLength > (uint)max)
@@ -530,165 +373,357 @@ public sealed class AllowedIps<TPeer> where TPeer : class
     private static void ThrowBadPrefixLength(int prefixLength, int max) =>
         throw new ArgumentOutOfRangeException(nameof(prefixLength), prefixLength, $"Prefix length must be 0..{max}.");
 
-    // ---- nodes and keys ----
-
-    private sealed class Trie<TKey> where TKey : struct, IKey<TKey>
-    {
-        public Node<TKey>? Root;
-    }
-
     private sealed class PeerList
     {
-        public NodeBase? Head;
-        public NodeBase? Tail;
+        public AllowedIpsNode? Head;
+        public AllowedIpsNode? Tail;
         public int Count;
     }
+}
 
-    /// <summary>Family-independent part of a node, so one per-peer list can hold IPv4 and IPv6 nodes.</summary>
-    private abstract class NodeBase(int cidr)
+/// <summary>
+/// Path-compressed binary trie algorithms for <see cref="AllowedIps{TPeer}"/>, generic over the key only so that the
+/// JIT emits fully specialized IPv4 and IPv6 code. Writers must be serialized by the caller; <see cref="Find"/> may
+/// race one writer (see <see cref="AllowedIps{TPeer}"/> remarks).
+/// </summary>
+internal static class AllowedIpsTrie
+{
+    /// <summary>Longest-prefix match: the peer of the deepest node on the key's path whose prefix contains it.</summary>
+    public static object? Find<TKey>(AllowedIpsNode<TKey>? node, TKey key) where TKey : struct, IAllowedIpsKey<TKey>
     {
-        /// <summary>Owner; null for a branch node that only exists for path compression.</summary>
-        public TPeer? Peer;
+        object? best = null;
+        while (node is not null && key.IsWithin(node.Key, node.Mask))
+        {
+            object? peer = node.Peer;
+            if (peer is not null)
+            {
+                best = peer;
+            }
 
-        /// <summary>Prefix length; immutable once published.</summary>
-        public readonly int Cidr = cidr;
+            // A full-length node (/32, /128) never has children, so BitAt(bit length), which returns 0 or 1 and does
+            // not throw, is harmless.
+            node = node.Children[key.BitAt(node.Cidr)];
+        }
 
-        public NodeBase? ListPrev;
-        public NodeBase? ListNext;
-
-        public abstract IPAddress ToIPAddress();
+        return best;
     }
 
-    private sealed class Node<TKey>(TKey key, int cidr) : NodeBase(cidr) where TKey : struct, IKey<TKey>
+    /// <summary>The node for exactly key/cidr (which may be a peerless branch node), or null.</summary>
+    public static AllowedIpsNode<TKey>? FindExact<TKey>(AllowedIpsNode<TKey>? node, TKey key, int cidr)
+        where TKey : struct, IAllowedIpsKey<TKey>
     {
-        /// <summary>Masked prefix bits; immutable once published.</summary>
-        public readonly TKey Key = key;
-
-        /// <summary>Netmask for <see cref="NodeBase.Cidr"/>, precomputed for the lookup loop.</summary>
-        public readonly TKey Mask = TKey.MaskFor(cidr);
-
-        public Node<TKey>? Child0;
-        public Node<TKey>? Child1;
-
-        /// <summary>Writer-side only; lookups never read it.</summary>
-        public Node<TKey>? Parent;
-
-        public void SetChild(int bit, Node<TKey> child)
+        while (node is not null && node.Cidr <= cidr && key.IsWithin(node.Key, node.Mask))
         {
-            if (bit == 0)
+            if (node.Cidr == cidr)
             {
-                Child0 = child;
+                return node;
+            }
+
+            node = node.Children[key.BitAt(node.Cidr)];
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Inserts key/cidr (key already masked) owned by <paramref name="peer"/>. If a node for exactly that prefix exists,
+    /// returns it unchanged with <c>Created = false</c> and the caller re-owns it.
+    /// </summary>
+    public static (AllowedIpsNode<TKey> Node, bool Created) Insert<TKey>(
+        ref AllowedIpsNode<TKey>? root, TKey key, int cidr, object peer) where TKey : struct, IAllowedIpsKey<TKey>
+    {
+        // Walk down while the current node's prefix contains the new one.
+        AllowedIpsNode<TKey>? parent = null;
+        AllowedIpsNode<TKey>? node = root;
+        while (node is not null && node.Cidr <= cidr && key.IsWithin(node.Key, node.Mask))
+        {
+            if (node.Cidr == cidr)
+            {
+                return (node, false);
+            }
+
+            parent = node;
+            node = node.Children[key.BitAt(node.Cidr)];
+        }
+
+        var added = new AllowedIpsNode<TKey>(key, cidr) { Peer = peer };
+        AllowedIpsNode<TKey> published;
+        if (node is null)
+        {
+            published = added;
+        }
+        else
+        {
+            // `node` (parent's child towards `key`) does not contain the new prefix. Either the new prefix contains
+            // it, or they diverge at bit `common` and need a peerless branch node there.
+            int common = Math.Min(key.CommonPrefixLength(node.Key), Math.Min(cidr, node.Cidr));
+            if (common == cidr)
+            {
+                added.Children[node.Key.BitAt(cidr)] = node;
+                node.Parent = added;
+                published = added;
             }
             else
             {
-                Child1 = child;
+                var branch = new AllowedIpsNode<TKey>(key.Masked(common), common);
+                branch.Children[key.BitAt(common)] = added;
+                branch.Children[node.Key.BitAt(common)] = node;
+                added.Parent = branch;
+                node.Parent = branch;
+                published = branch;
             }
         }
 
-        public override IPAddress ToIPAddress() => Key.ToIPAddress();
+        published.Parent = parent;
+        // Release store: readers that see `published` see its fully initialized fields and children.
+        if (parent is null)
+        {
+            Volatile.Write(ref root, published);
+        }
+        else
+        {
+            Volatile.Write(ref parent.Children[key.BitAt(parent.Cidr)], published);
+        }
+
+        return (added, true);
     }
 
-    /// <summary>A fixed-width big-endian bit string; bit 0 is the most significant bit of the first address byte.</summary>
-    private interface IKey<TSelf> : IEquatable<TSelf> where TSelf : struct, IKey<TSelf>
+    /// <summary>Clears the node's peer and unlinks nodes that no longer carry information. Peer lists untouched.</summary>
+    public static void Detach<TKey>(ref AllowedIpsNode<TKey>? root, AllowedIpsNode<TKey> node)
+        where TKey : struct, IAllowedIpsKey<TKey>
     {
-        static abstract TSelf MaskFor(int cidr);
+        // From here on lookups treat the prefix as gone; the unlinking below doesn't change any lookup result.
+        Volatile.Write(ref node.Peer, null);
+        if (node.Child0 is not null && node.Child1 is not null)
+        {
+            return; // still needed as a branch node
+        }
 
-        /// <summary>True if this key's first bits equal <paramref name="prefix"/> under <paramref name="mask"/>.</summary>
-        bool IsWithin(in TSelf prefix, in TSelf mask);
+        AllowedIpsNode<TKey>? child = node.Child0 ?? node.Child1;
+        AllowedIpsNode<TKey>? parent = node.Parent;
+        Replace(ref root, parent, node, child);
 
-        TSelf Masked(int cidr);
+        // A peerless parent is a branch node with two children; if it just lost a leaf it is redundant.
+        if (child is null && parent is not null && parent.Peer is null)
+        {
+            Replace(ref root, parent.Parent, parent, parent.Child0 ?? parent.Child1);
+        }
 
-        /// <summary>Bit <paramref name="index"/> (0 or 1). Must not throw for index == bit length.</summary>
-        int BitAt(int index);
-
-        /// <summary>Number of leading bits equal in both keys (bit length if identical).</summary>
-        int CommonPrefixLength(in TSelf other);
-
-        IPAddress ToIPAddress();
+        // `node`'s own child pointers stay intact so that in-flight lookups standing on it can continue downwards.
     }
 
-    private readonly struct Key4(uint value) : IKey<Key4>
+    public static int CountNodes<TKey>(AllowedIpsNode<TKey>? node) where TKey : struct, IAllowedIpsKey<TKey> =>
+        node is null ? 0 : 1 + CountNodes(node.Child0) + CountNodes(node.Child1);
+
+    public static string? CheckSubtree<TKey>(AllowedIpsNode<TKey>? node, AllowedIpsNode<TKey>? parent, ref int owned)
+        where TKey : struct, IAllowedIpsKey<TKey>
     {
-        private readonly uint _value = value;
-
-        public static Key4 Read(ReadOnlySpan<byte> address) => new(BinaryPrimitives.ReadUInt32BigEndian(address));
-
-        // C# masks shift counts to 5 bits, so /0 needs its own case.
-        public static Key4 MaskFor(int cidr) => new(cidr == 0 ? 0u : uint.MaxValue << (32 - cidr));
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public bool IsWithin(in Key4 prefix, in Key4 mask) => ((_value ^ prefix._value) & mask._value) == 0;
-
-        public Key4 Masked(int cidr) => new(_value & MaskFor(cidr)._value);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public int BitAt(int index) => (int)(_value >> (31 - index)) & 1;
-
-        public int CommonPrefixLength(in Key4 other) => BitOperations.LeadingZeroCount(_value ^ other._value);
-
-        public IPAddress ToIPAddress()
+        if (node is null)
         {
-            Span<byte> bytes = stackalloc byte[4];
-            BinaryPrimitives.WriteUInt32BigEndian(bytes, _value);
-            return new IPAddress(bytes);
+            return null;
         }
 
-        public bool Equals(Key4 other) => _value == other._value;
+        string where = $"{node.ToIPAddress()}/{node.Cidr}";
+        if (!ReferenceEquals(node.Parent, parent))
+        {
+            return $"bad parent link at {where}";
+        }
 
-        public override bool Equals(object? obj) => obj is Key4 other && Equals(other);
+        if (!node.Key.Equals(node.Key.Masked(node.Cidr)))
+        {
+            return $"unmasked key at {where}";
+        }
 
-        public override int GetHashCode() => (int)_value;
+        if (parent is not null
+            && (node.Cidr <= parent.Cidr
+                || !node.Key.IsWithin(parent.Key, parent.Mask)
+                || !ReferenceEquals(parent.Children[node.Key.BitAt(parent.Cidr)], node)))
+        {
+            return $"misplaced node {where}";
+        }
+
+        if (node.Peer is null)
+        {
+            if (node.Child0 is null || node.Child1 is null)
+            {
+                return $"redundant branch node {where}";
+            }
+        }
+        else
+        {
+            owned++;
+        }
+
+        return CheckSubtree(node.Child0, node, ref owned) ?? CheckSubtree(node.Child1, node, ref owned);
     }
 
-    private readonly struct Key6(ulong high, ulong low) : IKey<Key6>
+    private static void Replace<TKey>(
+        ref AllowedIpsNode<TKey>? root, AllowedIpsNode<TKey>? parent, AllowedIpsNode<TKey> old, AllowedIpsNode<TKey>? replacement)
+        where TKey : struct, IAllowedIpsKey<TKey>
     {
-        private readonly ulong _high = high;
-        private readonly ulong _low = low;
-
-        public static Key6 Read(ReadOnlySpan<byte> address) =>
-            new(BinaryPrimitives.ReadUInt64BigEndian(address), BinaryPrimitives.ReadUInt64BigEndian(address[8..]));
-
-        public static Key6 MaskFor(int cidr) => cidr switch
+        if (replacement is not null)
         {
-            0 => new(0, 0),
-            <= 64 => new(ulong.MaxValue << (64 - cidr), 0),
-            _ => new(ulong.MaxValue, ulong.MaxValue << (128 - cidr)),
-        };
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public bool IsWithin(in Key6 prefix, in Key6 mask) =>
-            (((_high ^ prefix._high) & mask._high) | ((_low ^ prefix._low) & mask._low)) == 0;
-
-        public Key6 Masked(int cidr)
-        {
-            Key6 mask = MaskFor(cidr);
-            return new(_high & mask._high, _low & mask._low);
+            replacement.Parent = parent;
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public int BitAt(int index) =>
-            (int)(index < 64 ? _high >> (63 - index) : _low >> (127 - index)) & 1;
-
-        public int CommonPrefixLength(in Key6 other)
+        if (parent is null)
         {
-            ulong high = _high ^ other._high;
-            return high != 0
-                ? BitOperations.LeadingZeroCount(high)
-                : 64 + BitOperations.LeadingZeroCount(_low ^ other._low);
+            Volatile.Write(ref root, replacement);
         }
-
-        public IPAddress ToIPAddress()
+        else
         {
-            Span<byte> bytes = stackalloc byte[16];
-            BinaryPrimitives.WriteUInt64BigEndian(bytes, _high);
-            BinaryPrimitives.WriteUInt64BigEndian(bytes[8..], _low);
-            return new IPAddress(bytes);
+            Volatile.Write(ref parent.Children[ReferenceEquals(parent.Child0, old) ? 0 : 1], replacement);
         }
-
-        public bool Equals(Key6 other) => _high == other._high && _low == other._low;
-
-        public override bool Equals(object? obj) => obj is Key6 other && Equals(other);
-
-        public override int GetHashCode() => HashCode.Combine(_high, _low);
     }
+}
+
+/// <summary>Family-independent part of a trie node, so one per-peer list can hold IPv4 and IPv6 nodes.</summary>
+internal abstract class AllowedIpsNode(int cidr)
+{
+    /// <summary>Owner (a TPeer); null for a branch node that only exists for path compression.</summary>
+    public object? Peer;
+
+    /// <summary>Prefix length; immutable once published.</summary>
+    public readonly int Cidr = cidr;
+
+    /// <summary>Per-peer list links; writer-side only.</summary>
+    public AllowedIpsNode? ListPrev;
+
+    /// <inheritdoc cref="ListPrev"/>
+    public AllowedIpsNode? ListNext;
+
+    public abstract IPAddress ToIPAddress();
+}
+
+internal sealed class AllowedIpsNode<TKey>(TKey key, int cidr) : AllowedIpsNode(cidr)
+    where TKey : struct, IAllowedIpsKey<TKey>
+{
+    /// <summary>Masked prefix bits; immutable once published.</summary>
+    public readonly TKey Key = key;
+
+    /// <summary>Netmask for <see cref="AllowedIpsNode.Cidr"/>, precomputed for the lookup loop.</summary>
+    public readonly TKey Mask = TKey.MaskFor(cidr);
+
+    /// <summary>Children indexed by the next bit (at position <see cref="AllowedIpsNode.Cidr"/>), so the lookup
+    /// loop selects one without a data-dependent branch.</summary>
+    public ChildPair Children;
+
+    /// <summary>Writer-side only; lookups never read it.</summary>
+    public AllowedIpsNode<TKey>? Parent;
+
+    public AllowedIpsNode<TKey>? Child0 => Children[0];
+
+    public AllowedIpsNode<TKey>? Child1 => Children[1];
+
+    [InlineArray(2)]
+    public struct ChildPair
+    {
+        private AllowedIpsNode<TKey>? _element0;
+    }
+
+    public override IPAddress ToIPAddress() => Key.ToIPAddress();
+}
+
+/// <summary>A fixed-width big-endian bit string; bit 0 is the most significant bit of the first address byte.</summary>
+internal interface IAllowedIpsKey<TSelf> : IEquatable<TSelf> where TSelf : struct, IAllowedIpsKey<TSelf>
+{
+    static abstract TSelf MaskFor(int cidr);
+
+    /// <summary>True if this key's first bits equal <paramref name="prefix"/> under <paramref name="mask"/>.</summary>
+    bool IsWithin(TSelf prefix, TSelf mask);
+
+    TSelf Masked(int cidr);
+
+    /// <summary>Bit <paramref name="index"/> (0 or 1). Must not throw for index == bit length.</summary>
+    int BitAt(int index);
+
+    /// <summary>Number of leading bits equal in both keys (bit length if identical).</summary>
+    int CommonPrefixLength(TSelf other);
+
+    IPAddress ToIPAddress();
+}
+
+internal readonly struct AllowedIpsKey4(uint value) : IAllowedIpsKey<AllowedIpsKey4>
+{
+    private readonly uint _value = value;
+
+    public static AllowedIpsKey4 Read(ReadOnlySpan<byte> address) => new(BinaryPrimitives.ReadUInt32BigEndian(address));
+
+    // C# masks shift counts to 5 bits, so /0 needs its own case.
+    public static AllowedIpsKey4 MaskFor(int cidr) => new(cidr == 0 ? 0u : uint.MaxValue << (32 - cidr));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsWithin(AllowedIpsKey4 prefix, AllowedIpsKey4 mask) => ((_value ^ prefix._value) & mask._value) == 0;
+
+    public AllowedIpsKey4 Masked(int cidr) => new(_value & MaskFor(cidr)._value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int BitAt(int index) => (int)(_value >> (31 - index)) & 1;
+
+    public int CommonPrefixLength(AllowedIpsKey4 other) => BitOperations.LeadingZeroCount(_value ^ other._value);
+
+    public IPAddress ToIPAddress()
+    {
+        Span<byte> bytes = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(bytes, _value);
+        return new IPAddress(bytes);
+    }
+
+    public bool Equals(AllowedIpsKey4 other) => _value == other._value;
+
+    public override bool Equals(object? obj) => obj is AllowedIpsKey4 other && Equals(other);
+
+    public override int GetHashCode() => (int)_value;
+}
+
+internal readonly struct AllowedIpsKey6(ulong high, ulong low) : IAllowedIpsKey<AllowedIpsKey6>
+{
+    private readonly ulong _high = high;
+    private readonly ulong _low = low;
+
+    public static AllowedIpsKey6 Read(ReadOnlySpan<byte> address) =>
+        new(BinaryPrimitives.ReadUInt64BigEndian(address), BinaryPrimitives.ReadUInt64BigEndian(address[8..]));
+
+    public static AllowedIpsKey6 MaskFor(int cidr) => cidr switch
+    {
+        0 => new(0, 0),
+        <= 64 => new(ulong.MaxValue << (64 - cidr), 0),
+        _ => new(ulong.MaxValue, ulong.MaxValue << (128 - cidr)),
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsWithin(AllowedIpsKey6 prefix, AllowedIpsKey6 mask) =>
+        (((_high ^ prefix._high) & mask._high) | ((_low ^ prefix._low) & mask._low)) == 0;
+
+    public AllowedIpsKey6 Masked(int cidr)
+    {
+        AllowedIpsKey6 mask = MaskFor(cidr);
+        return new(_high & mask._high, _low & mask._low);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int BitAt(int index) =>
+        (int)(index < 64 ? _high >> (63 - index) : _low >> (127 - index)) & 1;
+
+    public int CommonPrefixLength(AllowedIpsKey6 other)
+    {
+        ulong high = _high ^ other._high;
+        return high != 0
+            ? BitOperations.LeadingZeroCount(high)
+            : 64 + BitOperations.LeadingZeroCount(_low ^ other._low);
+    }
+
+    public IPAddress ToIPAddress()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        BinaryPrimitives.WriteUInt64BigEndian(bytes, _high);
+        BinaryPrimitives.WriteUInt64BigEndian(bytes[8..], _low);
+        return new IPAddress(bytes);
+    }
+
+    public bool Equals(AllowedIpsKey6 other) => _high == other._high && _low == other._low;
+
+    public override bool Equals(object? obj) => obj is AllowedIpsKey6 other && Equals(other);
+
+    public override int GetHashCode() => HashCode.Combine(_high, _low);
 }

@@ -1,0 +1,217 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+
+namespace VeilTun.Uapi;
+
+/// <summary>
+/// Serves the UAPI text protocol on one connection (wireguard.md §7.2; wg-go <c>device/uapi.go</c> <c>IpcHandle</c>):
+/// <list type="bullet">
+/// <item><c>get=1\n\n</c>: the get output, then <c>errno=0\n\n</c>. A byte other than '\n' after <c>get=1\n</c> is
+/// answered with <c>errno=-22\n\n</c>; that byte is consumed and reading continues with the next line.</item>
+/// <item><c>set=1\n</c>, lines, empty line: <c>errno=N\n\n</c>. The whole request is parsed before anything is
+/// applied. On the first bad line the error is answered at once and the rest of the request (up to its empty line)
+/// is read and discarded, so the connection stays usable. If the stream ends before the empty line, what arrived is
+/// applied, as wg-go does.</item>
+/// <item>Any other first line (an unknown operation) closes the connection without a reply, as wg-go does.</item>
+/// </list>
+/// Bounds: a line may hold at most <see cref="MaxLineLength"/> bytes (Go's <c>bufio.Scanner</c> limit; a longer line
+/// in a set gives -EIO), and a set request at most <see cref="MaxSetRequestBytes"/> bytes (-EIO beyond). Several
+/// requests may share one connection. Stateless and thread-safe; each call serves one stream.
+/// </summary>
+public static class UapiProtocol
+{
+    /// <summary>Longest accepted line in bytes, without its '\n' (64 KiB, as Go's <c>bufio.MaxScanTokenSize</c>).</summary>
+    public const int MaxLineLength = 64 * 1024;
+
+    /// <summary>
+    /// Largest accepted set request body in bytes (64 MiB). netns.sh's largest request, one peer with 130,560
+    /// allowed IPs, is about 6 MB.
+    /// </summary>
+    public const int MaxSetRequestBytes = 64 * 1024 * 1024;
+
+    private static readonly byte[] s_errnoZero = "errno=0\n\n"u8.ToArray();
+
+    /// <summary>
+    /// Serves requests from <paramref name="stream"/> until the client closes it, sends an unknown operation, or
+    /// <paramref name="cancellationToken"/> fires. Does not dispose the stream.
+    /// </summary>
+    /// <returns>A task that completes (never faults) when the connection is done; client misbehaviour, I/O errors
+    /// on the stream and cancellation all just end it.</returns>
+    public static async Task HandleConnectionAsync(Stream stream, IUapiHandler handler, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(handler);
+        var reader = new UapiLineReader(stream, MaxLineLength);
+        try
+        {
+            while (true)
+            {
+                var (kind, op) = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false);
+                if (kind != UapiLineReader.Kind.Line)
+                {
+                    // End of stream, or an operation line that cannot be valid: wg-go's ReadString fails or the
+                    // operation is unknown; either way it closes the connection.
+                    if (kind == UapiLineReader.Kind.TooLong) handler.OnError("invalid UAPI operation: line too long");
+                    return;
+                }
+
+                if (op.Span.SequenceEqual("set=1"u8))
+                {
+                    if (!await HandleSetAsync(stream, reader, handler, cancellationToken).ConfigureAwait(false)) return;
+                }
+                else if (op.Span.SequenceEqual("get=1"u8))
+                {
+                    int next = await reader.ReadByteAsync(cancellationToken).ConfigureAwait(false);
+                    if (next < 0) return;
+                    if (next != '\n')
+                    {
+                        var error = UapiError.Invalid($"trailing character in UAPI get: {IpText.Escape([(char)next])}");
+                        handler.OnError(error.ToString());
+                        await WriteErrnoAsync(stream, error.Errno, cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+                    await HandleGetAsync(stream, handler, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    handler.OnError($"invalid UAPI operation: \"{IpText.Escape(Decode(op.Span))}\"");
+                    return;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            // A broken or closed connection, or shutdown: nothing to answer.
+        }
+    }
+
+    private static async Task HandleGetAsync(Stream stream, IUapiHandler handler, CancellationToken ct)
+    {
+        byte[] output;
+        try
+        {
+            var snapshot = handler.Get();
+            using var buffer = new MemoryStream();
+            using (var writer = new StreamWriter(buffer, new UTF8Encoding(false), 16 * 1024, leaveOpen: true))
+            {
+                writer.NewLine = "\n";
+                UapiWriter.WriteGet(snapshot, writer);
+                writer.Write("errno=0\n\n");
+            }
+            output = buffer.ToArray();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // wg-go maps errors that are not IPC errors to IpcErrorUnknown.
+            handler.OnError($"UAPI get failed: {e}");
+            await WriteErrnoAsync(stream, UapiError.ErrnoUnknown, ct).ConfigureAwait(false);
+            return;
+        }
+        await stream.WriteAsync(output, ct).ConfigureAwait(false);
+        await stream.FlushAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <returns>False when the connection must be closed.</returns>
+    private static async Task<bool> HandleSetAsync(Stream stream, UapiLineReader reader, IUapiHandler handler, CancellationToken ct)
+    {
+        var parser = new UapiSetParser(handler.IsExtensionPeerKey, handler.IsExtensionDeviceKey);
+        bool failed = false;
+        long total = 0;
+        char[] chars = ArrayPool<char>.Shared.Rent(1024);
+        try
+        {
+            while (true)
+            {
+                var (kind, raw) = await reader.ReadLineAsync(ct).ConfigureAwait(false);
+                if (kind == UapiLineReader.Kind.EndOfStream) break;
+                if (kind == UapiLineReader.Kind.TooLong)
+                {
+                    if (!failed)
+                    {
+                        failed = true;
+                        await FailAsync(UapiError.Io($"failed to read input: line longer than {MaxLineLength} bytes")).ConfigureAwait(false);
+                    }
+                    if (!await reader.SkipLineAsync(ct).ConfigureAwait(false)) break;
+                    continue;
+                }
+
+                var line = raw.Span;
+                if (line.Length > 0 && line[^1] == '\r') line = line[..^1]; // bufio.ScanLines drops one '\r'
+                if (line.IsEmpty) break; // the empty line ends the request
+                if (failed) continue;    // discard the rest of a failed request
+
+                total += raw.Length + 1;
+                if (total > MaxSetRequestBytes)
+                {
+                    failed = true;
+                    await FailAsync(UapiError.Io($"set request larger than {MaxSetRequestBytes} bytes")).ConfigureAwait(false);
+                    continue;
+                }
+
+                if (chars.Length < line.Length)
+                {
+                    ArrayPool<char>.Shared.Return(chars, clearArray: true);
+                    chars = ArrayPool<char>.Shared.Rent(line.Length);
+                }
+                int count = Encoding.UTF8.GetChars(line, chars);
+                bool ok = parser.TryAddLine(chars.AsSpan(0, count), out var error);
+                chars.AsSpan(0, count).Clear(); // the line may hold a private key
+                if (!ok)
+                {
+                    failed = true;
+                    await FailAsync(error).ConfigureAwait(false);
+                }
+                if (kind == UapiLineReader.Kind.PartialLine) break;
+            }
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(chars, clearArray: true);
+        }
+
+        if (failed) return true;
+
+        var request = parser.Result;
+        UapiError? result;
+        try
+        {
+            result = handler.Set(request);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            result = UapiError.Unknown($"other UAPI error: {e}");
+        }
+        finally
+        {
+            request.ClearSecrets();
+        }
+        if (result is { } failure && failure.Errno != 0)
+        {
+            handler.OnError(failure.ToString());
+            await WriteErrnoAsync(stream, failure.Errno, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            await stream.WriteAsync(s_errnoZero, ct).ConfigureAwait(false);
+            await stream.FlushAsync(ct).ConfigureAwait(false);
+        }
+        return true;
+
+        async Task FailAsync(UapiError error)
+        {
+            parser.Result.ClearSecrets();
+            handler.OnError(error.ToString());
+            await WriteErrnoAsync(stream, error.Errno, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task WriteErrnoAsync(Stream stream, int errno, CancellationToken ct)
+    {
+        byte[] reply = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"errno={errno}\n\n"));
+        await stream.WriteAsync(reply, ct).ConfigureAwait(false);
+        await stream.FlushAsync(ct).ConfigureAwait(false);
+    }
+
+    private static string Decode(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes);
+}

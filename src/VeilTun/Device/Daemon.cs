@@ -1,0 +1,20 @@
+namespace VeilTun.Device;
+
+/// <summary>Process-level helpers for running as a daemon (the CLI's detach step).</summary>
+public static class Daemon
+{
+    /// <summary>
+    /// Detaches the current process from its terminal: a new session (setsid) and, unless
+    /// <paramref name="keepStdio"/>, stdin/stdout/stderr on /dev/null (wireguard-go does the same for its child
+    /// unless LOG_LEVEL asks for output).
+    /// </summary>
+    public static void Detach(bool keepStdio)
+    {
+        Interop.Interop.Process.setsid();
+        if (keepStdio) return;
+        int devNull = Interop.Interop.Process.open("/dev/null", Interop.Interop.Process.O_RDWR);
+        if (devNull < 0) return;
+        for (int fd = 0; fd <= 2; fd++) Interop.Interop.Process.dup2(devNull, fd);
+        if (devNull > 2) Interop.Interop.Process.close(devNull);
+    }
+}

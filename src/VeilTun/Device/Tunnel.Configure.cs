@@ -1,0 +1,170 @@
+using System.Net;
+using VeilTun.Crypto;
+using VeilTun.Noise;
+using VeilTun.Uapi;
+
+namespace VeilTun.Device;
+
+// Configuration: one SetRequest, fully parsed and validated before anything changes, applied atomically under the
+// tunnel lock. The one step that can fail at apply time — binding a new listen port — happens first, so a
+// rejected request leaves the device exactly as it was (wireguard-go keeps the lines before a bad one).
+public sealed partial class Tunnel : IUapiHandler
+{
+    /// <summary>
+    /// Applies a UAPI <c>set</c> request (wireguard-go semantics for every key). Returns null on success, or the
+    /// error with wireguard-go's errno; on error nothing changed.
+    /// </summary>
+    public UapiError? Configure(SetRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        lock (_sync)
+        {
+            if (_disposed != 0) return UapiError.Io("device is closed");
+            if (request.PrivateKey is { Length: not 32 }) return UapiError.Invalid("private_key must be 32 bytes");
+            foreach (var p in request.Peers)
+            {
+                if (p.PublicKey.Length != 32) return UapiError.Invalid("public_key must be 32 bytes");
+                if (p.PresharedKey is { Length: not 32 }) return UapiError.Invalid("preshared_key must be 32 bytes");
+                if (p.PersistentKeepaliveInterval is < 0 or > ushort.MaxValue)
+                    return UapiError.Invalid($"invalid persistent_keepalive_interval {p.PersistentKeepaliveInterval}");
+            }
+
+            // The only fallible side effect: bind the new port before changing anything.
+            Udp.IUdpTransport? newUdp = null;
+            if (request.ListenPort is int port && port != _listenPort && _engine.IsUp)
+            {
+                try
+                {
+                    newUdp = BindTransport(port);
+                }
+                catch (Exception ex)
+                {
+                    return UapiError.PortInUse($"failed to set listen_port: {ex.Message}");
+                }
+            }
+
+            var now = _now();
+            if (request.PrivateKey is { } privateKey) _engine.SetPrivateKey(privateKey);
+            if (request.ListenPort is int p2) _listenPort = p2;
+            if (newUdp is not null)
+            {
+                SwapUdpLocked(newUdp);
+                _listenPort = request.ListenPort!.Value;
+            }
+            if (request.Fwmark is uint mark)
+            {
+                _fwmark = mark;
+                _udp?.SetFwmark(mark);
+            }
+            if (request.ReplacePeers) _engine.RemoveAllPeers();
+
+            foreach (var change in request.Peers) ApplyPeer(change, now);
+        }
+        _timerWake.Set();
+        return null;
+    }
+
+    private void ApplyPeer(PeerChange change, TimeSpan now)
+    {
+        var key = new PublicKey(change.PublicKey);
+        // A section naming our own public key is ignored entirely (wireguard-go: a "dummy" peer).
+        if (_engine.PublicKey is { } own && own == key) return;
+
+        bool exists = _engine.TryGetPeer(key, out var peer);
+        if (change.Remove)
+        {
+            if (exists) _engine.RemovePeer(peer);
+            return;
+        }
+        if (!exists)
+        {
+            if (change.UpdateOnly) return;
+            peer = _engine.AddPeer(key)!;
+        }
+        if (change.PresharedKey is { } psk) _engine.SetPresharedKey(peer, psk);
+        if (change.Endpoint is { } endpoint) _engine.SetEndpoint(peer, endpoint);
+        if (change.ReplaceAllowedIps) _engine.AllowedIps.RemoveByPeer(peer);
+        Span<byte> address = stackalloc byte[16];
+        foreach (var ip in change.AllowedIps)
+        {
+            ip.Address.TryWriteBytes(address, out int n);
+            if (ip.Remove) _engine.AllowedIps.Remove(address[..n], ip.PrefixLength, peer);
+            else _engine.AllowedIps.Insert(address[..n], ip.PrefixLength, peer);
+        }
+        if (change.PersistentKeepaliveInterval is int keepalive) _engine.SetPersistentKeepalive(peer, keepalive, now);
+        // A peer section ends: packets that waited for configuration (e.g. an endpoint) may go now.
+        if (_engine.IsUp && peer.StagedCount > 0) _engine.SendStagedPackets(peer, now);
+    }
+
+    /// <summary>
+    /// Applies a <c>wg setconf</c> configuration text (replacing peers). Throws <see cref="FormatException"/>
+    /// with the line and reason, e.g. <c>line 7: AllowedIPs: '10.0.0.300/32' is not an address</c>; on error the
+    /// running device is untouched.
+    /// </summary>
+    public void Configure(string wgConfig)
+    {
+        if (!WgConfigFile.TryParse(wgConfig, out var request, out var error)) throw new FormatException(error);
+        try
+        {
+            if (Configure(request) is { } failure) throw new InvalidOperationException(failure.Message);
+        }
+        finally
+        {
+            request.ClearSecrets();
+        }
+    }
+
+    /// <summary>A UAPI <c>get</c> view of the device, with VeilTun's counters as extra keys that wg(8) ignores.</summary>
+    public DeviceSnapshot GetSnapshot()
+    {
+        var snapshot = new DeviceSnapshot();
+        lock (_sync)
+        {
+            var key = new byte[32];
+            if (_engine.TryCopyPrivateKey(key)) snapshot.PrivateKey = key;
+            snapshot.ListenPort = _udp?.Port ?? _listenPort;
+            snapshot.Fwmark = _fwmark;
+            foreach (var peer in _engine.Peers)
+            {
+                var ps = new PeerSnapshot
+                {
+                    PublicKey = peer.PublicKey.Bytes.ToArray(),
+                    Endpoint = peer.Endpoint,
+                    TxBytes = (ulong)peer.TxBytes,
+                    RxBytes = (ulong)peer.RxBytes,
+                    PersistentKeepaliveInterval = peer.PersistentKeepaliveInterval,
+                };
+                if (peer.HasPresharedKey) ps.PresharedKey = ((ReadOnlySpan<byte>)peer.PresharedKeyBytes).ToArray();
+                if (peer.LastHandshake is { } t)
+                {
+                    long ticks = (t - DateTimeOffset.UnixEpoch).Ticks;
+                    ps.LastHandshakeTime = (ticks / TimeSpan.TicksPerSecond, ticks % TimeSpan.TicksPerSecond * 100);
+                }
+                foreach (var (address, prefix) in _engine.AllowedIps.EntriesFor(peer)) ps.AllowedIps.Add((address, prefix));
+                snapshot.Peers.Add(ps);
+            }
+        }
+        foreach (var (reason, count) in GetDropCounts())
+            snapshot.ExtraKeys.Add(new("veiltun_drop_" + ToSnake(reason.ToString()), count.ToString()));
+        return snapshot;
+    }
+
+    private static string ToSnake(string pascal) =>
+        string.Concat(pascal.Select((c, i) => char.IsUpper(c) && i > 0 ? "_" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
+
+    DeviceSnapshot IUapiHandler.Get() => GetSnapshot();
+
+    UapiError? IUapiHandler.Set(SetRequest request)
+    {
+        try
+        {
+            return Configure(request);
+        }
+        finally
+        {
+            request.ClearSecrets();
+        }
+    }
+
+    void IUapiHandler.OnError(string message) => Log(TunnelLogLevel.Error, "UAPI: " + message);
+}

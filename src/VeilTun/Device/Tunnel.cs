@@ -1,0 +1,488 @@
+using System.Collections.Concurrent;
+using VeilTun.Buffers;
+using VeilTun.Crypto;
+using VeilTun.Noise;
+using VeilTun.Tun;
+using VeilTun.Udp;
+
+namespace VeilTun.Device;
+
+// Data plane, correct-first (issue 4; the parallel fast path is issue 5):
+//   TUN reader thread:  read → pooled buffer (after the headroom) → [lock] engine.SendPacket → seal in place → UDP send
+//   UDP reader thread:  receive → pooled buffer → data: [lock] engine.ReceiveDatagram → open in place → TUN write
+//                                              → handshake: bounded queue → handshake thread (load = queue depth)
+//   timer thread:       [lock] engine.Tick at the engine's next deadline (at least every 100 ms)
+//   event thread:       delivers TunnelEvents to subscribers, outside the lock
+// One lock serializes the engine; sends and TUN writes happen under it, so each peer's packets stay in order.
+
+/// <summary>
+/// A WireGuard interface running in this process: the library API the daemon is a thin shell over. Create it on
+/// a TUN (Linux, a host-provided fd, or in-memory), configure it (object model or <c>wg setconf</c> text), start
+/// it, reconfigure it while it runs, read stats and subscribe to events. Thread-safe.
+/// </summary>
+public sealed partial class Tunnel : IDisposable
+{
+    private const int HandshakeQueueSize = 1024; // wireguard-go QueueHandshakeSize
+    private const int BufferSize = 65535 + PacketBuffer.DefaultHeadroom + 64;
+
+    private readonly object _sync = new();
+    private readonly TunnelOptions _options;
+    private readonly ITunDevice _tun;
+    private readonly ProtocolEngine _engine;
+    private readonly PacketPool _pool;
+    private readonly Output _output;
+    private readonly Func<TimeSpan> _now;
+    private readonly BlockingCollection<(PacketBuffer Buffer, NetEndpoint From, PacketInfo Local)> _handshakes =
+        new(HandshakeQueueSize);
+    private readonly BlockingCollection<TunnelEvent> _events = new(4096);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly AutoResetEvent _timerWake = new(false);
+    private readonly List<Thread> _threads = new();
+    private readonly long[] _deviceDrops = new long[Enum.GetValues<DropReason>().Length];
+    private IUdpTransport? _udp;
+    private readonly List<Thread> _udpReaders = new();
+    private int _listenPort;
+    private uint _fwmark;
+    private TimeSpan _underLoadUntil;
+    private bool _started;
+    private int _disposed;
+
+    /// <summary>Creates a stopped tunnel with no configuration on <paramref name="options"/>.Tun.</summary>
+    public Tunnel(TunnelOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _tun = options.Tun;
+        _now = options.MonotonicClock ?? (() => BootTimeClock.Now);
+        _pool = new PacketPool(BufferSize, options.MaxBuffers);
+        _output = new Output(this);
+        _engine = new ProtocolEngine(_output, _pool, options.Random, options.WallClock) { Mtu = _tun.Mtu };
+    }
+
+    /// <summary>The interface name.</summary>
+    public string Name => _tun.Name;
+
+    /// <summary>True while the interface is up (packets flow, timers run).</summary>
+    public bool IsUp
+    {
+        get
+        {
+            lock (_sync) return _engine.IsUp;
+        }
+    }
+
+    /// <summary>The UDP port in use (the bound one when up), or the configured one.</summary>
+    public int ListenPort
+    {
+        get
+        {
+            lock (_sync) return _udp?.Port ?? _listenPort;
+        }
+    }
+
+    /// <summary>Our public key, if a private key is configured.</summary>
+    public PublicKey? PublicKey
+    {
+        get
+        {
+            lock (_sync) return _engine.PublicKey;
+        }
+    }
+
+    /// <summary>Raised on the tunnel's event thread. Handlers may call back into the tunnel.</summary>
+    public event Action<TunnelEvent>? EventRaised;
+
+    /// <summary>Completes when the tunnel stopped by itself (its TUN went away) or was disposed.</summary>
+    public Task Stopped => _stoppedSource.Task;
+
+    private readonly TaskCompletionSource _stoppedSource = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Starts the reader, timer and event threads. The interface comes up at once for in-memory TUNs, or when
+    /// the Linux interface is (or goes) up — as wireguard-go, which binds its socket only while up.
+    /// </summary>
+    public void Start()
+    {
+        lock (_sync)
+        {
+            ObjectDisposedException.ThrowIf(_disposed != 0, this);
+            if (_started) return;
+            _started = true;
+        }
+        _tun.Event += OnTunEvent;
+        StartThread("tun-reader", TunReaderLoop);
+        StartThread("handshakes", HandshakeLoop);
+        StartThread("timers", TimerLoop);
+        StartThread("events", EventLoop);
+        bool up = _options.StartUp ?? (_tun is not LinuxTun linux || linux.IsUp);
+        if (up) SetUp(true);
+    }
+
+    private void StartThread(string name, ThreadStart body)
+    {
+        var t = new Thread(body) { IsBackground = true, Name = $"{_tun.Name}/{name}" };
+        _threads.Add(t);
+        t.Start();
+    }
+
+    private void OnTunEvent(TunEvent e)
+    {
+        switch (e.Kind)
+        {
+            case TunEventKind.Up:
+                SetUp(true);
+                break;
+            case TunEventKind.Down:
+                SetUp(false);
+                break;
+            case TunEventKind.MtuChanged:
+                lock (_sync) _engine.Mtu = e.Mtu;
+                Raise(new TunnelEvent(TunnelEventKind.MtuChanged, Message: e.Mtu.ToString()));
+                break;
+            case TunEventKind.Deleted:
+                Raise(new TunnelEvent(TunnelEventKind.Closed, Message: "interface deleted"));
+                ThreadPool.QueueUserWorkItem(_ => Dispose());
+                break;
+        }
+    }
+
+    /// <summary>Brings the interface up (binds UDP, starts timers) or down (wipes sessions, closes UDP).</summary>
+    public void SetUp(bool up)
+    {
+        lock (_sync)
+        {
+            if (_disposed != 0 || up == _engine.IsUp) return;
+            if (up)
+            {
+                try
+                {
+                    BindLocked(_listenPort);
+                }
+                catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException)
+                {
+                    Log(TunnelLogLevel.Error, $"cannot bind UDP port {_listenPort}: {ex.Message}");
+                    Raise(new TunnelEvent(TunnelEventKind.Error, Message: $"cannot bind UDP port {_listenPort}: {ex.Message}"));
+                    return;
+                }
+                _engine.Up(_now());
+            }
+            else
+            {
+                _engine.Down();
+                CloseUdpLocked();
+            }
+        }
+        Log(TunnelLogLevel.Verbose, up ? "interface is up" : "interface is down");
+        Raise(new TunnelEvent(up ? TunnelEventKind.Up : TunnelEventKind.Down));
+        _timerWake.Set();
+    }
+
+    private IUdpTransport BindTransport(int port)
+    {
+        var udp = _options.BindUdp is { } bind ? bind(port) : LinuxUdpSocket.Bind(port);
+        try
+        {
+            if (_fwmark != 0) udp.SetFwmark(_fwmark);
+            _options.ProtectSocket?.Invoke(udp);
+        }
+        catch
+        {
+            udp.Dispose();
+            throw;
+        }
+        return udp;
+    }
+
+    private void BindLocked(int port) => SwapUdpLocked(BindTransport(port));
+
+    private void SwapUdpLocked(IUdpTransport udp)
+    {
+        CloseUdpLocked();
+        _udp = udp;
+        var reader = new Thread(() => UdpReaderLoop(udp)) { IsBackground = true, Name = $"{_tun.Name}/udp-reader" };
+        _udpReaders.RemoveAll(t => !t.IsAlive);
+        _udpReaders.Add(reader);
+        reader.Start();
+    }
+
+    private void CloseUdpLocked()
+    {
+        _udp?.Close();
+        _udp = null;
+    }
+
+    // ---- Threads ------------------------------------------------------------------------------------------
+
+    private void TunReaderLoop()
+    {
+        var scratch = new byte[BufferSize];
+        while (!_stop.IsCancellationRequested)
+        {
+            if (!_pool.TryRent(out var buffer))
+            {
+                // Exhausted: read into scratch and drop, so the TUN never stalls (counted).
+                if (_tun.Read(scratch) == 0) break;
+                CountDrop(DropReason.PoolExhausted);
+                continue;
+            }
+            int n;
+            try
+            {
+                n = _tun.Read(buffer.ReadArea());
+            }
+            catch (Exception ex)
+            {
+                buffer.Return();
+                Log(TunnelLogLevel.Error, $"TUN read failed: {ex.Message}");
+                break;
+            }
+            if (n == 0)
+            {
+                buffer.Return();
+                break;
+            }
+            buffer.SetData(PacketBuffer.DefaultHeadroom, n);
+            lock (_sync) _engine.SendPacket(buffer, _now());
+        }
+        if (!_stop.IsCancellationRequested)
+        {
+            Raise(new TunnelEvent(TunnelEventKind.Closed, Message: "TUN closed"));
+            ThreadPool.QueueUserWorkItem(_ => Dispose());
+        }
+    }
+
+    private void UdpReaderLoop(IUdpTransport udp)
+    {
+        var scratch = new byte[BufferSize];
+        while (!_stop.IsCancellationRequested)
+        {
+            if (!_pool.TryRent(out var buffer))
+            {
+                if (udp.Receive(scratch, out _, out _) == 0) break;
+                CountDrop(DropReason.PoolExhausted);
+                continue;
+            }
+            int n;
+            NetEndpoint from;
+            PacketInfo local;
+            try
+            {
+                n = udp.Receive(buffer.ReadArea(), out from, out local);
+            }
+            catch (Exception ex)
+            {
+                buffer.Return();
+                Log(TunnelLogLevel.Error, $"UDP receive failed: {ex.Message}");
+                break;
+            }
+            if (n == 0)
+            {
+                buffer.Return();
+                break; // closed (rebind or down)
+            }
+            buffer.SetData(PacketBuffer.DefaultHeadroom, n);
+            byte type = n >= 4 ? buffer.Data[0] : (byte)0;
+            if (type is 1 or 2 && n >= 4 && buffer.Data[1] == 0 && buffer.Data[2] == 0 && buffer.Data[3] == 0)
+            {
+                if (!_handshakes.TryAdd((buffer, from, local)))
+                {
+                    buffer.Return();
+                    CountDrop(DropReason.HandshakeQueueFull);
+                }
+                continue;
+            }
+            lock (_sync) _engine.ReceiveDatagram(buffer, from, local, _now());
+        }
+    }
+
+    private void HandshakeLoop()
+    {
+        try
+        {
+            foreach (var (buffer, from, local) in _handshakes.GetConsumingEnumerable(_stop.Token))
+            {
+                var now = _now();
+                // wireguard-go IsUnderLoad: a queue at 1/8 capacity means load, latched for one second.
+                if (_handshakes.Count >= HandshakeQueueSize / 8) _underLoadUntil = now + Protocol.UnderLoadAfterTime;
+                lock (_sync)
+                {
+                    _engine.UnderLoad = _underLoadUntil > now;
+                    _engine.ReceiveDatagram(buffer, from, local, now);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        while (_handshakes.TryTake(out var left)) left.Buffer.Return();
+    }
+
+    private void TimerLoop()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            TimeSpan wait;
+            lock (_sync)
+            {
+                var now = _now();
+                _engine.Tick(now);
+                var next = _engine.NextDeadline;
+                wait = next == TimeSpan.MaxValue ? TimeSpan.FromMilliseconds(100) : next - now;
+            }
+            if (wait > TimeSpan.FromMilliseconds(100)) wait = TimeSpan.FromMilliseconds(100);
+            if (wait < TimeSpan.FromMilliseconds(1)) wait = TimeSpan.FromMilliseconds(1);
+            WaitHandle.WaitAny([_timerWake, _stop.Token.WaitHandle], wait);
+        }
+    }
+
+    private void EventLoop()
+    {
+        try
+        {
+            foreach (var e in _events.GetConsumingEnumerable(_stop.Token))
+            {
+                try
+                {
+                    EventRaised?.Invoke(e);
+                }
+                catch (Exception ex)
+                {
+                    Log(TunnelLogLevel.Error, $"event handler threw: {ex.Message}");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void Raise(TunnelEvent e)
+    {
+        if (!_events.IsAddingCompleted) _events.TryAdd(e);
+    }
+
+    private void Log(TunnelLogLevel level, string message) => _options.Log?.Invoke(level, message);
+
+    private void CountDrop(DropReason reason) => Interlocked.Increment(ref _deviceDrops[(int)reason]);
+
+    // ---- Stats --------------------------------------------------------------------------------------------
+
+    /// <summary>Per-peer counters.</summary>
+    public IReadOnlyList<PeerStats> GetPeerStats()
+    {
+        lock (_sync)
+            return _engine.Peers.Select(p => new PeerStats(p.PublicKey, p.Endpoint.IsNone ? "(none)" : p.Endpoint.ToString(),
+                p.LastHandshake, p.RxBytes, p.TxBytes)).ToArray();
+    }
+
+    /// <summary>Packets and datagrams dropped, by reason (zero counts omitted).</summary>
+    public IReadOnlyDictionary<DropReason, long> GetDropCounts()
+    {
+        var result = new SortedDictionary<DropReason, long>();
+        foreach (var reason in Enum.GetValues<DropReason>())
+        {
+            if (reason == DropReason.None) continue;
+            long n = _engine.GetDropCount(reason) + Interlocked.Read(ref _deviceDrops[(int)reason]);
+            if (n > 0) result[reason] = n;
+        }
+        return result;
+    }
+
+    /// <summary>Buffers currently rented (for leak checks in tests).</summary>
+    public int OutstandingBuffers => _pool.Outstanding;
+
+    // ---- Lifetime -----------------------------------------------------------------------------------------
+
+    /// <summary>Stops every thread, wipes keys, closes the UDP transport and the TUN.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _tun.Event -= OnTunEvent;
+        lock (_sync)
+        {
+            _engine.Down();
+            _engine.RemoveAllPeers();
+            _engine.SetPrivateKey(ReadOnlySpan<byte>.Empty);
+            CloseUdpLocked();
+        }
+        _stop.Cancel();
+        _tun.Close();
+        Thread[] udpReaders;
+        lock (_sync) udpReaders = _udpReaders.ToArray();
+        foreach (var t in _threads.Concat(udpReaders))
+            if (t != Thread.CurrentThread) t.Join(TimeSpan.FromSeconds(2));
+        _events.CompleteAdding();
+        _tun.Dispose();
+        _stoppedSource.TrySetResult();
+    }
+
+    /// <summary>The engine's output: sends and TUN writes happen on the calling thread, under the tunnel lock.</summary>
+    private sealed class Output(Tunnel tunnel) : IProtocolOutput
+    {
+        public void SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer)
+        {
+            var udp = tunnel._udp;
+            try
+            {
+                if (udp is null)
+                {
+                    tunnel.CountDrop(DropReason.DeviceDown);
+                    return;
+                }
+                var result = udp.Send(datagram.Data, destination, source);
+                if (result == SendResult.SourceInvalid && peer is not null)
+                {
+                    // The cached source address is gone (address removed, route changed): forget it and let the
+                    // kernel route (kernel socket.c, wireguard-go sticky_linux.go).
+                    tunnel._engine.ClearSource(peer);
+                    result = udp.Send(datagram.Data, destination, default);
+                }
+                if (result != SendResult.Ok) tunnel.CountDrop(DropReason.SendFailed);
+            }
+            finally
+            {
+                datagram.Return();
+            }
+        }
+
+        public void DeliverPacket(PacketBuffer packet, Peer peer)
+        {
+            try
+            {
+                tunnel._tun.Write(packet.Data);
+            }
+            catch (Exception ex)
+            {
+                tunnel.CountDrop(DropReason.TunWriteFailed);
+                tunnel.Log(TunnelLogLevel.Verbose, $"TUN write failed: {ex.Message}");
+            }
+            finally
+            {
+                packet.Return();
+            }
+        }
+
+        public void OnEvent(in ProtocolEvent e)
+        {
+            switch (e.Kind)
+            {
+                case ProtocolEventKind.HandshakeCompleted:
+                    tunnel.Log(TunnelLogLevel.Verbose, $"{e.Peer} - handshake completed");
+                    tunnel.Raise(new TunnelEvent(TunnelEventKind.HandshakeCompleted, e.Peer?.PublicKey));
+                    break;
+                case ProtocolEventKind.EndpointChanged:
+                    tunnel.Raise(new TunnelEvent(TunnelEventKind.EndpointChanged, e.Peer?.PublicKey, e.Peer?.Endpoint.ToString()));
+                    break;
+                case ProtocolEventKind.HandshakeInitiationSent:
+                    tunnel.Log(TunnelLogLevel.Verbose, $"{e.Peer} - sending handshake initiation");
+                    break;
+                case ProtocolEventKind.HandshakeGaveUp:
+                    tunnel.Log(TunnelLogLevel.Verbose, $"{e.Peer} - handshake did not complete after 20 attempts, giving up");
+                    break;
+                case ProtocolEventKind.Dropped when e.Reason == DropReason.Internal:
+                    tunnel.Log(TunnelLogLevel.Error, $"internal error: {tunnel._engine.LastInternalError}");
+                    break;
+            }
+        }
+    }
+}

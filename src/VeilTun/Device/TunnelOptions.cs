@@ -1,0 +1,51 @@
+using VeilTun.Noise;
+using VeilTun.Tun;
+using VeilTun.Udp;
+
+namespace VeilTun.Device;
+
+/// <summary>How a <see cref="Tunnel"/> talks to the world. Only <see cref="Tun"/> is required.</summary>
+public sealed class TunnelOptions
+{
+    /// <summary>
+    /// Where inner packets come from and go to: a <see cref="LinuxTun"/> (created, or from a host-provided file
+    /// descriptor as Android's VpnService hands one over), or an <see cref="InMemoryTun"/>. The tunnel takes
+    /// ownership and closes it on dispose.
+    /// </summary>
+    public required ITunDevice Tun { get; init; }
+
+    /// <summary>Binds the UDP transport for a port (0 = any free port). Default: a dual-stack <see cref="LinuxUdpSocket"/>.</summary>
+    public Func<int, IUdpTransport>? BindUdp { get; init; }
+
+    /// <summary>
+    /// Called with every newly bound transport before it carries traffic, so a host can keep the tunnel's own
+    /// socket out of the tunnel (Android: <c>VpnService.protect(fd)</c>; Linux: a routing mark).
+    /// </summary>
+    public Action<IUdpTransport>? ProtectSocket { get; init; }
+
+    /// <summary>Monotonic time for the protocol's timers. Default: <see cref="BootTimeClock"/> (counts suspend).</summary>
+    public Func<TimeSpan>? MonotonicClock { get; init; }
+
+    /// <summary>Wall clock for TAI64N timestamps and "latest handshake". Default: the system clock.</summary>
+    public TimeProvider? WallClock { get; init; }
+
+    /// <summary>Randomness. Default: the OS CSPRNG.</summary>
+    public IRandomSource? Random { get; init; }
+
+    /// <summary>Log sink (level, message). Default: none.</summary>
+    public Action<TunnelLogLevel, string>? Log { get; init; }
+
+    /// <summary>Start up without waiting for a link-up event (in-memory TUNs have no link state). Default: true
+    /// unless <see cref="Tun"/> is a <see cref="LinuxTun"/> that is down.</summary>
+    public bool? StartUp { get; init; }
+
+    /// <summary>Upper bound on packet buffers (each holds one packet of up to 64 KiB).</summary>
+    public int MaxBuffers { get; init; } = 1024;
+}
+
+/// <summary>Log levels, as wireguard-go's LOG_LEVEL: errors, or everything (verbose).</summary>
+public enum TunnelLogLevel
+{
+    Error,
+    Verbose,
+}

@@ -1,0 +1,99 @@
+using System.Collections.Concurrent;
+
+namespace VeilTun.Tun;
+
+/// <summary>
+/// An in-process TUN: the application injects IP packets that the tunnel reads (as if the kernel routed them
+/// into a TUN) and takes the packets the tunnel delivers. Lets apps and tests run a tunnel with no root.
+/// Bounded: when the application does not take delivered packets, the oldest are dropped and counted.
+/// Thread-safe.
+/// </summary>
+public sealed class InMemoryTun : ITunDevice
+{
+    private readonly BlockingCollection<byte[]> _toTunnel;
+    private readonly BlockingCollection<byte[]> _fromTunnel;
+    private readonly CancellationTokenSource _closed = new();
+    private long _dropped;
+
+    public InMemoryTun(string name = "mem0", int mtu = 1420, int capacity = 1024)
+    {
+        Name = name;
+        Mtu = mtu;
+        _toTunnel = new BlockingCollection<byte[]>(capacity);
+        _fromTunnel = new BlockingCollection<byte[]>(capacity);
+    }
+
+    public string Name { get; }
+
+    public int Mtu { get; }
+
+    /// <summary>Delivered packets dropped because the application did not take them in time.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    public event Action<TunEvent>? Event;
+
+    /// <summary>Application side: send an IP packet into the tunnel. False if the queue is full or closed.</summary>
+    public bool Inject(ReadOnlySpan<byte> packet)
+    {
+        try
+        {
+            return _toTunnel.TryAdd(packet.ToArray());
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Application side: take a packet the tunnel delivered, waiting up to <paramref name="timeout"/>.</summary>
+    public bool TryTake(out byte[] packet, TimeSpan timeout)
+    {
+        try
+        {
+            return _fromTunnel.TryTake(out packet!, timeout);
+        }
+        catch (ObjectDisposedException)
+        {
+            packet = null!;
+            return false;
+        }
+    }
+
+    /// <summary>Tunnel side: blocks for the next injected packet; 0 once closed.</summary>
+    public int Read(Span<byte> packet)
+    {
+        while (true)
+        {
+            byte[] next;
+            try
+            {
+                if (!_toTunnel.TryTake(out next!, Timeout.Infinite, _closed.Token)) return 0;
+            }
+            catch (OperationCanceledException)
+            {
+                return 0;
+            }
+            if (next.Length > packet.Length) continue; // larger than the MTU buffer: dropped, as a TUN would
+            next.CopyTo(packet);
+            return next.Length;
+        }
+    }
+
+    /// <summary>Tunnel side: a decrypted packet for the application.</summary>
+    public void Write(ReadOnlySpan<byte> packet)
+    {
+        if (_closed.IsCancellationRequested) return;
+        var copy = packet.ToArray();
+        while (!_fromTunnel.TryAdd(copy))
+        {
+            if (_fromTunnel.TryTake(out _)) Interlocked.Increment(ref _dropped);
+        }
+    }
+
+    /// <summary>Simulates link state changes for tests.</summary>
+    public void Raise(TunEvent e) => Event?.Invoke(e);
+
+    public void Close() => _closed.Cancel();
+
+    public void Dispose() => Close();
+}

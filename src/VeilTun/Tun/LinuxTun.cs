@@ -1,0 +1,686 @@
+using System.Buffers.Binary;
+using System.Text;
+using VeilTun.Interop;
+using LibcIo = VeilTun.Interop.Interop.LibcIo;
+using Netlink = VeilTun.Interop.Interop.Netlink;
+using NativeSocket = VeilTun.Interop.Interop.Socket;
+using NativeTun = VeilTun.Interop.Interop.Tun;
+
+namespace VeilTun.Tun;
+
+/// <summary>
+/// A Linux TUN interface (Documentation/networking/tuntap.rst) with a netlink link monitor.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Namespaces: the device, its control socket and its netlink socket are created in the network namespace of
+/// the thread that calls <see cref="Create(string, int, TunOptions)"/> or <see cref="FromFileDescriptor"/>; after
+/// that every member may be used from any thread.
+/// </para>
+/// <para>
+/// Link state: like wireguard-go's <c>CreateTUN</c>, this class sets the MTU but never brings the link up; that is
+/// left to ip(8) / wg-quick. Events mirror wireguard-go's <c>routineNetlinkListener</c> but are de-duplicated:
+/// <see cref="TunEventKind.Up"/>/<see cref="TunEventKind.Down"/> fire when "IFF_UP and IFF_RUNNING" changes,
+/// <see cref="TunEventKind.MtuChanged"/> when IFLA_MTU changes (also after <see cref="SetMtu"/>), and
+/// <see cref="TunEventKind.Deleted"/> on RTM_DELLINK for this interface. Read <see cref="IsUp"/> after subscribing
+/// for the state at that time. If the kernel drops notifications (ENOBUFS) the state is re-read by ioctl and the
+/// differences are reported.
+/// </para>
+/// <para>
+/// Blocking: the descriptor is non-blocking; <see cref="Read"/> tries read(2) first and only waits in poll(2)
+/// (on the TUN descriptor and an eventfd) when nothing is queued, so a busy reader makes one syscall per packet.
+/// <see cref="Close"/> signals the eventfd, which wakes every blocked reader (closing a descriptor under a blocked
+/// read is not reliable on Linux).
+/// </para>
+/// </remarks>
+public sealed class LinuxTun : ITunDevice
+{
+    /// <summary>Default MTU: wireguard-go's DefaultMTU and wg-quick's default for IPv4+IPv6 over IPv6.</summary>
+    public const int DefaultMtu = 1420;
+
+    // drivers/net/tun.c: MIN_MTU 68 (ETH_MIN_MTU), MAX_MTU 65535.
+    private const int MinimumMtu = 68;
+    private const int MaximumMtu = 65535;
+
+    // tun_pi (4) + the largest vnet header size TUNSETVNETHDRSZ accepts in practice (virtio_net_hdr_v1_hash, 20).
+    private const int MaxHeaderLength = 32;
+
+    private const int IfUpAndRunning = NativeTun.IFF_UP | NativeTun.IFF_RUNNING;
+
+    private readonly SafeFdHandle _tun;
+    private readonly SafeFdHandle _control; // AF_INET datagram socket in the device's namespace, for SIOC*IF* ioctls
+    private readonly SafeFdHandle _wake; // eventfd signalled once by Close()
+    private readonly SafeFdHandle? _netlink;
+    private readonly Thread? _monitor;
+    private readonly int _headerLength; // bytes in front of the IP header on the descriptor
+    private readonly bool _packetInfo; // the descriptor carries struct tun_pi (no IFF_NO_PI)
+    private readonly int _vnetHeaderLength; // virtio_net_hdr size after tun_pi, 0 without IFF_VNET_HDR
+
+    private volatile string _name;
+    private volatile int _mtu;
+    private volatile bool _up;
+    private volatile bool _deleted;
+    private int _closed;
+    private int _reportedMtu; // monitor thread only
+
+    private LinuxTun(SafeFdHandle tun, string name, short flags, int vnetHeaderLength, int mtuToSet, bool requireMonitor)
+    {
+        _tun = tun;
+        _name = name;
+        _packetInfo = (flags & NativeTun.IFF_NO_PI) == 0;
+        _vnetHeaderLength = (flags & NativeTun.IFF_VNET_HDR) != 0 ? vnetHeaderLength : 0;
+        _headerLength = (_packetInfo ? NativeTun.PacketInfoLength : 0) + _vnetHeaderLength;
+        if (_headerLength > MaxHeaderLength)
+        {
+            throw new NotSupportedException($"vnet header of {vnetHeaderLength} bytes is not supported");
+        }
+
+        SafeFdHandle? wake = null, control = null, netlink = null;
+        try
+        {
+            wake = LibcIo.CreateEventFd(out int errno);
+            if (wake.IsInvalid)
+            {
+                throw LibcIo.ErrnoException("eventfd", errno);
+            }
+
+            // wireguard-go tun_linux.go does its SIOCGIFINDEX / SIOCSIFMTU ioctls on an AF_INET datagram socket.
+            // Keeping one open pins the namespace, so SetMtu works from any thread later.
+            control = NativeSocket.Open(NativeSocket.AF_INET, NativeSocket.SOCK_DGRAM, 0, out errno);
+            if (control.IsInvalid)
+            {
+                throw LibcIo.ErrnoException("socket(AF_INET, SOCK_DGRAM)", errno);
+            }
+
+            NativeTun.IfReq ifr = NativeTun.MakeIfReq(name);
+            int rc = NativeTun.IfReqIoctl(control, NativeTun.SIOCGIFINDEX, ref ifr);
+            if (rc < 0)
+            {
+                throw LibcIo.ErrnoException($"SIOCGIFINDEX({name})", -rc);
+            }
+
+            InterfaceIndex = ifr.Value;
+
+            if (mtuToSet > 0)
+            {
+                SetMtuCore(control, name, mtuToSet);
+            }
+
+            // Subscribe before reading the initial state, so no change falls between the two.
+            netlink = Netlink.OpenRouteMonitor(Netlink.RTMGRP_LINK, out errno);
+            if (netlink.IsInvalid)
+            {
+                netlink.Dispose();
+                netlink = null;
+                if (requireMonitor)
+                {
+                    throw LibcIo.ErrnoException("netlink route monitor", errno);
+                }
+            }
+
+            rc = ReadLinkState(control, name, out int linkFlags, out int mtu);
+            if (rc < 0)
+            {
+                throw LibcIo.ErrnoException($"SIOCGIFFLAGS/SIOCGIFMTU({name})", -rc);
+            }
+
+            _up = (linkFlags & IfUpAndRunning) == IfUpAndRunning;
+            _mtu = mtu;
+            _reportedMtu = mtu;
+            _wake = wake;
+            _control = control;
+            _netlink = netlink;
+        }
+        catch
+        {
+            netlink?.Dispose();
+            control?.Dispose();
+            wake?.Dispose();
+            throw;
+        }
+
+        if (_netlink is not null)
+        {
+            _monitor = new Thread(MonitorLoop) { IsBackground = true, Name = "VeilTun tun monitor " + name };
+            _monitor.Start();
+        }
+    }
+
+    /// <inheritdoc/>
+    public string Name => _name;
+
+    /// <inheritdoc/>
+    public int Mtu => _mtu;
+
+    /// <summary>Kernel interface index (fixed for the life of the interface in its namespace).</summary>
+    public int InterfaceIndex { get; }
+
+    /// <summary>True while the interface is IFF_UP and IFF_RUNNING, as last observed.</summary>
+    public bool IsUp => _up;
+
+    /// <summary>True when a netlink monitor delivers <see cref="Event"/>s (false if netlink was unavailable).</summary>
+    public bool IsMonitored => _monitor is not null;
+
+    /// <summary>True when the descriptor carries a virtio_net_hdr (see <see cref="TunOptions.VnetHeader"/>).</summary>
+    public bool HasVnetHeader => _vnetHeaderLength > 0;
+
+    /// <inheritdoc/>
+    public event Action<TunEvent>? Event;
+
+    /// <summary>
+    /// Creates (or attaches to) TUN interface <paramref name="name"/> with IFF_TUN | IFF_NO_PI and sets its MTU.
+    /// The link is left down. Needs CAP_NET_ADMIN. See <see cref="Create(string, int, TunOptions)"/>.
+    /// </summary>
+    public static LinuxTun Create(string name, int mtu = DefaultMtu) => Create(name, mtu, TunOptions.Default);
+
+    /// <summary>
+    /// Creates (or attaches to) TUN interface <paramref name="name"/> in the calling thread's network namespace,
+    /// sets its MTU, leaves the link down and starts the link monitor.
+    /// </summary>
+    /// <param name="name">At most 15 bytes; "" or a pattern such as "wg%d" lets the kernel choose
+    /// (<see cref="Name"/> has the result).</param>
+    /// <param name="mtu">68..65535.</param>
+    /// <param name="options">Device options.</param>
+    /// <exception cref="UnauthorizedAccessException">Without CAP_NET_ADMIN.</exception>
+    /// <exception cref="IOException">Other kernel errors (HResult = errno), e.g. EBUSY when the name is taken.</exception>
+    public static LinuxTun Create(string name, int mtu, TunOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(options);
+        if (NativeTun.NameByteCount(name) > NativeTun.IFNAMSIZ - 1)
+        {
+            throw new ArgumentException($"interface names are at most {NativeTun.IFNAMSIZ - 1} bytes", nameof(name));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(mtu, MinimumMtu);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(mtu, MaximumMtu);
+
+        short flags = NativeTun.IFF_TUN | NativeTun.IFF_NO_PI;
+        if (options.VnetHeader)
+        {
+            flags |= NativeTun.IFF_VNET_HDR;
+        }
+
+        SafeFdHandle fd = NativeTun.OpenTun(name, flags, out string actualName);
+        try
+        {
+            // A new descriptor starts with no offloads (TUNSETOFFLOAD never called), so with IFF_VNET_HDR the
+            // kernel only ever hands us GSO_NONE packets with complete checksums.
+            return new LinuxTun(fd, actualName, flags, NativeTun.VirtioNetHdrLength, mtu, requireMonitor: true);
+        }
+        catch
+        {
+            fd.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Adopts an open TUN descriptor (WG_TUN_FD, or a host-provided descriptor such as Android's VpnService).
+    /// The name comes from TUNGETIFF; O_NONBLOCK is set on the descriptor; the MTU is left as it is. IFF_VNET_HDR
+    /// is detected and handled transparently (offloads are turned off with TUNSETOFFLOAD 0). If netlink is
+    /// unavailable (sandboxes) the device works without events.
+    /// </summary>
+    /// <param name="fd">The descriptor; owned by the returned object (closed by <see cref="Close"/>). Left open if
+    /// this method throws.</param>
+    /// <param name="packetInformation">true if the descriptor was opened without IFF_NO_PI, so every packet on it
+    /// carries a 4-byte struct tun_pi (stripped on read, added on write). This cannot be detected: TUNGETIFF ORs
+    /// in IFF_NOFILTER, which has the same value (0x1000) as IFF_NO_PI (drivers/net/tun.c). The default, false,
+    /// matches wireguard-go's CreateTUNFromFile and Android, which use IFF_NO_PI.</param>
+    /// <exception cref="ArgumentException">Not a TUN descriptor attached to an interface, or a TAP device.</exception>
+    public static LinuxTun FromFileDescriptor(int fd, bool packetInformation = false)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(fd);
+        var handle = new SafeFdHandle(fd, ownsHandle: true);
+        try
+        {
+            NativeTun.IfReq ifr = default;
+            int rc = NativeTun.IfReqIoctl(handle, NativeTun.TUNGETIFF, ref ifr);
+            if (rc < 0)
+            {
+                throw new ArgumentException($"descriptor {fd} is not an attached TUN device: {LibcIo.Describe(-rc)}", nameof(fd));
+            }
+
+            // Bit 0x1000 of the answer is IFF_NOFILTER or IFF_NO_PI, indistinguishable: the caller tells us.
+            short flags = (short)(ifr.Flags & ~NativeTun.IFF_NO_PI);
+            if (!packetInformation)
+            {
+                flags |= NativeTun.IFF_NO_PI;
+            }
+
+            if ((flags & NativeTun.IFF_TUN) == 0)
+            {
+                throw new ArgumentException($"descriptor {fd} is a TAP device, not TUN", nameof(fd));
+            }
+
+            rc = LibcIo.SetNonBlocking(handle);
+            if (rc < 0)
+            {
+                throw LibcIo.ErrnoException("fcntl(O_NONBLOCK)", -rc);
+            }
+
+            int vnetHeaderLength = 0;
+            if ((flags & NativeTun.IFF_VNET_HDR) != 0)
+            {
+                rc = NativeTun.IntIoctl(handle, NativeTun.TUNGETVNETHDRSZ, ref vnetHeaderLength);
+                if (rc < 0)
+                {
+                    throw LibcIo.ErrnoException("TUNGETVNETHDRSZ", -rc);
+                }
+
+                // No TSO/USO/checksum offload: every packet is a complete, checksummed GSO_NONE packet.
+                rc = NativeTun.ValueIoctl(handle, NativeTun.TUNSETOFFLOAD, 0);
+                if (rc < 0)
+                {
+                    throw LibcIo.ErrnoException("TUNSETOFFLOAD(0)", -rc);
+                }
+            }
+
+            return new LinuxTun(handle, NativeTun.GetName(ifr), flags, vnetHeaderLength, mtuToSet: 0, requireMonitor: false);
+        }
+        catch
+        {
+            // The caller keeps ownership when we fail.
+            handle.SetHandleAsInvalid();
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Thread-safe; uses ~32 bytes of stack and no heap.</remarks>
+    public int Read(Span<byte> packet)
+    {
+        if (packet.IsEmpty)
+        {
+            throw new ArgumentException("buffer is empty", nameof(packet));
+        }
+
+        Span<byte> header = stackalloc byte[MaxHeaderLength];
+        header = header[.._headerLength];
+        bool sawPollError = false;
+        try
+        {
+            while (true)
+            {
+                if (Volatile.Read(ref _closed) != 0 || _deleted)
+                {
+                    return 0;
+                }
+
+                long n = _headerLength == 0 ? LibcIo.Read(_tun, packet) : LibcIo.ReadV(_tun, header, packet);
+                if (n > 0)
+                {
+                    long length = n - _headerLength;
+                    // tun_put_user reports the full packet length even when it copied less (the rest is lost):
+                    // a packet longer than the buffer is dropped.
+                    if (length <= 0 || length > packet.Length || !AcceptHeader(header))
+                    {
+                        continue;
+                    }
+
+                    return (int)length;
+                }
+
+                if (n == 0)
+                {
+                    return 0;
+                }
+
+                switch ((int)-n)
+                {
+                    case LibcIo.EAGAIN:
+                        int revents = LibcIo.PollWithWake(_tun, LibcIo.POLLIN, _wake);
+                        if (revents < 0)
+                        {
+                            if (-revents == LibcIo.EINTR)
+                            {
+                                continue;
+                            }
+
+                            throw LibcIo.ErrnoException("poll(tun)", -revents);
+                        }
+
+                        if ((revents & LibcIo.PollWoken) != 0)
+                        {
+                            return 0;
+                        }
+
+                        if ((revents & (LibcIo.POLLERR | LibcIo.POLLHUP | LibcIo.POLLNVAL)) != 0)
+                        {
+                            // tun_chr_poll reports EPOLLERR once the device is detached or unregistering; the
+                            // next read then fails with EBADFD. Twice in a row without that: treat as gone.
+                            if (sawPollError)
+                            {
+                                return 0;
+                            }
+
+                            sawPollError = true;
+                        }
+
+                        continue;
+                    case LibcIo.EINTR:
+                        continue;
+                    case LibcIo.EBADFD:
+                        // drivers/net/tun.c: tun_get() == NULL, the interface was deleted.
+                        return 0;
+                    default:
+                        throw LibcIo.ErrnoException("read(tun)", (int)-n);
+                }
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // Close() disposed the descriptor between our closed-check and the syscall.
+            return 0;
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Thread-safe; no heap allocation.</remarks>
+    public void Write(ReadOnlySpan<byte> packet)
+    {
+        if (packet.IsEmpty || Volatile.Read(ref _closed) != 0)
+        {
+            return;
+        }
+
+        Span<byte> header = stackalloc byte[MaxHeaderLength];
+        header = header[.._headerLength];
+        header.Clear();
+        if (_packetInfo)
+        {
+            // struct tun_pi { u16 flags; be16 proto; }: with IFF_TUN and no IFF_NO_PI, proto becomes
+            // skb->protocol, so it must name the IP version (ETH_P_IP / ETH_P_IPV6).
+            ushort proto = (packet[0] >> 4) switch { 4 => 0x0800, 6 => 0x86DD, _ => 0 };
+            BinaryPrimitives.WriteUInt16BigEndian(header[2..], proto);
+        }
+
+        try
+        {
+            while (true)
+            {
+                long n = _headerLength == 0 ? LibcIo.Write(_tun, packet) : LibcIo.WriteV(_tun, header, packet);
+                if (n >= 0)
+                {
+                    return;
+                }
+
+                switch ((int)-n)
+                {
+                    case LibcIo.EINTR:
+                        continue;
+                    case LibcIo.EIO: // tun_get_user: interface not up
+                    case LibcIo.EBADFD: // interface deleted
+                    case LibcIo.EINVAL: // malformed packet (not IPv4/IPv6, too short, too long)
+                    case LibcIo.EAGAIN:
+                    case LibcIo.ENOBUFS:
+                    case LibcIo.ENOMEM:
+                    case LibcIo.EMSGSIZE:
+                        return;
+                    default:
+                        throw LibcIo.ErrnoException("write(tun)", (int)-n);
+                }
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed concurrently: drop.
+        }
+    }
+
+    /// <summary>Sets the interface MTU (68..65535) with SIOCSIFMTU; <see cref="TunEventKind.MtuChanged"/> follows.</summary>
+    /// <exception cref="ObjectDisposedException">After <see cref="Close"/>.</exception>
+    /// <exception cref="IOException">The kernel refused (HResult = errno), e.g. ENODEV after deletion.</exception>
+    public void SetMtu(int mtu)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(mtu, MinimumMtu);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(mtu, MaximumMtu);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _closed) != 0, this);
+
+        // Ask the descriptor for the current name, so a rename since creation cannot make us set the wrong link.
+        NativeTun.IfReq ifr = default;
+        int rc = NativeTun.IfReqIoctl(_tun, NativeTun.TUNGETIFF, ref ifr);
+        if (rc < 0)
+        {
+            throw LibcIo.ErrnoException("TUNGETIFF", -rc);
+        }
+
+        string name = NativeTun.GetName(ifr);
+        _name = name;
+        SetMtuCore(_control, name, mtu);
+        _mtu = mtu;
+    }
+
+    /// <inheritdoc/>
+    public void Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        // The eventfd stays readable from now on: every current and future poll() on it returns at once.
+        LibcIo.SignalEventFd(_wake);
+        if (_monitor is not null && Thread.CurrentThread != _monitor)
+        {
+            _monitor.Join();
+        }
+
+        // SafeHandle reference counting defers each close(2) until in-flight syscalls on it have returned.
+        _netlink?.Dispose();
+        _tun.Dispose();
+        _control.Dispose();
+        _wake.Dispose();
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => Close();
+
+    private static void SetMtuCore(SafeFdHandle control, string name, int mtu)
+    {
+        NativeTun.IfReq ifr = NativeTun.MakeIfReq(name);
+        ifr.Value = mtu;
+        int rc = NativeTun.IfReqIoctl(control, NativeTun.SIOCSIFMTU, ref ifr);
+        if (rc == -LibcIo.EINVAL)
+        {
+            throw new ArgumentOutOfRangeException(nameof(mtu), mtu, $"the kernel rejected MTU {mtu} for {name}");
+        }
+
+        if (rc < 0)
+        {
+            throw LibcIo.ErrnoException($"SIOCSIFMTU({name}, {mtu})", -rc);
+        }
+    }
+
+    /// <summary>SIOCGIFFLAGS + SIOCGIFMTU by name; 0 or -errno.</summary>
+    private static int ReadLinkState(SafeFdHandle control, string name, out int flags, out int mtu)
+    {
+        flags = 0;
+        mtu = 0;
+        NativeTun.IfReq ifr = NativeTun.MakeIfReq(name);
+        int rc = NativeTun.IfReqIoctl(control, NativeTun.SIOCGIFFLAGS, ref ifr);
+        if (rc < 0)
+        {
+            return rc;
+        }
+
+        flags = (ushort)ifr.Flags;
+        ifr = NativeTun.MakeIfReq(name);
+        rc = NativeTun.IfReqIoctl(control, NativeTun.SIOCGIFMTU, ref ifr);
+        mtu = ifr.Value;
+        return rc;
+    }
+
+    /// <summary>Checks the virtio_net_hdr in front of a read packet: only GSO_NONE without NEEDS_CSUM is usable.</summary>
+    private bool AcceptHeader(ReadOnlySpan<byte> header)
+    {
+        if (_vnetHeaderLength == 0)
+        {
+            return true;
+        }
+
+        // include/uapi/linux/virtio_net.h: u8 flags (bit 0 NEEDS_CSUM), u8 gso_type (0 = GSO_NONE), ...
+        // Neither can occur with offloads off; dropping beats passing on a packet with a partial checksum.
+        ReadOnlySpan<byte> vnet = header[(_packetInfo ? NativeTun.PacketInfoLength : 0)..];
+        return (vnet[0] & 1) == 0 && vnet[1] == 0;
+    }
+
+    private void MonitorLoop()
+    {
+        // One buffer for the monitor's lifetime; link notifications are a few hundred bytes to a few KiB.
+        byte[] buffer = new byte[32 * 1024];
+        SafeFdHandle netlink = _netlink!;
+        try
+        {
+            while (Volatile.Read(ref _closed) == 0)
+            {
+                long n = Netlink.Receive(netlink, buffer, out uint sender, out bool truncated);
+                if (n < 0)
+                {
+                    switch ((int)-n)
+                    {
+                        case LibcIo.EAGAIN:
+                            int revents = LibcIo.PollWithWake(netlink, LibcIo.POLLIN, _wake);
+                            if ((revents >= 0 && (revents & LibcIo.PollWoken) != 0) || (revents < 0 && -revents != LibcIo.EINTR))
+                            {
+                                return;
+                            }
+
+                            continue;
+                        case LibcIo.EINTR:
+                            continue;
+                        case LibcIo.ENOBUFS:
+                            // The socket overflowed and notifications were lost (man 7 netlink): re-read the state.
+                            if (Resynchronise())
+                            {
+                                return;
+                            }
+
+                            continue;
+                        default:
+                            return; // Unexpected; stop monitoring. Read/Write are unaffected.
+                    }
+                }
+
+                // Only the kernel (port id 0) speaks for links; ignore anything else sent to the group.
+                if (sender != 0)
+                {
+                    continue;
+                }
+
+                bool stop = truncated ? Resynchronise() : HandleDatagram(buffer.AsSpan(0, (int)n));
+                if (stop)
+                {
+                    return;
+                }
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed from an event handler: the handles went away under us.
+        }
+    }
+
+    /// <summary>Applies the link messages of one datagram; true when monitoring must stop.</summary>
+    private bool HandleDatagram(ReadOnlySpan<byte> datagram)
+    {
+        while (Netlink.TryReadMessage(ref datagram, out ushort type, out ReadOnlySpan<byte> payload))
+        {
+            if (type == Netlink.NLMSG_DONE)
+            {
+                break;
+            }
+
+            if (type is not (Netlink.RTM_NEWLINK or Netlink.RTM_DELLINK)
+                || !Netlink.TryParseLinkMessage(payload, out int index, out uint flags, out int mtu, out ReadOnlySpan<byte> name)
+                || index != InterfaceIndex)
+            {
+                continue;
+            }
+
+            if (type == Netlink.RTM_DELLINK)
+            {
+                return OnLinkRemoved();
+            }
+
+            if (!name.IsEmpty)
+            {
+                string current = Encoding.UTF8.GetString(name);
+                if (current != _name)
+                {
+                    _name = current;
+                }
+            }
+
+            Apply((int)flags, mtu);
+        }
+
+        return false;
+    }
+
+    /// <summary>Re-reads the link state by ioctl after lost notifications; true when monitoring must stop.</summary>
+    private bool Resynchronise()
+    {
+        NativeTun.IfReq ifr = default;
+        ifr.Value = InterfaceIndex;
+        int rc = NativeTun.IfReqIoctl(_control, NativeTun.SIOCGIFNAME, ref ifr);
+        if (rc < 0)
+        {
+            return rc == -LibcIo.ENODEV && OnLinkRemoved();
+        }
+
+        string name = NativeTun.GetName(ifr);
+        _name = name;
+        if (ReadLinkState(_control, name, out int flags, out int mtu) == 0)
+        {
+            Apply(flags, mtu);
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// The link left this namespace: deleted (the TUN descriptor is detached, TUNGETIFF fails with EBADFD) or moved
+    /// to another namespace (descriptor still attached; we can no longer observe it). Returns true (stop).
+    /// </summary>
+    private bool OnLinkRemoved()
+    {
+        NativeTun.IfReq ifr = default;
+        // unregister_netdevice_many detaches the queues (ndo_uninit) before it sends RTM_DELLINK, so by now a
+        // deleted device's descriptor already fails TUNGETIFF.
+        if (NativeTun.IfReqIoctl(_tun, NativeTun.TUNGETIFF, ref ifr) == -LibcIo.EBADFD)
+        {
+            _deleted = true;
+            _up = false;
+            Raise(TunEventKind.Deleted);
+        }
+
+        return true;
+    }
+
+    private void Apply(int flags, int mtu)
+    {
+        bool up = (flags & IfUpAndRunning) == IfUpAndRunning;
+        if (up != _up)
+        {
+            _up = up;
+            Raise(up ? TunEventKind.Up : TunEventKind.Down);
+        }
+
+        if (mtu > 0 && mtu != _reportedMtu)
+        {
+            _reportedMtu = mtu;
+            _mtu = mtu;
+            Raise(TunEventKind.MtuChanged);
+        }
+    }
+
+    private void Raise(TunEventKind kind)
+    {
+        if (Volatile.Read(ref _closed) == 0)
+        {
+            Event?.Invoke(new TunEvent(kind, _mtu));
+        }
+    }
+}

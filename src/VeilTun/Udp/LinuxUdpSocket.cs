@@ -1,0 +1,380 @@
+using System.Net.Sockets;
+using VeilTun.Interop;
+using LibcIo = VeilTun.Interop.Interop.LibcIo;
+using NativeSocket = VeilTun.Interop.Interop.Socket;
+
+namespace VeilTun.Udp;
+
+/// <summary>
+/// A Linux UDP socket for the data plane with sticky source addresses (IP_PKTINFO / IPV6_PKTINFO).
+/// </summary>
+/// <remarks>
+/// <para>
+/// One socket serves both families: AF_INET6 bound to [::]:port with IPV6_V6ONLY = 0, IPv4 peers appearing as
+/// v4-mapped addresses on the wire to the kernel and unmapped in every <see cref="NetEndpoint"/> we hand out.
+/// If the host has no IPv6 (socket() fails with EAFNOSUPPORT, e.g. booted with ipv6.disable=1, or bind() fails
+/// with EADDRNOTAVAIL) <see cref="Bind"/> falls back to an AF_INET socket on 0.0.0.0; <see cref="IsDualStack"/>
+/// tells which one you got.
+/// </para>
+/// <para>
+/// Thread-safety: every member is thread-safe. <see cref="Receive"/> and <see cref="Send"/> keep their msghdr,
+/// iovec, sockaddr and control buffers on the calling thread's stack (no heap allocation, no shared state), so
+/// one or more receiving threads and any number of sending threads may run at once.
+/// </para>
+/// <para>
+/// The socket is non-blocking; <see cref="Receive"/> tries recvmsg(2) first and waits in poll(2) (with an eventfd
+/// that <see cref="Close"/> signals) only when nothing is queued. <see cref="Send"/> waits the same way when the
+/// send buffer is full, giving back-pressure instead of loss.
+/// </para>
+/// <para>
+/// Namespaces: the socket lives in the network namespace of the thread that called <see cref="Bind"/>.
+/// </para>
+/// </remarks>
+public sealed class LinuxUdpSocket : IUdpTransport
+{
+    /// <summary>Socket buffer size requested, as wireguard-go (conn/controlfns.go socketBufferSize = 7 MiB).</summary>
+    private const int SocketBufferSize = 7 << 20;
+
+    private readonly SafeFdHandle _fd;
+    private readonly SafeFdHandle _wake;
+    private readonly int _family;
+    private int _closed;
+
+    private LinuxUdpSocket(SafeFdHandle fd, SafeFdHandle wake, int family, int port)
+    {
+        _fd = fd;
+        _wake = wake;
+        _family = family;
+        Port = port;
+    }
+
+    /// <inheritdoc/>
+    public int Port { get; }
+
+    /// <summary>True for the AF_INET6 dual-stack socket, false for the IPv4-only one.</summary>
+    public bool IsDualStack => _family == NativeSocket.AF_INET6;
+
+    /// <summary>Address family of the underlying socket.</summary>
+    public AddressFamily AddressFamily => IsDualStack ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork;
+
+    /// <summary>
+    /// Opens and binds the socket on all local addresses.
+    /// </summary>
+    /// <param name="port">0..65535; 0 lets the kernel pick (see <see cref="Port"/>).</param>
+    /// <param name="dualStack">true: one AF_INET6 socket for IPv6 and IPv4 (falling back to IPv4 only when the
+    /// host has no IPv6); false: an IPv4-only AF_INET socket.</param>
+    /// <exception cref="IOException">E.g. EADDRINUSE (HResult = errno).</exception>
+    /// <exception cref="UnauthorizedAccessException">A privileged port without CAP_NET_BIND_SERVICE.</exception>
+    public static LinuxUdpSocket Bind(int port, bool dualStack = true)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(port);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, ushort.MaxValue);
+
+        if (dualStack)
+        {
+            SafeFdHandle fd = NativeSocket.Open(NativeSocket.AF_INET6, NativeSocket.SOCK_DGRAM, NativeSocket.IPPROTO_UDP, out int errno);
+            if (fd.IsInvalid)
+            {
+                fd.Dispose();
+                if (errno != LibcIo.EAFNOSUPPORT)
+                {
+                    throw LibcIo.ErrnoException("socket(AF_INET6, SOCK_DGRAM)", errno);
+                }
+            }
+            else
+            {
+                int rc = Configure(fd, NativeSocket.AF_INET6);
+                if (rc == 0)
+                {
+                    rc = NativeSocket.BindWildcard(fd, NativeSocket.AF_INET6, (ushort)port);
+                }
+
+                if (rc == 0)
+                {
+                    return Finish(fd, NativeSocket.AF_INET6);
+                }
+
+                fd.Dispose();
+                if (rc != -LibcIo.EADDRNOTAVAIL)
+                {
+                    throw LibcIo.ErrnoException($"bind([::]:{port})", -rc);
+                }
+            }
+        }
+
+        SafeFdHandle fd4 = NativeSocket.Open(NativeSocket.AF_INET, NativeSocket.SOCK_DGRAM, NativeSocket.IPPROTO_UDP, out int errno4);
+        if (fd4.IsInvalid)
+        {
+            fd4.Dispose();
+            throw LibcIo.ErrnoException("socket(AF_INET, SOCK_DGRAM)", errno4);
+        }
+
+        int rc4 = Configure(fd4, NativeSocket.AF_INET);
+        if (rc4 == 0)
+        {
+            rc4 = NativeSocket.BindWildcard(fd4, NativeSocket.AF_INET, (ushort)port);
+        }
+
+        if (rc4 != 0)
+        {
+            fd4.Dispose();
+            throw LibcIo.ErrnoException($"bind(0.0.0.0:{port})", -rc4);
+        }
+
+        return Finish(fd4, NativeSocket.AF_INET);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Thread-safe, no heap allocation. For IPv4 datagrams <see cref="PacketInfo.LocalAddress"/> is in_pktinfo's
+    /// ipi_spec_dst (equal to the destination address for unicast; the interface address for broadcast), for
+    /// IPv6 the destination address, with the interface as scope id when link-local.
+    /// </remarks>
+    public int Receive(Span<byte> buffer, out NetEndpoint from, out PacketInfo local)
+    {
+        if (buffer.IsEmpty)
+        {
+            throw new ArgumentException("buffer is empty", nameof(buffer));
+        }
+
+        try
+        {
+            while (Volatile.Read(ref _closed) == 0)
+            {
+                long n = NativeSocket.UdpReceive(_fd, buffer, out from, out NetEndpoint localAddress, out int interfaceIndex, out bool truncated);
+                if (n > 0 && !truncated)
+                {
+                    local = new PacketInfo(localAddress, interfaceIndex);
+                    return (int)n;
+                }
+
+                if (n >= 0)
+                {
+                    continue; // empty or truncated: not a WireGuard message, drop it
+                }
+
+                switch ((int)-n)
+                {
+                    case LibcIo.EAGAIN:
+                        int revents = LibcIo.PollWithWake(_fd, LibcIo.POLLIN, _wake);
+                        if (revents >= 0 && (revents & LibcIo.PollWoken) != 0)
+                        {
+                            goto closed;
+                        }
+
+                        if (revents < 0 && -revents != LibcIo.EINTR)
+                        {
+                            throw LibcIo.ErrnoException("poll(udp)", -revents);
+                        }
+
+                        continue;
+                    case LibcIo.EINTR:
+                    // Pending ICMP errors and transient memory shortage: report nothing, keep receiving.
+                    case LibcIo.ECONNREFUSED:
+                    case LibcIo.EHOSTUNREACH:
+                    case LibcIo.ENETUNREACH:
+                    case LibcIo.ENOMEM:
+                    case LibcIo.ENOBUFS:
+                        continue;
+                    default:
+                        throw LibcIo.ErrnoException("recvmsg(udp)", (int)-n);
+                }
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // Close() disposed the socket between our closed-check and the syscall.
+        }
+
+    closed:
+        from = default;
+        local = default;
+        return 0;
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Thread-safe, no heap allocation. IPv4 destinations go out v4-mapped on the dual-stack socket. A source
+    /// pins the address with an IP_PKTINFO (ipi_spec_dst + ipi_ifindex) or IPV6_PKTINFO control message, exactly
+    /// as wireguard-go echoes the pktinfo it received. Blocks while the send buffer is full; returns
+    /// <see cref="SendResult.Error"/> if closed meanwhile.
+    /// </remarks>
+    public SendResult Send(ReadOnlySpan<byte> datagram, NetEndpoint to, in PacketInfo source)
+    {
+        if (to.IsNone)
+        {
+            throw new ArgumentException("no destination", nameof(to));
+        }
+
+        NetEndpoint sourceAddress = source.LocalAddress;
+        bool hasSource = !sourceAddress.IsNone;
+        if (hasSource && sourceAddress.IsIPv4 != to.IsIPv4)
+        {
+            return SendResult.SourceInvalid;
+        }
+
+        if (!IsDualStack && to.IsIPv6)
+        {
+            return SendResult.Unreachable;
+        }
+
+        try
+        {
+            while (Volatile.Read(ref _closed) == 0)
+            {
+                long n = NativeSocket.UdpSend(_fd, _family, datagram, to, sourceAddress, source.InterfaceIndex);
+                if (n >= 0)
+                {
+                    return SendResult.Ok;
+                }
+
+                switch ((int)-n)
+                {
+                    case LibcIo.EAGAIN:
+                        int revents = LibcIo.PollWithWake(_fd, LibcIo.POLLOUT, _wake);
+                        if ((revents >= 0 && (revents & LibcIo.PollWoken) != 0) || (revents < 0 && -revents != LibcIo.EINTR))
+                        {
+                            return SendResult.Error;
+                        }
+
+                        continue;
+                    case LibcIo.EINTR:
+                        continue;
+                    // With a pinned source every routing failure is blamed on it first: the source is not local
+                    // any more (IPv4: ip_route_output_key_hash_rcu says ENETUNREACH; IPv6: ip6_datagram_send_ctl
+                    // says EINVAL), or the pktinfo interface is gone (ENODEV), or it has no route from that
+                    // interface. Kernel WireGuard and wireguard-go then drop the cached source and route again;
+                    // the caller's retry without a source gives the real answer.
+                    case LibcIo.EINVAL when hasSource:
+                    case LibcIo.ENODEV when hasSource:
+                    case LibcIo.ENETUNREACH when hasSource:
+                    case LibcIo.EHOSTUNREACH when hasSource:
+                    case LibcIo.EADDRNOTAVAIL when hasSource:
+                        return SendResult.SourceInvalid;
+                    case LibcIo.ENETUNREACH:
+                    case LibcIo.EHOSTUNREACH:
+                    case LibcIo.ENETDOWN:
+                    case LibcIo.EHOSTDOWN:
+                    case LibcIo.EADDRNOTAVAIL:
+                    case LibcIo.ECONNREFUSED:
+                    case LibcIo.EPERM: // netfilter REJECT/DROP on output
+                    case LibcIo.EACCES:
+                    case LibcIo.EAFNOSUPPORT:
+                        return SendResult.Unreachable;
+                    default:
+                        return SendResult.Error;
+                }
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed concurrently.
+        }
+
+        return SendResult.Error;
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="UnauthorizedAccessException">Without CAP_NET_ADMIN (or CAP_NET_RAW); also for 0.</exception>
+    public void SetFwmark(uint mark)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _closed) != 0, this);
+        int rc = NativeSocket.SetInt(_fd, NativeSocket.SOL_SOCKET, NativeSocket.SO_MARK, unchecked((int)mark));
+        if (rc < 0)
+        {
+            throw LibcIo.ErrnoException("setsockopt(SO_MARK)", -rc);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        // The eventfd stays readable from now on, so every current and future poll() returns at once; SafeHandle
+        // reference counting defers close(2) until in-flight syscalls have returned.
+        LibcIo.SignalEventFd(_wake);
+        _fd.Dispose();
+        _wake.Dispose();
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => Close();
+
+    /// <summary>SO_MARK as the kernel reports it (for tests and diagnostics).</summary>
+    internal uint ReadFwmark()
+    {
+        int rc = NativeSocket.GetInt(_fd, NativeSocket.SOL_SOCKET, NativeSocket.SO_MARK, out int mark);
+        return rc < 0 ? throw LibcIo.ErrnoException("getsockopt(SO_MARK)", -rc) : unchecked((uint)mark);
+    }
+
+    /// <summary>Socket options set before bind, so the first datagram already carries pktinfo; 0 or -errno.</summary>
+    private static int Configure(SafeFdHandle fd, int family)
+    {
+        int rc;
+        if (family == NativeSocket.AF_INET6)
+        {
+            rc = NativeSocket.SetInt(fd, NativeSocket.IPPROTO_IPV6, NativeSocket.IPV6_V6ONLY, 0);
+            if (rc < 0)
+            {
+                return rc;
+            }
+
+            rc = NativeSocket.SetInt(fd, NativeSocket.IPPROTO_IPV6, NativeSocket.IPV6_RECVPKTINFO, 1);
+            if (rc < 0)
+            {
+                return rc;
+            }
+        }
+
+        // On an AF_INET6 socket IP_PKTINFO applies to the IPv4 (v4-mapped) datagrams (udpv6_recvmsg).
+        rc = NativeSocket.SetInt(fd, NativeSocket.IPPROTO_IP, NativeSocket.IP_PKTINFO, 1);
+        if (rc < 0)
+        {
+            return rc;
+        }
+
+        // Best effort, as wireguard-go: *BUFFORCE ignores rmem_max/wmem_max but needs CAP_NET_ADMIN.
+        if (NativeSocket.SetInt(fd, NativeSocket.SOL_SOCKET, NativeSocket.SO_RCVBUFFORCE, SocketBufferSize) < 0)
+        {
+            _ = NativeSocket.SetInt(fd, NativeSocket.SOL_SOCKET, NativeSocket.SO_RCVBUF, SocketBufferSize);
+        }
+
+        if (NativeSocket.SetInt(fd, NativeSocket.SOL_SOCKET, NativeSocket.SO_SNDBUFFORCE, SocketBufferSize) < 0)
+        {
+            _ = NativeSocket.SetInt(fd, NativeSocket.SOL_SOCKET, NativeSocket.SO_SNDBUF, SocketBufferSize);
+        }
+
+        return 0;
+    }
+
+    private static LinuxUdpSocket Finish(SafeFdHandle fd, int family)
+    {
+        SafeFdHandle? wake = null;
+        try
+        {
+            int rc = NativeSocket.GetBoundPort(fd, out ushort port);
+            if (rc < 0)
+            {
+                throw LibcIo.ErrnoException("getsockname", -rc);
+            }
+
+            wake = LibcIo.CreateEventFd(out int errno);
+            if (wake.IsInvalid)
+            {
+                throw LibcIo.ErrnoException("eventfd", errno);
+            }
+
+            return new LinuxUdpSocket(fd, wake, family, port);
+        }
+        catch
+        {
+            wake?.Dispose();
+            fd.Dispose();
+            throw;
+        }
+    }
+}

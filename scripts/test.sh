@@ -10,6 +10,8 @@ trap 'rm -rf "$log"' EXIT
 
 scripts/deps.sh || exit 1
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 VEILTUN_REQUIRE_ROOT=1
+# The namespace tests drive the installed binary, as a user would: build and install it first.
+scripts/install.sh || exit 1
 dotnet restore --nologo -v q || exit 1
 dotnet build -c Release --nologo -v q --no-restore || exit 1
 

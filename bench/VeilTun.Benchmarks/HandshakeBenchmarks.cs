@@ -18,10 +18,11 @@ public class HandshakeBenchmarks
     {
         public PacketBuffer? Last;
 
-        public void SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer)
+        public bool SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer)
         {
             Last?.Return();
             Last = datagram;
+            return true;
         }
 
         public void DeliverPacket(PacketBuffer packet, Peer peer) => packet.Return();

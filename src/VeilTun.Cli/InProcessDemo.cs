@@ -22,12 +22,13 @@ internal static class InProcessDemo
         public ProtocolEngine Engine = null!;
         public int Delivered;
 
-        public void SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer)
+        public bool SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer)
         {
             var bytes = datagram.Data.ToArray();
             datagram.Return();
             Console.WriteLine($"  {Name} → wire  {Describe(bytes),-34} {bytes.Length,5} bytes to {destination}");
             Wire.Enqueue((bytes, destination));
+            return true;
         }
 
         public void DeliverPacket(PacketBuffer packet, Peer peer)

@@ -419,7 +419,7 @@ public sealed partial class Tunnel : IDisposable
     /// <summary>The engine's output: sends and TUN writes happen on the calling thread, under the tunnel lock.</summary>
     private sealed class Output(Tunnel tunnel) : IProtocolOutput
     {
-        public void SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer)
+        public bool SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer)
         {
             var udp = tunnel._udp;
             try
@@ -427,7 +427,7 @@ public sealed partial class Tunnel : IDisposable
                 if (udp is null)
                 {
                     tunnel.CountDrop(DropReason.DeviceDown);
-                    return;
+                    return false;
                 }
                 var result = udp.Send(datagram.Data, destination, source);
                 if (result == SendResult.SourceInvalid && peer is not null)
@@ -438,6 +438,7 @@ public sealed partial class Tunnel : IDisposable
                     result = udp.Send(datagram.Data, destination, default);
                 }
                 if (result != SendResult.Ok) tunnel.CountDrop(DropReason.SendFailed);
+                return result == SendResult.Ok;
             }
             finally
             {

@@ -12,9 +12,10 @@ public interface IProtocolOutput
     /// <summary>
     /// Send <paramref name="datagram"/>'s data as one UDP datagram to <paramref name="destination"/>, from
     /// <paramref name="source"/> if it names a local address. Takes ownership of the buffer.
-    /// <paramref name="peer"/> is null for cookie replies to unknown senders.
+    /// <paramref name="peer"/> is null for cookie replies to unknown senders. Returns true when the datagram was
+    /// handed to the network (only those count in the peer's tx bytes, as wireguard-go).
     /// </summary>
-    void SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer);
+    bool SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer);
 
     /// <summary>Write the decrypted IP packet in <paramref name="packet"/>'s data to the TUN. Takes ownership.</summary>
     void DeliverPacket(PacketBuffer packet, Peer peer);

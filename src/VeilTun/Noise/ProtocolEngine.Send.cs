@@ -111,9 +111,9 @@ public sealed partial class ProtocolEngine
             peer.Staged.Dequeue();
             if (packet.Length > 0) sentData = true;
             Encrypt(packet, keypair, nonce);
-            peer.AddTx(packet.Length);
+            int length = packet.Length;
             sentAny = true;
-            _output.SendDatagram(packet, peer.Endpoint, peer.Source, peer);
+            if (_output.SendDatagram(packet, peer.Endpoint, peer.Source, peer)) peer.AddTx(length);
         }
         if (!sentAny) return;
         peer.Timers.AnyAuthenticatedPacketSent();
@@ -174,8 +174,8 @@ public sealed partial class ProtocolEngine
         }
         else
         {
-            peer.AddTx(buffer.Length);
-            _output.SendDatagram(buffer, peer.Endpoint, peer.Source, peer);
+            int length = buffer.Length;
+            if (_output.SendDatagram(buffer, peer.Endpoint, peer.Source, peer)) peer.AddTx(length);
             _output.OnEvent(new ProtocolEvent(ProtocolEventKind.HandshakeInitiationSent, peer));
         }
         peer.Timers.HandshakeInitiated(now, Jitter());
@@ -204,8 +204,8 @@ public sealed partial class ProtocolEngine
         peer.Timers.SessionDerived(now);
         peer.Timers.AnyAuthenticatedPacketTraversal(now, peer.PersistentKeepaliveInterval);
         peer.Timers.AnyAuthenticatedPacketSent();
-        peer.AddTx(buffer.Length);
-        _output.SendDatagram(buffer, peer.Endpoint, peer.Source, peer);
+        int length = buffer.Length;
+        if (_output.SendDatagram(buffer, peer.Endpoint, peer.Source, peer)) peer.AddTx(length);
         _output.OnEvent(new ProtocolEvent(ProtocolEventKind.HandshakeResponseSent, peer));
     }
 

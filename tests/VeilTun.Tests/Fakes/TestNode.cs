@@ -53,12 +53,13 @@ public sealed class TestNode : IProtocolOutput
 
     public int CountEvents(ProtocolEventKind kind) => Events.Count(e => e.Kind == kind);
 
-    public void SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer)
+    public bool SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer)
     {
         var d = new WireDatagram(this, destination, datagram.Data.ToArray());
         datagram.Return();
         Outbox.Add(d);
         AllSent.Add(d);
+        return true;
     }
 
     public void DeliverPacket(PacketBuffer packet, Peer peer)

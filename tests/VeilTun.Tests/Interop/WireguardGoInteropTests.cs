@@ -80,11 +80,12 @@ public sealed class WireguardGoInteropTests : IDisposable
 
         public TimeSpan Now => _clock.Elapsed;
 
-        public void SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer)
+        public bool SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer)
         {
             Sent.Add(datagram.Data.ToArray());
             Socket.SendTo(datagram.Data, SocketFlags.None, destination.ToIPEndPoint());
             datagram.Return();
+            return true;
         }
 
         public void DeliverPacket(PacketBuffer packet, Peer peer)

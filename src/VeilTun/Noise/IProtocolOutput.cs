@@ -17,6 +17,18 @@ public interface IProtocolOutput
     /// </summary>
     bool SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer);
 
+    /// <summary>
+    /// Seal <paramref name="packet"/> (an IP packet, or empty for a keepalive) with <paramref name="keypair"/> at
+    /// <paramref name="nonce"/> and send it to the peer. Called in nonce order; a host that seals on worker threads
+    /// must send each peer's datagrams in the order of these calls. The default seals inline
+    /// (<see cref="ProtocolEngine.Encrypt"/>) and calls <see cref="SendDatagram"/>. Takes ownership of the buffer.
+    /// </summary>
+    bool SealAndSend(PacketBuffer packet, Keypair keypair, ulong nonce, Peer peer, int mtu)
+    {
+        ProtocolEngine.Encrypt(packet, keypair, nonce, mtu);
+        return SendDatagram(packet, peer.Endpoint, peer.Source, peer);
+    }
+
     /// <summary>Write the decrypted IP packet in <paramref name="packet"/>'s data to the TUN. Takes ownership.</summary>
     void DeliverPacket(PacketBuffer packet, Peer peer);
 

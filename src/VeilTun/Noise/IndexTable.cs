@@ -1,15 +1,17 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 
 namespace VeilTun.Noise;
 
 /// <summary>
 /// Maps our random 32-bit indices to the handshake or keypair they name (kernel index hashtable;
 /// wireguard-go IndexTable). A received response, cookie reply or data message is routed by the index it
-/// carries. Not thread-safe; owned by the engine.
+/// carries. Writes happen under the engine's serialization; lookups are safe from any thread (receive workers
+/// route data messages without taking the engine lock).
 /// </summary>
 public sealed class IndexTable
 {
-    private readonly Dictionary<uint, Entry> _entries = new();
+    private readonly ConcurrentDictionary<uint, Entry> _entries = new();
     private readonly IRandomSource _random;
 
     public IndexTable(IRandomSource random) => _random = random;
@@ -39,5 +41,5 @@ public sealed class IndexTable
 
     public bool TryLookup(uint index, out Entry entry) => _entries.TryGetValue(index, out entry);
 
-    public void Delete(uint index) => _entries.Remove(index);
+    public void Delete(uint index) => _entries.TryRemove(index, out _);
 }

@@ -158,24 +158,65 @@ public sealed partial class ProtocolEngine
 
     private void ReceiveTransport(PacketBuffer datagram, NetEndpoint from, in PacketInfo local, TimeSpan now)
     {
+        if (!TryBeginTransport(datagram, now, out var peer, out var keypair, out ulong counter, out var reason))
+        {
+            Drop(reason, peer, datagram);
+            return;
+        }
+        bool opened = TryOpenTransport(datagram, keypair, counter);
+        CompleteTransport(datagram, peer, keypair, counter, opened, from, local, now);
+    }
+
+    /// <summary>
+    /// First, lock-free step of receiving a transport message: finds the keypair by the receiver index and checks
+    /// its age. Safe on any thread (index lookups are concurrent-safe). False with a drop reason when the message
+    /// cannot be for us; the caller then returns the buffer via <see cref="DropReceived"/>.
+    /// </summary>
+    public bool TryBeginTransport(PacketBuffer datagram, TimeSpan now, out Peer? peer, out Keypair keypair,
+        out ulong counter, out DropReason reason)
+    {
         var data = datagram.Data;
+        peer = null;
+        keypair = null!;
+        counter = 0;
         uint receiver = Messages.ReadUInt32(data, Messages.TransportReceiverOffset);
-        if (!Indices.TryLookup(receiver, out var entry) || entry.Keypair is not { } keypair)
+        if (!Indices.TryLookup(receiver, out var entry) || entry.Keypair is not { } kp)
         {
-            Drop(DropReason.UnknownIndex, null, datagram);
-            return;
+            reason = DropReason.UnknownIndex;
+            return false;
         }
-        var peer = entry.Peer;
+        peer = entry.Peer;
+        keypair = kp;
         // Keypairs older than REJECT_AFTER_TIME never receive (checked before decrypting, as wireguard-go).
-        if (!keypair.IsValid || now - keypair.Created >= Protocol.RejectAfterTime)
+        if (!kp.IsValid || now - kp.Created >= Protocol.RejectAfterTime)
         {
-            Drop(DropReason.KeypairExpired, peer, datagram);
-            return;
+            reason = DropReason.KeypairExpired;
+            return false;
         }
-        ulong counter = BinaryPrimitives.ReadUInt64LittleEndian(data[Messages.TransportCounterOffset..]);
-        var sealedPart = data[Messages.TransportHeaderSize..];
-        var plaintext = sealedPart[..^Messages.TagSize];
-        if (counter >= Protocol.RejectAfterMessages || !keypair.TryOpen(counter, sealedPart, plaintext))
+        counter = BinaryPrimitives.ReadUInt64LittleEndian(data[Messages.TransportCounterOffset..]);
+        reason = DropReason.None;
+        return true;
+    }
+
+    /// <summary>Decrypts a transport message in place. Thread-safe (per-thread cipher contexts); the parallel step.</summary>
+    public static bool TryOpenTransport(PacketBuffer datagram, Keypair keypair, ulong counter)
+    {
+        var sealedPart = datagram.Data[Messages.TransportHeaderSize..];
+        return counter < Protocol.RejectAfterMessages && keypair.TryOpen(counter, sealedPart, sealedPart[..^Messages.TagSize]);
+    }
+
+    /// <summary>Counts and returns a datagram rejected by <see cref="TryBeginTransport"/>.</summary>
+    public void DropReceived(DropReason reason, Peer? peer, PacketBuffer datagram) => Drop(reason, peer, datagram);
+
+    /// <summary>
+    /// The sequential step, in arrival order per peer, under the engine's serialization: replay window, key
+    /// confirmation, roaming, timers, inner IP header and cryptokey-routing source check, delivery. Takes
+    /// ownership of <paramref name="datagram"/>.
+    /// </summary>
+    public void CompleteTransport(PacketBuffer datagram, Peer? peer, Keypair keypair, ulong counter, bool opened,
+        NetEndpoint from, in PacketInfo local, TimeSpan now)
+    {
+        if (peer is null || !opened)
         {
             Drop(DropReason.DecryptionFailed, peer, datagram);
             return;
@@ -185,8 +226,9 @@ public sealed partial class ProtocolEngine
             Drop(DropReason.ReplayedCounter, peer, datagram);
             return;
         }
+        var plaintext = datagram.Data[Messages.TransportHeaderSize..^Messages.TagSize];
 
-        int messageLength = data.Length;
+        int messageLength = datagram.Length;
         if (ReceivedWithKeypair(peer, keypair))
         {
             UpdateEndpoint(peer, from, local);

@@ -110,10 +110,9 @@ public sealed partial class ProtocolEngine
             }
             peer.Staged.Dequeue();
             if (packet.Length > 0) sentData = true;
-            Encrypt(packet, keypair, nonce);
-            int length = packet.Length;
+            int length = Messages.TransportOverhead + Messages.PaddedLength(packet.Length, Mtu);
             sentAny = true;
-            if (_output.SendDatagram(packet, peer.Endpoint, peer.Source, peer)) peer.AddTx(length);
+            if (_output.SealAndSend(packet, keypair, nonce, peer, Mtu)) peer.AddTx(length);
         }
         if (!sentAny) return;
         peer.Timers.AnyAuthenticatedPacketSent();
@@ -121,11 +120,15 @@ public sealed partial class ProtocolEngine
         KeepKeyFreshSending(peer, keypair, now);
     }
 
-    /// <summary>Pads, writes the transport header into the headroom and seals in place.</summary>
-    internal void Encrypt(PacketBuffer packet, Keypair keypair, ulong nonce)
+    /// <summary>
+    /// Pads the packet to a multiple of 16 (capped at <paramref name="mtu"/>), writes the transport header into the
+    /// headroom and seals in place: the buffer then holds the whole transport message. Thread-safe for different
+    /// buffers (the fast path calls it on worker threads).
+    /// </summary>
+    public static void Encrypt(PacketBuffer packet, Keypair keypair, ulong nonce, int mtu)
     {
         int length = packet.Length;
-        int padded = Messages.PaddedLength(length, Mtu);
+        int padded = Messages.PaddedLength(length, mtu);
         packet.SetLength(padded);
         packet.Data[length..].Clear();
         var header = packet.Prepend(Messages.TransportHeaderSize);

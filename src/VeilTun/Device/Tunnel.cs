@@ -40,6 +40,7 @@ public sealed partial class Tunnel : IDisposable
     private readonly List<Thread> _threads = new();
     private readonly long[] _deviceDrops = new long[Enum.GetValues<DropReason>().Length];
     private IUdpTransport? _udp;
+    private CryptoPipeline? _pipeline;
     private readonly List<Thread> _udpReaders = new();
     private int _listenPort;
     private uint _fwmark;
@@ -109,6 +110,8 @@ public sealed partial class Tunnel : IDisposable
             if (_started) return;
             _started = true;
         }
+        if (_options.ParallelCrypto)
+            _pipeline = new CryptoPipeline(_options.CryptoWorkers ?? Environment.ProcessorCount, SendOutboundBatch, CompleteInboundBatch, _tun.Name);
         _tun.Event += OnTunEvent;
         StartThread("tun-reader", TunReaderLoop);
         StartThread("handshakes", HandshakeLoop);
@@ -165,6 +168,7 @@ public sealed partial class Tunnel : IDisposable
                     return;
                 }
                 _engine.Up(_now());
+                _pipeline?.FlushOutbound();
             }
             else
             {
@@ -216,33 +220,52 @@ public sealed partial class Tunnel : IDisposable
     private void TunReaderLoop()
     {
         var scratch = new byte[BufferSize];
-        while (!_stop.IsCancellationRequested)
+        var burst = new PacketBuffer[CryptoPipeline.MaxBatch];
+        bool closed = false;
+        while (!_stop.IsCancellationRequested && !closed)
         {
-            if (!_pool.TryRent(out var buffer))
+            int count = 0;
+            // One blocking read, then whatever else is already queued: a burst becomes one locked section and
+            // one batch per peer.
+            while (count < burst.Length)
             {
-                // Exhausted: read into scratch and drop, so the TUN never stalls (counted).
-                if (_tun.Read(scratch) == 0) break;
-                CountDrop(DropReason.PoolExhausted);
-                continue;
+                if (!_pool.TryRent(out var buffer))
+                {
+                    if (count > 0) break;
+                    // Exhausted: read into scratch and drop, so the TUN never stalls (counted).
+                    if (_tun.Read(scratch) == 0) { closed = true; break; }
+                    CountDrop(DropReason.PoolExhausted);
+                    continue;
+                }
+                int n;
+                try
+                {
+                    n = count == 0 ? _tun.Read(buffer.ReadArea()) : _tun.TryRead(buffer.ReadArea());
+                }
+                catch (Exception ex)
+                {
+                    buffer.Return();
+                    Log(TunnelLogLevel.Error, $"TUN read failed: {ex.Message}");
+                    closed = true;
+                    break;
+                }
+                if (n <= 0)
+                {
+                    buffer.Return();
+                    if (n == 0) closed = true;
+                    break;
+                }
+                buffer.SetData(PacketBuffer.DefaultHeadroom, n);
+                burst[count++] = buffer;
             }
-            int n;
-            try
+            if (count == 0) continue;
+            lock (_sync)
             {
-                n = _tun.Read(buffer.ReadArea());
+                var now = _now();
+                for (int i = 0; i < count; i++) _engine.SendPacket(burst[i], now);
+                _pipeline?.FlushOutbound();
             }
-            catch (Exception ex)
-            {
-                buffer.Return();
-                Log(TunnelLogLevel.Error, $"TUN read failed: {ex.Message}");
-                break;
-            }
-            if (n == 0)
-            {
-                buffer.Return();
-                break;
-            }
-            buffer.SetData(PacketBuffer.DefaultHeadroom, n);
-            lock (_sync) _engine.SendPacket(buffer, _now());
+            Array.Clear(burst, 0, count);
         }
         if (!_stop.IsCancellationRequested)
         {
@@ -256,42 +279,115 @@ public sealed partial class Tunnel : IDisposable
         var scratch = new byte[BufferSize];
         while (!_stop.IsCancellationRequested)
         {
-            if (!_pool.TryRent(out var buffer))
+            bool closed = false;
+            // One blocking receive, then whatever else is queued (up to a batch), then hand the batches over.
+            for (int i = 0; i < CryptoPipeline.MaxBatch; i++)
             {
-                if (udp.Receive(scratch, out _, out _) == 0) break;
-                CountDrop(DropReason.PoolExhausted);
-                continue;
+                if (!_pool.TryRent(out var buffer))
+                {
+                    if (i > 0) break;
+                    if (udp.Receive(scratch, out _, out _) == 0) { closed = true; break; }
+                    CountDrop(DropReason.PoolExhausted);
+                    continue;
+                }
+                int n;
+                NetEndpoint from;
+                PacketInfo local;
+                try
+                {
+                    n = i == 0 ? udp.Receive(buffer.ReadArea(), out from, out local) : udp.TryReceive(buffer.ReadArea(), out from, out local);
+                }
+                catch (Exception ex)
+                {
+                    buffer.Return();
+                    Log(TunnelLogLevel.Error, $"UDP receive failed: {ex.Message}");
+                    closed = true;
+                    break;
+                }
+                if (n <= 0)
+                {
+                    buffer.Return();
+                    if (n == 0 && i == 0) closed = true; // closed (rebind or down)
+                    break;
+                }
+                buffer.SetData(PacketBuffer.DefaultHeadroom, n);
+                Dispatch(buffer, from, local);
             }
-            int n;
-            NetEndpoint from;
-            PacketInfo local;
+            _pipeline?.FlushInbound();
+            if (closed) break;
+        }
+    }
+
+    private void Dispatch(PacketBuffer buffer, NetEndpoint from, in PacketInfo local)
+    {
+        var data = buffer.Data;
+        byte type = data.Length >= 4 && data[1] == 0 && data[2] == 0 && data[3] == 0 ? data[0] : (byte)0;
+        if (type is 1 or 2)
+        {
+            if (!_handshakes.TryAdd((buffer, from, local)))
+            {
+                buffer.Return();
+                CountDrop(DropReason.HandshakeQueueFull);
+            }
+            return;
+        }
+        if (_pipeline is not null && type == 4 && data.Length >= Messages.KeepaliveSize)
+        {
+            var now = _now();
+            if (_engine.TryBeginTransport(buffer, now, out var peer, out var keypair, out ulong counter, out var reason))
+                _pipeline.AddInbound(buffer, peer!, keypair, counter, from, local);
+            else
+                lock (_sync) _engine.DropReceived(reason, peer, buffer);
+            return;
+        }
+        lock (_sync)
+        {
+            _engine.ReceiveDatagram(buffer, from, local, _now());
+            _pipeline?.FlushOutbound();
+        }
+    }
+
+    private void SendOutboundBatch(CryptoPipeline.Batch b)
+    {
+        var udp = _udp;
+        for (int i = 0; i < b.Count; i++)
+        {
+            var buffer = b.Buffers[i];
             try
             {
-                n = udp.Receive(buffer.ReadArea(), out from, out local);
+                if (udp is null)
+                {
+                    CountDrop(DropReason.DeviceDown);
+                    continue;
+                }
+                var result = udp.Send(buffer.Data, b.Endpoints[i], b.Locals[i]);
+                if (result == SendResult.SourceInvalid)
+                {
+                    lock (_sync) _engine.ClearSource(b.Lane.Peer);
+                    result = udp.Send(buffer.Data, b.Endpoints[i], default);
+                }
+                if (result != SendResult.Ok) CountDrop(DropReason.SendFailed);
             }
             catch (Exception ex)
             {
-                buffer.Return();
-                Log(TunnelLogLevel.Error, $"UDP receive failed: {ex.Message}");
-                break;
+                CountDrop(DropReason.SendFailed);
+                Log(TunnelLogLevel.Verbose, $"UDP send failed: {ex.Message}");
             }
-            if (n == 0)
+            finally
             {
                 buffer.Return();
-                break; // closed (rebind or down)
             }
-            buffer.SetData(PacketBuffer.DefaultHeadroom, n);
-            byte type = n >= 4 ? buffer.Data[0] : (byte)0;
-            if (type is 1 or 2 && n >= 4 && buffer.Data[1] == 0 && buffer.Data[2] == 0 && buffer.Data[3] == 0)
-            {
-                if (!_handshakes.TryAdd((buffer, from, local)))
-                {
-                    buffer.Return();
-                    CountDrop(DropReason.HandshakeQueueFull);
-                }
-                continue;
-            }
-            lock (_sync) _engine.ReceiveDatagram(buffer, from, local, _now());
+        }
+    }
+
+    private void CompleteInboundBatch(CryptoPipeline.Batch b)
+    {
+        lock (_sync)
+        {
+            var now = _now();
+            for (int i = 0; i < b.Count; i++)
+                _engine.CompleteTransport(b.Buffers[i], b.Lane.Peer, b.Keypairs[i], b.Counters[i], b.Ok[i], b.Endpoints[i], b.Locals[i], now);
+            _pipeline?.FlushOutbound();
         }
     }
 
@@ -308,6 +404,7 @@ public sealed partial class Tunnel : IDisposable
                 {
                     _engine.UnderLoad = _underLoadUntil > now;
                     _engine.ReceiveDatagram(buffer, from, local, now);
+                    _pipeline?.FlushOutbound();
                 }
             }
         }
@@ -326,6 +423,7 @@ public sealed partial class Tunnel : IDisposable
             {
                 var now = _now();
                 _engine.Tick(now);
+                _pipeline?.FlushOutbound();
                 var next = _engine.NextDeadline;
                 wait = next == TimeSpan.MaxValue ? TimeSpan.FromMilliseconds(100) : next - now;
             }
@@ -388,6 +486,15 @@ public sealed partial class Tunnel : IDisposable
         return result;
     }
 
+    /// <summary>Test hook into the crypto workers (see <see cref="CryptoPipeline.BeforeWork"/>).</summary>
+    internal Action<CryptoPipeline.Batch>? BeforeCryptoWork
+    {
+        set
+        {
+            if (_pipeline is not null) _pipeline.BeforeWork = value;
+        }
+    }
+
     /// <summary>Buffers currently rented (for leak checks in tests).</summary>
     public int OutstandingBuffers => _pool.Outstanding;
 
@@ -400,17 +507,22 @@ public sealed partial class Tunnel : IDisposable
         _tun.Event -= OnTunEvent;
         lock (_sync)
         {
-            _engine.Down();
-            _engine.RemoveAllPeers();
-            _engine.SetPrivateKey(ReadOnlySpan<byte>.Empty);
+            _pipeline?.FlushOutbound();
             CloseUdpLocked();
         }
         _stop.Cancel();
         _tun.Close();
-        Thread[] udpReaders;
-        lock (_sync) udpReaders = _udpReaders.ToArray();
-        foreach (var t in _threads.Concat(udpReaders))
+        Thread[] readers;
+        lock (_sync) readers = _udpReaders.ToArray();
+        foreach (var t in _threads.Concat(readers))
             if (t != Thread.CurrentThread) t.Join(TimeSpan.FromSeconds(2));
+        _pipeline?.Stop(b => b.Return());
+        lock (_sync)
+        {
+            _engine.Down();
+            _engine.RemoveAllPeers();
+            _engine.SetPrivateKey(ReadOnlySpan<byte>.Empty);
+        }
         _events.CompleteAdding();
         _tun.Dispose();
         _stoppedSource.TrySetResult();
@@ -444,6 +556,17 @@ public sealed partial class Tunnel : IDisposable
             {
                 datagram.Return();
             }
+        }
+
+        public bool SealAndSend(PacketBuffer packet, Keypair keypair, ulong nonce, Peer peer, int mtu)
+        {
+            if (tunnel._pipeline is { } pipeline)
+            {
+                pipeline.AddOutbound(packet, keypair, nonce, peer, mtu);
+                return true;
+            }
+            ProtocolEngine.Encrypt(packet, keypair, nonce, mtu);
+            return SendDatagram(packet, peer.Endpoint, peer.Source, peer);
         }
 
         public void DeliverPacket(PacketBuffer packet, Peer peer)

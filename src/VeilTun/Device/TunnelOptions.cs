@@ -39,6 +39,15 @@ public sealed class TunnelOptions
     /// unless <see cref="Tun"/> is a <see cref="LinuxTun"/> that is down.</summary>
     public bool? StartUp { get; init; }
 
+    /// <summary>
+    /// Seal and open transport messages on worker threads (one per core), keeping each peer's order. False runs
+    /// the crypto inline on the reader threads (simpler; for comparison and tiny devices).
+    /// </summary>
+    public bool ParallelCrypto { get; init; } = true;
+
+    /// <summary>Crypto worker threads; default one per core.</summary>
+    public int? CryptoWorkers { get; init; }
+
     /// <summary>Upper bound on packet buffers (each holds one packet of up to 64 KiB).</summary>
     public int MaxBuffers { get; init; } = 1024;
 }

@@ -18,10 +18,7 @@ internal static partial class Interop
         /// <summary>RTMGRP_LINK: multicast group of RTM_NEWLINK / RTM_DELLINK notifications.</summary>
         internal const uint RTMGRP_LINK = 1;
 
-        internal const ushort NLMSG_NOOP = 1;
-        internal const ushort NLMSG_ERROR = 2;
         internal const ushort NLMSG_DONE = 3;
-        internal const ushort NLMSG_OVERRUN = 4;
         internal const ushort RTM_NEWLINK = 16;
         internal const ushort RTM_DELLINK = 17;
 

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using VeilTun.Udp;
 
@@ -39,12 +41,14 @@ internal static partial class Interop
         internal const int IPV6_PKTINFO = 50;
 
         // include/linux/socket.h MSG_*
-        internal const int MSG_CTRUNC = 0x8;
         internal const int MSG_TRUNC = 0x20;
         internal const int MSG_DONTWAIT = 0x40;
 
         /// <summary>CMSG_ALIGN(sizeof(struct cmsghdr)): where a control message's data starts.</summary>
         private static int CmsgDataOffset => CmsgAlign(sizeof(CmsgHdr));
+
+        /// <summary>Most datagrams one recvmmsg/sendmmsg call handles (bounds the stack used per call).</summary>
+        internal const int MaxBatch = 64;
 
         /// <summary>Control buffer for received datagrams: room for IP_PKTINFO and IPV6_PKTINFO together, with spare.</summary>
         private const int ReceiveControlLength = 128;
@@ -98,6 +102,21 @@ internal static partial class Interop
             public int Flags;
         }
 
+        /// <summary>struct mmsghdr (64 bytes on LP64): a msghdr and the byte count the kernel transferred.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct MMsgHdr
+        {
+            public MsgHdr Header;
+            public uint Length;
+        }
+
+        /// <summary>Pins for the buffers of one batch (MemoryHandle holds object references, so no stackalloc).</summary>
+        [InlineArray(MaxBatch)]
+        private struct PinnedBuffers
+        {
+            private MemoryHandle _element;
+        }
+
         /// <summary>struct cmsghdr (16 bytes on LP64).</summary>
         [StructLayout(LayoutKind.Sequential)]
         internal struct CmsgHdr
@@ -128,14 +147,20 @@ internal static partial class Interop
         [LibraryImport("libc", SetLastError = true)]
         private static partial nint sendmsg(SafeFdHandle fd, MsgHdr* message, int flags);
 
+        [LibraryImport("libc", SetLastError = true)]
+        private static partial int recvmmsg(SafeFdHandle fd, MMsgHdr* messages, uint count, int flags, void* timeout);
+
+        [LibraryImport("libc", SetLastError = true)]
+        private static partial int sendmmsg(SafeFdHandle fd, MMsgHdr* messages, uint count, int flags);
+
         /// <summary>CMSG_ALIGN: control messages are aligned to sizeof(size_t).</summary>
         private static int CmsgAlign(int length) => (length + sizeof(nuint) - 1) & ~(sizeof(nuint) - 1);
 
         /// <summary>CMSG_SPACE(dataLength).</summary>
         private static int CmsgSpace(int dataLength) => CmsgDataOffset + CmsgAlign(dataLength);
 
-        /// <summary>Length of the control data <see cref="UdpSend"/> writes for a source address (the larger of the two).</summary>
-        internal static int SendControlLength => CmsgSpace(sizeof(In6PktInfo));
+        /// <summary>Control buffer length for sending: room for the larger pktinfo (in6_pktinfo).</summary>
+        private static int SendControlLength => CmsgSpace(sizeof(In6PktInfo));
 
         private static ushort NetworkOrder(ushort value) =>
             BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(value) : value;
@@ -249,18 +274,288 @@ internal static partial class Interop
 
             truncated = (msg.Flags & MSG_TRUNC) != 0;
             from = ReadSockAddr(&name, msg.NameLength);
+            ReadPacketInfo(control, msg.ControlLength, out local, out interfaceIndex);
+            return received;
+        }
 
-            // Walk the control messages (CMSG_FIRSTHDR / CMSG_NXTHDR); the kernel set ControlLength to what it
-            // wrote, never more than the buffer.
-            int controlLength = (int)Math.Min(msg.ControlLength, (nuint)ReceiveControlLength);
+        /// <summary>
+        /// Non-blocking recvmmsg(2) of up to min(<paramref name="buffers"/>.Length, <see cref="MaxBatch"/>)
+        /// datagrams, datagram i into buffers[i]. Returns how many slots were filled (at least 1) or -errno (EAGAIN
+        /// when none is queued). For each filled slot: lengths[i] (0 when the datagram was empty or truncated and
+        /// must be skipped), from[i] and local[i] as for <see cref="UdpReceive"/>. The output spans must hold at
+        /// least as many entries as slots requested.
+        /// </summary>
+        internal static long UdpReceiveBatch(
+            SafeFdHandle fd,
+            ReadOnlySpan<Memory<byte>> buffers,
+            Span<int> lengths,
+            Span<NetEndpoint> from,
+            Span<PacketInfo> local)
+        {
+            int count = Math.Min(buffers.Length, MaxBatch);
+            if (lengths.Length < count || from.Length < count || local.Length < count)
+            {
+                throw new ArgumentException("output spans are shorter than the batch");
+            }
+
+            // About 15 KiB of stack for a full batch; everything the kernel touches lives on this frame or in a
+            // pinned buffer.
+            MMsgHdr* messages = stackalloc MMsgHdr[count];
+            LibcIo.IoVec* iovs = stackalloc LibcIo.IoVec[count];
+            SockAddrIn6* names = stackalloc SockAddrIn6[count];
+            byte* controls = stackalloc byte[count * ReceiveControlLength];
+            PinnedBuffers pins = default;
+            int pinned = 0;
+            try
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    pins[i] = buffers[i].Pin();
+                    pinned++;
+                    // Sound: each iovec describes a buffer pinned until the finally block, with its exact length;
+                    // each message gets its own name and control slot of the sizes given.
+                    iovs[i] = new LibcIo.IoVec { Base = pins[i].Pointer, Length = (nuint)buffers[i].Length };
+                    messages[i] = new MMsgHdr
+                    {
+                        Header = new MsgHdr
+                        {
+                            Name = names + i,
+                            NameLength = (uint)sizeof(SockAddrIn6),
+                            Iov = iovs + i,
+                            IovLength = 1,
+                            Control = controls + (i * ReceiveControlLength),
+                            ControlLength = ReceiveControlLength,
+                        },
+                    };
+                }
+
+                // Sound: messages points at count initialised mmsghdr on this frame; no timeout pointer.
+                int n = recvmmsg(fd, messages, (uint)count, MSG_DONTWAIT, null);
+                if (n < 0)
+                {
+                    return -LibcIo.LastErrno;
+                }
+
+                for (int i = 0; i < n; i++)
+                {
+                    MsgHdr* header = &messages[i].Header;
+                    bool discard = messages[i].Length == 0 || (header->Flags & MSG_TRUNC) != 0;
+                    lengths[i] = discard ? 0 : (int)messages[i].Length;
+                    from[i] = ReadSockAddr(names + i, header->NameLength);
+                    ReadPacketInfo(controls + (i * ReceiveControlLength), header->ControlLength, out NetEndpoint address, out int index);
+                    local[i] = new PacketInfo(address, index);
+                }
+
+                return n;
+            }
+            finally
+            {
+                for (int i = 0; i < pinned; i++)
+                {
+                    pins[i].Dispose();
+                }
+            }
+        }
+
+        /// <summary>
+        /// Non-blocking sendmsg(2) of <paramref name="data"/> to <paramref name="to"/>. On an AF_INET6 socket IPv4
+        /// destinations are sent v4-mapped. When <paramref name="source"/> is not none, an IP_PKTINFO (IPv4:
+        /// ipi_spec_dst + ipi_ifindex) or IPV6_PKTINFO (address + ifindex) control message pins the source address,
+        /// as wireguard-go's sticky_linux.go does. Returns the bytes sent or -errno; EAFNOSUPPORT for an IPv6
+        /// destination on an AF_INET socket. Callers make sure source and destination families match.
+        /// </summary>
+        internal static long UdpSend(
+            SafeFdHandle fd,
+            int socketFamily,
+            ReadOnlySpan<byte> data,
+            in NetEndpoint to,
+            in NetEndpoint source,
+            int sourceInterfaceIndex)
+        {
+            SockAddrIn6 name = default;
+            uint nameLength = WriteDestination(&name, socketFamily, to);
+            if (nameLength == 0)
+            {
+                return -LibcIo.EAFNOSUPPORT;
+            }
+
+            byte* control = stackalloc byte[SendControlLength];
+            int controlLength = WriteSourceControl(control, source, sourceInterfaceIndex);
+
+            // Sound: data is pinned for the call and described by one iovec of its exact length; the kernel only
+            // reads from it. name and control point at locals of this frame with their exact lengths.
+            fixed (byte* p = data)
+            {
+                var iov = new LibcIo.IoVec { Base = p, Length = (nuint)data.Length };
+                var msg = new MsgHdr
+                {
+                    Name = &name,
+                    NameLength = nameLength,
+                    Iov = &iov,
+                    IovLength = 1,
+                    Control = controlLength == 0 ? null : control,
+                    ControlLength = (nuint)controlLength,
+                };
+                nint n = sendmsg(fd, &msg, MSG_DONTWAIT);
+                return n >= 0 ? n : -LibcIo.LastErrno;
+            }
+        }
+
+        /// <summary>
+        /// Non-blocking sendmmsg(2) of up to <see cref="MaxBatch"/> datagrams, all to <paramref name="to"/> from
+        /// <paramref name="source"/> (as <see cref="UdpSend"/>). Returns how many the kernel took, in order (the
+        /// rest were not sent), or -errno when not even the first was (EAGAIN when the send buffer is full).
+        /// </summary>
+        internal static long UdpSendBatch(
+            SafeFdHandle fd,
+            int socketFamily,
+            ReadOnlySpan<ReadOnlyMemory<byte>> datagrams,
+            in NetEndpoint to,
+            in NetEndpoint source,
+            int sourceInterfaceIndex)
+        {
+            int count = Math.Min(datagrams.Length, MaxBatch);
+            if (count == 0)
+            {
+                return 0;
+            }
+
+            SockAddrIn6 name = default;
+            uint nameLength = WriteDestination(&name, socketFamily, to);
+            if (nameLength == 0)
+            {
+                return -LibcIo.EAFNOSUPPORT;
+            }
+
+            byte* control = stackalloc byte[SendControlLength];
+            int controlLength = WriteSourceControl(control, source, sourceInterfaceIndex);
+            MMsgHdr* messages = stackalloc MMsgHdr[count];
+            LibcIo.IoVec* iovs = stackalloc LibcIo.IoVec[count];
+            PinnedBuffers pins = default;
+            int pinned = 0;
+            try
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    pins[i] = datagrams[i].Pin();
+                    pinned++;
+                    // Sound: each iovec describes a datagram pinned until the finally block with its exact length;
+                    // all messages share the one destination and control block on this frame, which the kernel
+                    // only reads.
+                    iovs[i] = new LibcIo.IoVec { Base = pins[i].Pointer, Length = (nuint)datagrams[i].Length };
+                    messages[i] = new MMsgHdr
+                    {
+                        Header = new MsgHdr
+                        {
+                            Name = &name,
+                            NameLength = nameLength,
+                            Iov = iovs + i,
+                            IovLength = 1,
+                            Control = controlLength == 0 ? null : control,
+                            ControlLength = (nuint)controlLength,
+                        },
+                    };
+                }
+
+                int n = sendmmsg(fd, messages, (uint)count, MSG_DONTWAIT);
+                return n >= 0 ? n : -LibcIo.LastErrno;
+            }
+            finally
+            {
+                for (int i = 0; i < pinned; i++)
+                {
+                    pins[i].Dispose();
+                }
+            }
+        }
+
+        /// <summary>
+        /// Writes the sockaddr for <paramref name="to"/> into <paramref name="storage"/> (sockaddr_in6, v4-mapped
+        /// for IPv4, on an AF_INET6 socket; sockaddr_in on an AF_INET one). Returns its length, or 0 when an AF_INET
+        /// socket cannot reach an IPv6 destination.
+        /// </summary>
+        private static uint WriteDestination(SockAddrIn6* storage, int socketFamily, in NetEndpoint to)
+        {
+            if (socketFamily == AF_INET6)
+            {
+                storage->Family = AF_INET6;
+                storage->Port = NetworkOrder(to.Port);
+                storage->ScopeId = to.ScopeId;
+                // Sound: Addr is the 16-byte inline array of *storage; WriteMappedAddress writes exactly 16 bytes.
+                to.WriteMappedAddress(new Span<byte>(storage->Addr, 16));
+                return (uint)sizeof(SockAddrIn6);
+            }
+
+            if (!to.IsIPv4)
+            {
+                return 0;
+            }
+
+            // Sound: sockaddr_in (16 bytes) fits in the sockaddr_in6 (28 bytes) storage; an IPv4 endpoint writes
+            // exactly the 4 bytes of sin_addr.
+            var v4 = (SockAddrIn*)storage;
+            v4->Family = AF_INET;
+            v4->Port = NetworkOrder(to.Port);
+            to.WriteAddress(new Span<byte>(v4->Addr, 4));
+            return (uint)sizeof(SockAddrIn);
+        }
+
+        /// <summary>
+        /// Writes the IP_PKTINFO / IPV6_PKTINFO control message pinning <paramref name="source"/> into
+        /// <paramref name="control"/> (<see cref="SendControlLength"/> bytes, 8-byte aligned). Returns the
+        /// control length, 0 when <paramref name="source"/> is none.
+        /// </summary>
+        private static int WriteSourceControl(byte* control, in NetEndpoint source, int interfaceIndex)
+        {
+            // Sound: control holds SendControlLength bytes. Cleared explicitly (ipi_addr, padding) so the result
+            // does not depend on stackalloc zeroing, which [SkipLocalsInit] would turn off.
+            new Span<byte>(control, SendControlLength).Clear();
+            var header = (CmsgHdr*)control;
+            if (source.IsIPv4)
+            {
+                // Sound: CMSG_SPACE(in_pktinfo) <= CMSG_SPACE(in6_pktinfo) = SendControlLength bytes at control.
+                header->Length = (nuint)(CmsgDataOffset + sizeof(InPktInfo));
+                header->Level = IPPROTO_IP;
+                header->Type = IP_PKTINFO;
+                var info = (InPktInfo*)(control + CmsgDataOffset);
+                info->IfIndex = interfaceIndex;
+                source.WriteAddress(new Span<byte>(info->SpecDst, 4));
+                return CmsgSpace(sizeof(InPktInfo));
+            }
+
+            if (source.IsIPv6)
+            {
+                // Sound: CMSG_SPACE(in6_pktinfo) is exactly SendControlLength bytes at control.
+                header->Length = (nuint)(CmsgDataOffset + sizeof(In6PktInfo));
+                header->Level = IPPROTO_IPV6;
+                header->Type = IPV6_PKTINFO;
+                var info = (In6PktInfo*)(control + CmsgDataOffset);
+                info->IfIndex = interfaceIndex;
+                source.WriteAddress(new Span<byte>(info->Addr, 16));
+                return CmsgSpace(sizeof(In6PktInfo));
+            }
+
+            return 0;
+        }
+
+        /// <summary>
+        /// Walks received control messages (CMSG_FIRSTHDR / CMSG_NXTHDR) for IP_PKTINFO / IPV6_PKTINFO.
+        /// <paramref name="control"/> holds <see cref="ReceiveControlLength"/> bytes of which the kernel reported
+        /// <paramref name="reportedLength"/> as written.
+        /// </summary>
+        private static void ReadPacketInfo(byte* control, nuint reportedLength, out NetEndpoint local, out int interfaceIndex)
+        {
+            local = default;
+            interfaceIndex = 0;
+            int controlLength = (int)Math.Min(reportedLength, (nuint)ReceiveControlLength);
             bool haveV4Info = false;
             int offset = 0;
             while (offset + sizeof(CmsgHdr) <= controlLength)
             {
-                // Sound: offset + header size is within the control buffer (loop condition); the header is read
-                // unaligned-safe because offsets are CMSG_ALIGNed from a stackalloc base (8-byte aligned).
+                // Sound: offset + header size is within the control buffer (loop condition); offsets are
+                // CMSG_ALIGNed from an 8-byte aligned stackalloc base, so the header is aligned.
                 CmsgHdr* header = (CmsgHdr*)(control + offset);
-                int length = (int)header->Length;
+                int length = (int)Math.Min(header->Length, (nuint)controlLength);
                 if (length < sizeof(CmsgHdr) || offset + length > controlLength)
                 {
                     break;
@@ -292,100 +587,6 @@ internal static partial class Interop
                 }
 
                 offset += CmsgAlign(length);
-            }
-
-            return received;
-        }
-
-        /// <summary>
-        /// Non-blocking sendmsg(2) of <paramref name="data"/> to <paramref name="to"/>. On an AF_INET6 socket IPv4
-        /// destinations are sent v4-mapped. When <paramref name="source"/> is not none, an IP_PKTINFO (IPv4:
-        /// ipi_spec_dst + ipi_ifindex) or IPV6_PKTINFO (address + ifindex) control message pins the source address,
-        /// as wireguard-go's sticky_linux.go does. Returns the bytes sent or -errno; EAFNOSUPPORT for an IPv6
-        /// destination on an AF_INET socket. Callers make sure source and destination families match.
-        /// </summary>
-        internal static long UdpSend(
-            SafeFdHandle fd,
-            int socketFamily,
-            ReadOnlySpan<byte> data,
-            in NetEndpoint to,
-            in NetEndpoint source,
-            int sourceInterfaceIndex)
-        {
-            SockAddrIn6 name6 = default;
-            SockAddrIn name4 = default;
-            void* name;
-            uint nameLength;
-            if (socketFamily == AF_INET6)
-            {
-                name6.Family = AF_INET6;
-                name6.Port = NetworkOrder(to.Port);
-                name6.ScopeId = to.ScopeId;
-                // Sound: Addr is the 16-byte inline array of a local; WriteMappedAddress writes exactly 16 bytes.
-                to.WriteMappedAddress(new Span<byte>(name6.Addr, 16));
-                name = &name6;
-                nameLength = (uint)sizeof(SockAddrIn6);
-            }
-            else
-            {
-                if (!to.IsIPv4)
-                {
-                    return -LibcIo.EAFNOSUPPORT;
-                }
-
-                name4.Family = AF_INET;
-                name4.Port = NetworkOrder(to.Port);
-                // Sound: Addr is the 4-byte inline array of a local; an IPv4 endpoint writes exactly 4 bytes.
-                to.WriteAddress(new Span<byte>(name4.Addr, 4));
-                name = &name4;
-                nameLength = (uint)sizeof(SockAddrIn);
-            }
-
-            int controlSpace = SendControlLength;
-            byte* control = stackalloc byte[controlSpace];
-            int controlLength = 0;
-            if (source.IsIPv4)
-            {
-                // Sound: CMSG_SPACE(in_pktinfo) <= CMSG_SPACE(in6_pktinfo) = controlSpace; the zeroed stackalloc
-                // buffer is 8-byte aligned, so header and payload are aligned as the kernel's CMSG macros expect.
-                var header = (CmsgHdr*)control;
-                header->Length = (nuint)(CmsgDataOffset + sizeof(InPktInfo));
-                header->Level = IPPROTO_IP;
-                header->Type = IP_PKTINFO;
-                var info = (InPktInfo*)(control + CmsgDataOffset);
-                info->IfIndex = sourceInterfaceIndex;
-                source.WriteAddress(new Span<byte>(info->SpecDst, 4));
-                controlLength = CmsgSpace(sizeof(InPktInfo));
-            }
-            else if (source.IsIPv6)
-            {
-                // Sound: as above; CMSG_SPACE(in6_pktinfo) is exactly controlSpace.
-                var header = (CmsgHdr*)control;
-                header->Length = (nuint)(CmsgDataOffset + sizeof(In6PktInfo));
-                header->Level = IPPROTO_IPV6;
-                header->Type = IPV6_PKTINFO;
-                var info = (In6PktInfo*)(control + CmsgDataOffset);
-                info->IfIndex = sourceInterfaceIndex;
-                source.WriteAddress(new Span<byte>(info->Addr, 16));
-                controlLength = CmsgSpace(sizeof(In6PktInfo));
-            }
-
-            // Sound: data is pinned for the call and described by one iovec of its exact length; the kernel only
-            // reads from it. name and control point at locals of this frame with their exact lengths.
-            fixed (byte* p = data)
-            {
-                var iov = new LibcIo.IoVec { Base = p, Length = (nuint)data.Length };
-                var msg = new MsgHdr
-                {
-                    Name = name,
-                    NameLength = nameLength,
-                    Iov = &iov,
-                    IovLength = 1,
-                    Control = controlLength == 0 ? null : control,
-                    ControlLength = (nuint)controlLength,
-                };
-                nint n = sendmsg(fd, &msg, MSG_DONTWAIT);
-                return n >= 0 ? n : -LibcIo.LastErrno;
             }
         }
 

@@ -24,7 +24,6 @@ internal static partial class Interop
 
         // TUNSETIFF flags (if_tun.h).
         internal const short IFF_TUN = 0x0001;
-        internal const short IFF_TAP = 0x0002;
         internal const short IFF_NO_PI = 0x1000;
         internal const short IFF_VNET_HDR = 0x4000;
 

@@ -27,6 +27,12 @@ public interface ITunDevice : IDisposable
     void Write(ReadOnlySpan<byte> packet);
 
     /// <summary>
+    /// Reads a packet only if one is queued right now: its length, -1 when none is (or the device cannot tell),
+    /// 0 once closed. Lets a reader drain a burst into one batch after a blocking <see cref="Read"/>.
+    /// </summary>
+    int TryRead(Span<byte> packet) => -1;
+
+    /// <summary>
     /// Link state changes. Raised on a background thread; handlers must be quick and must not throw (an escaping
     /// exception is unhandled on that thread and ends the process).
     /// </summary>

@@ -24,7 +24,8 @@ namespace VeilTun.Tun;
 /// <see cref="TunEventKind.MtuChanged"/> when IFLA_MTU changes (also after <see cref="SetMtu"/>), and
 /// <see cref="TunEventKind.Deleted"/> on RTM_DELLINK for this interface. Read <see cref="IsUp"/> after subscribing
 /// for the state at that time. If the kernel drops notifications (ENOBUFS) the state is re-read by ioctl and the
-/// differences are reported.
+/// differences are reported. Moving the interface to another namespace (ip link set ... netns) ends event
+/// delivery without a Deleted event: the descriptor keeps working there, but this namespace no longer sees it.
 /// </para>
 /// <para>
 /// Blocking: the descriptor is non-blocking; <see cref="Read"/> tries read(2) first and only waits in poll(2)
@@ -35,14 +36,15 @@ namespace VeilTun.Tun;
 /// </remarks>
 public sealed class LinuxTun : ITunDevice
 {
-    /// <summary>Default MTU: wireguard-go's DefaultMTU and wg-quick's default for IPv4+IPv6 over IPv6.</summary>
+    /// <summary>Default MTU: wireguard-go's DefaultMTU, 1500 minus 80 bytes of IPv6 + UDP + WireGuard overhead.</summary>
     public const int DefaultMtu = 1420;
 
     // drivers/net/tun.c: MIN_MTU 68 (ETH_MIN_MTU), MAX_MTU 65535.
     private const int MinimumMtu = 68;
     private const int MaximumMtu = 65535;
 
-    // tun_pi (4) + the largest vnet header size TUNSETVNETHDRSZ accepts in practice (virtio_net_hdr_v1_hash, 20).
+    // tun_pi (4) + up to 28 bytes of vnet header: covers virtio_net_hdr (10), _mrg_rxbuf (12), _v1_hash (20) and
+    // _v1_hash_tunnel (24). TUNSETVNETHDRSZ has no upper bound; larger sizes are refused (NotSupportedException).
     private const int MaxHeaderLength = 32;
 
     private const int IfUpAndRunning = NativeTun.IFF_UP | NativeTun.IFF_RUNNING;
@@ -284,6 +286,35 @@ public sealed class LinuxTun : ITunDevice
             handle.SetHandleAsInvalid();
             handle.Dispose();
             throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public int TryRead(Span<byte> packet)
+    {
+        if (packet.IsEmpty || Volatile.Read(ref _closed) != 0 || _deleted) return 0;
+        Span<byte> header = stackalloc byte[MaxHeaderLength];
+        header = header[.._headerLength];
+        try
+        {
+            for (int attempt = 0; attempt < 4; attempt++)
+            {
+                long n = _headerLength == 0 ? LibcIo.Read(_tun, packet) : LibcIo.ReadV(_tun, header, packet);
+                if (n > 0)
+                {
+                    long length = n - _headerLength;
+                    if (length <= 0 || length > packet.Length || !AcceptHeader(header)) continue;
+                    return (int)length;
+                }
+                if (n == 0) return 0;
+                if ((int)-n == LibcIo.EINTR) continue;
+                return -1; // EAGAIN, or an error the blocking Read will report
+            }
+            return -1;
+        }
+        catch (ObjectDisposedException)
+        {
+            return 0;
         }
     }
 

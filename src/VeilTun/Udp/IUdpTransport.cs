@@ -26,6 +26,17 @@ public interface IUdpTransport : IDisposable
     /// <summary>Sets SO_MARK on outgoing packets (0 clears it). Needs CAP_NET_ADMIN.</summary>
     void SetFwmark(uint mark);
 
+    /// <summary>
+    /// Receives a datagram only if one is queued right now: its length, or -1 when none is (or the transport cannot
+    /// tell). Lets a reader drain a burst into one batch after a blocking <see cref="Receive"/>.
+    /// </summary>
+    int TryReceive(Span<byte> buffer, out NetEndpoint from, out PacketInfo local)
+    {
+        from = default;
+        local = default;
+        return -1;
+    }
+
     /// <summary>Wakes blocked receivers (they return 0) and releases the socket. Idempotent, thread-safe.</summary>
     void Close();
 }

@@ -1,0 +1,277 @@
+using System.Collections.Concurrent;
+using VeilTun.Buffers;
+using VeilTun.Noise;
+using VeilTun.Udp;
+
+namespace VeilTun.Device;
+
+// Parallel crypto with per-peer order (performance.md §2, wireguard-go's design, in batches):
+//
+//   engine (under the tunnel lock) ──SealAndSend──▶ peer lane's open batch ──flush──▶ lane FIFO + work queue
+//   UDP reader ──TryBeginTransport (lock-free)──▶ peer lane's inbound batch ──flush──▶ lane FIFO + work queue
+//   workers (one per core) take batches, seal or open every packet in place, mark the batch done, then drain:
+//   a lane's FIFO is emptied from the head while the head batch is done — outbound batches go to the UDP
+//   socket, inbound batches go back through the engine (replay window, timers, source check) to the TUN.
+//
+// Order: nonces are taken in the engine in FIFO order and batches enter the lane FIFO in that same order, so
+// a peer's packets leave (and arrive at the TUN) in order however the workers interleave. One lock per batch
+// per peer, not per packet. Buffers are never copied: a batch holds the pooled buffers themselves.
+
+/// <summary>Runs transport encryption and decryption on worker threads while keeping each peer's order.</summary>
+internal sealed class CryptoPipeline : IDisposable
+{
+    public const int MaxBatch = 64;
+
+    internal sealed class Batch
+    {
+        public readonly PacketBuffer[] Buffers = new PacketBuffer[MaxBatch];
+        public readonly Keypair[] Keypairs = new Keypair[MaxBatch];
+        public readonly ulong[] Counters = new ulong[MaxBatch];
+        public readonly bool[] Ok = new bool[MaxBatch];
+        public readonly NetEndpoint[] Endpoints = new NetEndpoint[MaxBatch]; // outbound: destination; inbound: source
+        public readonly PacketInfo[] Locals = new PacketInfo[MaxBatch];
+        public Lane Lane = null!;
+        public bool Outbound;
+        public int Mtu;
+        public int Count;
+        public volatile bool Done;
+
+        public void Reset()
+        {
+            Array.Clear(Buffers, 0, Count);
+            Array.Clear(Keypairs, 0, Count);
+            Count = 0;
+            Done = false;
+            Lane = null!;
+        }
+    }
+
+    /// <summary>One peer's ordered queues (kept in <see cref="Peer.Tag"/>).</summary>
+    internal sealed class Lane(Peer peer)
+    {
+        public readonly Peer Peer = peer;
+        public readonly Queue<Batch> OutFifo = new();
+        public readonly Queue<Batch> InFifo = new();
+        public readonly object OutDrain = new();
+        public readonly object InDrain = new();
+        public Batch? OpenOut; // filled under the tunnel lock
+        public Batch? OpenIn; // filled by the UDP reader
+    }
+
+    // Unbounded on purpose: every batch holds pooled buffers and the pool is bounded, so the readers drop (and
+    // count) at ingress when the workers fall behind; nothing here ever blocks a reader.
+    private readonly BlockingCollection<Batch> _work = new(new ConcurrentQueue<Batch>());
+
+    /// <summary>Test hook: runs on the worker before a batch is processed (e.g. a random delay).</summary>
+    internal Action<Batch>? BeforeWork;
+    private readonly ConcurrentBag<Batch> _spare = new();
+    private readonly List<Lane> _dirtyOut = new();
+    private readonly List<Lane> _dirtyIn = new();
+    private readonly Thread[] _workers;
+    private readonly Action<Batch> _sendOutbound;
+    private readonly Action<Batch> _completeInbound;
+    private readonly CancellationTokenSource _stop = new();
+
+    /// <param name="workers">Worker threads (one per core is right for crypto).</param>
+    /// <param name="sendOutbound">Sends a sealed outbound batch (called in order per peer, one drainer at a time).</param>
+    /// <param name="completeInbound">Completes an opened inbound batch through the engine (in order per peer).</param>
+    /// <param name="name">Prefix for thread names.</param>
+    public CryptoPipeline(int workers, Action<Batch> sendOutbound, Action<Batch> completeInbound, string name)
+    {
+        _sendOutbound = sendOutbound;
+        _completeInbound = completeInbound;
+        _workers = new Thread[Math.Max(1, workers)];
+        for (int i = 0; i < _workers.Length; i++)
+        {
+            _workers[i] = new Thread(WorkerLoop) { IsBackground = true, Name = $"{name}/crypto-{i}" };
+            _workers[i].Start();
+        }
+    }
+
+    private readonly ConcurrentBag<Lane> _lanes = new();
+
+    public Lane LaneOf(Peer peer)
+    {
+        if (peer.Tag is Lane lane) return lane;
+        lane = new Lane(peer);
+        peer.Tag = lane;
+        _lanes.Add(lane);
+        return lane;
+    }
+
+    private Batch Rent(Lane lane, bool outbound, int mtu)
+    {
+        if (!_spare.TryTake(out var b)) b = new Batch();
+        b.Lane = lane;
+        b.Outbound = outbound;
+        b.Mtu = mtu;
+        return b;
+    }
+
+    /// <summary>Adds a packet to seal. Call under the tunnel lock, in nonce order; then <see cref="FlushOutbound"/>.</summary>
+    public void AddOutbound(PacketBuffer packet, Keypair keypair, ulong nonce, Peer peer, int mtu)
+    {
+        var lane = LaneOf(peer);
+        var b = lane.OpenOut;
+        if (b is null)
+        {
+            b = lane.OpenOut = Rent(lane, outbound: true, mtu);
+            _dirtyOut.Add(lane);
+        }
+        int i = b.Count++;
+        b.Buffers[i] = packet;
+        b.Keypairs[i] = keypair;
+        b.Counters[i] = nonce;
+        b.Endpoints[i] = peer.Endpoint;
+        b.Locals[i] = peer.Source;
+        if (b.Count == MaxBatch) CloseOutbound(lane);
+    }
+
+    private void CloseOutbound(Lane lane)
+    {
+        var b = lane.OpenOut!;
+        lane.OpenOut = null;
+        lock (lane.OutFifo) lane.OutFifo.Enqueue(b);
+        _work.Add(b);
+    }
+
+    /// <summary>Hands every open outbound batch to the workers. Call under the tunnel lock.</summary>
+    public void FlushOutbound()
+    {
+        if (_dirtyOut.Count == 0) return;
+        foreach (var lane in _dirtyOut)
+            if (lane.OpenOut is not null) CloseOutbound(lane);
+        _dirtyOut.Clear();
+    }
+
+    /// <summary>Adds a received transport message to open. Call from the (single) UDP reader; then <see cref="FlushInbound"/>.</summary>
+    public void AddInbound(PacketBuffer datagram, Peer peer, Keypair keypair, ulong counter, NetEndpoint from, in PacketInfo local)
+    {
+        var lane = LaneOf(peer);
+        var b = lane.OpenIn;
+        if (b is null)
+        {
+            b = lane.OpenIn = Rent(lane, outbound: false, 0);
+            _dirtyIn.Add(lane);
+        }
+        int i = b.Count++;
+        b.Buffers[i] = datagram;
+        b.Keypairs[i] = keypair;
+        b.Counters[i] = counter;
+        b.Endpoints[i] = from;
+        b.Locals[i] = local;
+        if (b.Count == MaxBatch) CloseInbound(lane);
+    }
+
+    private void CloseInbound(Lane lane)
+    {
+        var b = lane.OpenIn!;
+        lane.OpenIn = null;
+        lock (lane.InFifo) lane.InFifo.Enqueue(b);
+        _work.Add(b);
+    }
+
+    /// <summary>Hands every open inbound batch to the workers. Call from the UDP reader.</summary>
+    public void FlushInbound()
+    {
+        if (_dirtyIn.Count == 0) return;
+        foreach (var lane in _dirtyIn)
+            if (lane.OpenIn is not null) CloseInbound(lane);
+        _dirtyIn.Clear();
+    }
+
+    private void WorkerLoop()
+    {
+        try
+        {
+            foreach (var b in _work.GetConsumingEnumerable(_stop.Token))
+            {
+                BeforeWork?.Invoke(b);
+                if (b.Outbound)
+                {
+                    for (int i = 0; i < b.Count; i++)
+                        ProtocolEngine.Encrypt(b.Buffers[i], b.Keypairs[i], b.Counters[i], b.Mtu);
+                }
+                else
+                {
+                    for (int i = 0; i < b.Count; i++)
+                        b.Ok[i] = ProtocolEngine.TryOpenTransport(b.Buffers[i], b.Keypairs[i], b.Counters[i]);
+                }
+                b.Done = true;
+                Drain(b.Lane, b.Outbound);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    // Empties the lane's FIFO from the head while the head batch is done. One drainer per lane and direction at a
+    // time; a worker that finds another draining leaves, and the drainer re-checks after letting go, so a batch
+    // finished in between is never stranded.
+    private void Drain(Lane lane, bool outbound)
+    {
+        var fifo = outbound ? lane.OutFifo : lane.InFifo;
+        var drainLock = outbound ? lane.OutDrain : lane.InDrain;
+        while (true)
+        {
+            if (!Monitor.TryEnter(drainLock)) return;
+            try
+            {
+                while (true)
+                {
+                    Batch b;
+                    lock (fifo)
+                    {
+                        if (fifo.Count == 0 || !fifo.Peek().Done) break;
+                        b = fifo.Dequeue();
+                    }
+                    try
+                    {
+                        if (outbound) _sendOutbound(b);
+                        else _completeInbound(b);
+                    }
+                    finally
+                    {
+                        b.Reset();
+                        _spare.Add(b);
+                    }
+                }
+            }
+            finally
+            {
+                Monitor.Exit(drainLock);
+            }
+            lock (fifo)
+            {
+                if (fifo.Count == 0 || !fifo.Peek().Done) return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stops the workers, then returns the buffers of every batch not yet sent or completed (every batch is in
+    /// exactly one lane FIFO or open slot until drained, so nothing is returned twice).
+    /// </summary>
+    public void Stop(Action<PacketBuffer> release)
+    {
+        _stop.Cancel();
+        foreach (var t in _workers) t.Join(TimeSpan.FromSeconds(2));
+        while (_work.TryTake(out _)) { }
+        foreach (var lane in _lanes) ReleaseLane(lane, release);
+    }
+
+    private static void ReleaseLane(Lane lane, Action<PacketBuffer> release)
+    {
+        foreach (var fifo in new[] { lane.OutFifo, lane.InFifo })
+            lock (fifo)
+                while (fifo.TryDequeue(out var b))
+                    for (int i = 0; i < b.Count; i++) release(b.Buffers[i]);
+        foreach (var b in new[] { lane.OpenOut, lane.OpenIn })
+            if (b is not null)
+                for (int i = 0; i < b.Count; i++) release(b.Buffers[i]);
+        lane.OpenOut = lane.OpenIn = null;
+    }
+
+    public void Dispose() => _stop.Cancel();
+}

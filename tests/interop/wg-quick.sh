@@ -4,18 +4,19 @@
 #   ns B: wireguard-go configured with wg(8)                                            (veth 198.51.100.2)
 # Tunnel addresses 192.0.2.1-2/24 and 2001:db8:a::1-2/64. There is no kernel WireGuard module here, so wg-quick's
 # `ip link add type wireguard` fails and it falls back to "$WG_QUICK_USERSPACE_IMPLEMENTATION IF" (wireguard.md §7.4).
-# Checks: up, hooks, wg show, pings both ways (v4, v6, full MTU), wg set / addconf / syncconf changes, wg-quick down
-# removes the interface and the socket and ends the daemon. Prints PASS/FAIL lines and "N passed, N failed".
+# Checks: up, PostUp/PostDown hooks, wg show, pings both ways (v4, v6, full MTU), wg set (peer options with a PSK
+# handshake, fwmark, listen port with the peer roaming), addconf, syncconf (keeping the session), showconf|setconf,
+# an IPv6 underlay endpoint, and wg-quick down removing the interface and the socket and ending the daemon. Prints PASS/FAIL lines and "N passed, N failed".
 # shellcheck disable=SC2317 # helpers run through vt_check/vt_wait look unreachable to shellcheck
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib/common.bash
 source "$here/lib/common.bash"
-vt_init wg-quick 110
+vt_init wg-quick 90
 vt_require wg-quick wireguard-go ping
 
-A=vtq-$VT_ID-a
-B=vtq-$VT_ID-b
+A=vtquick-$VT_ID-a
+B=vtquick-$VT_ID-b
 IFA=vtq$VT_ID    # the config file's name gives wg-quick the interface name
 IFB=vtqg$VT_ID
 PORTA=51820

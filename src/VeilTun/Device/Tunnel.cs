@@ -30,6 +30,9 @@ public sealed partial class Tunnel : IDisposable
     private readonly ITunDevice _tun;
     private readonly ProtocolEngine _engine;
     private readonly PacketPool _pool;
+    // Handshake messages are copied into their own small buffers: a flood of them must never hold the data
+    // path's buffers (found by tests/interop/badinput.sh: junk initiations starved real traffic).
+    private readonly PacketPool _handshakePool = new(PacketBuffer.DefaultHeadroom + Messages.InitiationSize + 64, HandshakeQueueSize);
     private readonly Output _output;
     private readonly Func<TimeSpan> _now;
     private readonly BlockingCollection<(PacketBuffer Buffer, NetEndpoint From, PacketInfo Local)> _handshakes =
@@ -324,9 +327,24 @@ public sealed partial class Tunnel : IDisposable
         byte type = data.Length >= 4 && data[1] == 0 && data[2] == 0 && data[3] == 0 ? data[0] : (byte)0;
         if (type is 1 or 2)
         {
-            if (!_handshakes.TryAdd((buffer, from, local)))
+            // mac1 first, as cheap as one BLAKE2s: junk never reaches the queue (the engine checks again).
+            if (!Messages.TryClassify(data, out _, out var reason) || !_engine.CheckMac1(data))
+            {
+                lock (_sync) _engine.DropReceived(reason != DropReason.None ? reason : DropReason.InvalidMac1, null, buffer);
+                return;
+            }
+            if (!_handshakePool.TryRent(out var copy))
             {
                 buffer.Return();
+                CountDrop(DropReason.HandshakeQueueFull);
+                return;
+            }
+            copy.SetLength(data.Length);
+            data.CopyTo(copy.Data);
+            buffer.Return();
+            if (!_handshakes.TryAdd((copy, from, local)))
+            {
+                copy.Return();
                 CountDrop(DropReason.HandshakeQueueFull);
             }
             return;
@@ -496,7 +514,7 @@ public sealed partial class Tunnel : IDisposable
     }
 
     /// <summary>Buffers currently rented (for leak checks in tests).</summary>
-    public int OutstandingBuffers => _pool.Outstanding;
+    public int OutstandingBuffers => _pool.Outstanding + _handshakePool.Outstanding;
 
     // ---- Lifetime -----------------------------------------------------------------------------------------
 

@@ -27,6 +27,13 @@ internal static partial class Interop
         internal const short IFF_NO_PI = 0x1000;
         internal const short IFF_VNET_HDR = 0x4000;
 
+        // include/uapi/linux/if_tun.h: TUNSETOFFLOAD flags.
+        internal const int TUN_F_CSUM = 0x01;
+        internal const int TUN_F_TSO4 = 0x02;
+        internal const int TUN_F_TSO6 = 0x04;
+        internal const int TUN_F_USO4 = 0x20;
+        internal const int TUN_F_USO6 = 0x40;
+
         /// <summary>sizeof(struct tun_pi): u16 flags, be16 proto; present on reads/writes unless IFF_NO_PI.</summary>
         internal const int PacketInfoLength = 4;
 

@@ -51,6 +51,14 @@ public sealed partial class ProtocolEngine
         }
     }
 
+    /// <summary>
+    /// Checks a handshake message's mac1 without the engine's serialization (the key changes only with the
+    /// private key; a racing change makes one message fail or pass the pre-check, and the engine checks again).
+    /// Lets a reader drop junk before it takes any queue space.
+    /// </summary>
+    public bool CheckMac1(ReadOnlySpan<byte> handshakeMessage) =>
+        _privateKey is not null && _cookieChecker.CheckMac1(handshakeMessage);
+
     private void ReceiveCookieReply(PacketBuffer datagram, TimeSpan now)
     {
         var data = datagram.Data;

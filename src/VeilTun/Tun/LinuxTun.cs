@@ -198,7 +198,7 @@ public sealed class LinuxTun : ITunDevice
         ArgumentOutOfRangeException.ThrowIfGreaterThan(mtu, MaximumMtu);
 
         short flags = NativeTun.IFF_TUN | NativeTun.IFF_NO_PI;
-        if (options.VnetHeader)
+        if (options.VnetHeader || options.Offloads)
         {
             flags |= NativeTun.IFF_VNET_HDR;
         }
@@ -207,8 +207,17 @@ public sealed class LinuxTun : ITunDevice
         try
         {
             // A new descriptor starts with no offloads (TUNSETOFFLOAD never called), so with IFF_VNET_HDR the
-            // kernel only ever hands us GSO_NONE packets with complete checksums.
-            return new LinuxTun(fd, actualName, flags, NativeTun.VirtioNetHdrLength, mtu, requireMonitor: true);
+            // kernel only ever hands us GSO_NONE packets with complete checksums — unless offloads are asked for.
+            bool offloads = false;
+            if (options.Offloads)
+            {
+                const int basic = NativeTun.TUN_F_CSUM | NativeTun.TUN_F_TSO4 | NativeTun.TUN_F_TSO6;
+                offloads = NativeTun.ValueIoctl(fd, NativeTun.TUNSETOFFLOAD, basic | NativeTun.TUN_F_USO4 | NativeTun.TUN_F_USO6) == 0
+                           || NativeTun.ValueIoctl(fd, NativeTun.TUNSETOFFLOAD, basic) == 0;
+            }
+            var tun = new LinuxTun(fd, actualName, flags, NativeTun.VirtioNetHdrLength, mtu, requireMonitor: true);
+            tun.OffloadsEnabled = offloads;
+            return tun;
         }
         catch
         {
@@ -286,6 +295,64 @@ public sealed class LinuxTun : ITunDevice
             handle.SetHandleAsInvalid();
             handle.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>True when the kernel accepted TUNSETOFFLOAD (see <see cref="TunOptions.Offloads"/>).</summary>
+    public bool OffloadsEnabled { get; private set; }
+
+    /// <summary>
+    /// Reads one packet with its 10-byte virtio_net_hdr in front (offload mode): a super-packet of up to 64 KiB
+    /// when the kernel used TSO/USO. Blocks; 0 once closed or deleted; -1 with <paramref name="wait"/> false when
+    /// nothing is queued. Thread-safe.
+    /// </summary>
+    public int ReadVnet(Span<byte> buffer, bool wait = true)
+    {
+        if (_vnetHeaderLength == 0 || _packetInfo) throw new InvalidOperationException("not in offload mode");
+        try
+        {
+            while (true)
+            {
+                if (Volatile.Read(ref _closed) != 0 || _deleted) return 0;
+                long n = LibcIo.Read(_tun, buffer);
+                if (n > _vnetHeaderLength) return (int)n;
+                if (n > 0) continue;
+                if (n == 0) return 0;
+                switch ((int)-n)
+                {
+                    case LibcIo.EAGAIN:
+                        if (!wait) return -1;
+                        int revents = LibcIo.PollWithWake(_tun, LibcIo.POLLIN, _wake);
+                        if (revents < 0 && -revents != LibcIo.EINTR) throw LibcIo.ErrnoException("poll(tun)", -revents);
+                        if (revents > 0 && (revents & LibcIo.PollWoken) != 0) return 0;
+                        if (revents > 0 && (revents & (LibcIo.POLLERR | LibcIo.POLLHUP | LibcIo.POLLNVAL)) != 0) return 0;
+                        continue;
+                    case LibcIo.EINTR:
+                        continue;
+                    case LibcIo.EBADFD:
+                        return 0;
+                    default:
+                        throw LibcIo.ErrnoException("read(tun)", (int)-n);
+                }
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>Writes a packet (or coalesced super-packet) that starts with its virtio_net_hdr. Drops on EIO etc.</summary>
+    public void WriteVnet(ReadOnlySpan<byte> headerAndPacket)
+    {
+        if (_vnetHeaderLength == 0 || _packetInfo) throw new InvalidOperationException("not in offload mode");
+        if (Volatile.Read(ref _closed) != 0) return;
+        try
+        {
+            LibcIo.Write(_tun, headerAndPacket);
+        }
+        catch (ObjectDisposedException)
+        {
         }
     }
 

@@ -12,4 +12,14 @@ public sealed record TunOptions
     /// <see cref="LinuxTun"/> adds/strips it transparently. This is the hook for TSO/GRO batching later.
     /// </summary>
     public bool VnetHeader { get; init; }
+
+    /// <summary>
+    /// Open with IFF_VNET_HDR and turn on the kernel's offloads (TUNSETOFFLOAD CSUM|TSO4|TSO6, plus USO4|USO6 where
+    /// the kernel has them, ≥ 6.2), as wireguard-go does since 2023: reads then return TSO/USO super-packets of up
+    /// to 64 KiB and writes may carry coalesced ones. Use <see cref="LinuxTun.ReadVnet"/> and
+    /// <see cref="LinuxTun.WriteVnet"/> (the 10-byte virtio_net_hdr comes first); <see cref="LinuxTun.Read"/> drops
+    /// packets that need offload work. If the kernel refuses, the device falls back to plain packets
+    /// (<see cref="LinuxTun.OffloadsEnabled"/> false).
+    /// </summary>
+    public bool Offloads { get; init; }
 }

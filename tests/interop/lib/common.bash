@@ -26,7 +26,7 @@ VT_DONE=0
 VT_ID=$$
 
 # Prints to stderr: diagnostics never mix with the PASS/FAIL lines a reader greps for on stdout.
-vt_log() { printf '# %s\n' "$*" >&2; }
+vt_log() { printf '# [%ss] %s\n' "$((SECONDS - ${VT_START:-0}))" "$*" >&2; }
 
 vt_pass() {
     VT_PASS=$((VT_PASS + 1))
@@ -77,6 +77,7 @@ vt_require() {
 # vt_init NAME LIMIT_SECONDS: bookkeeping, temp dir, traps and the watchdog. Call first.
 vt_init() {
     VT_NAME=$1
+    VT_START=$SECONDS
     local limit=$2
     vt_require ip python3 wg timeout "$VT_VEILTUN"
     VT_TMP=$(mktemp -d "/tmp/veiltun-$VT_NAME.XXXXXX")
@@ -86,9 +87,11 @@ vt_init() {
     mkdir -p "$VT_RUNDIR"
     # The watchdog: a FAIL line, then TERM to the script (the trap runs once the current foreground command
     # ends), then, 2 s later, TERM to the script's other children so a stuck foreground command does end.
+    # The watchdog's sleep is its own process: its pid goes to a file so that cleanup can end it too.
     (
         trap - EXIT INT TERM
         sleep "$limit" &
+        echo $! >"$VT_TMP/watchdog.sleep"
         wait $!
         echo "watchdog" >"$VT_TMP/watchdog"
         kill -TERM "$$" 2>/dev/null
@@ -100,7 +103,6 @@ vt_init() {
     ) </dev/null >/dev/null 2>&1 &
     VT_WATCHDOG_PID=$!
     VT_WATCHDOG_LIMIT=$limit
-    VT_START=$SECONDS
 }
 
 vt_on_signal() {
@@ -144,7 +146,11 @@ vt_kill_pids() {
 
 vt_cleanup() {
     local ns i p pids
-    [ -n "$VT_WATCHDOG_PID" ] && { kill -TERM "$VT_WATCHDOG_PID" 2>/dev/null; wait "$VT_WATCHDOG_PID" 2>/dev/null; }
+    if [ -n "$VT_WATCHDOG_PID" ]; then
+        kill -TERM "$VT_WATCHDOG_PID" 2>/dev/null
+        wait "$VT_WATCHDOG_PID" 2>/dev/null
+        [ -s "$VT_TMP/watchdog.sleep" ] && kill -TERM "$(cat "$VT_TMP/watchdog.sleep")" 2>/dev/null
+    fi
     [ "${#VT_PIDS[@]}" -gt 0 ] && vt_kill_pids "${VT_PIDS[@]}"
     for ns in "${VT_NAMESPACES[@]}"; do
         pids=$(ip netns pids "$ns" 2>/dev/null)
@@ -266,14 +272,8 @@ vt_drops() {
     printf 'get=1\n\n' | vt_uapi "$1" | sed -n 's/^veiltun_drop_\([a-z_0-9]*\)=\([0-9]*\)$/\1 \2/p'
 }
 
-# vt_drop IF REASON: the veiltun_drop_REASON counter from a UAPI get (0 if absent).
-vt_drop() {
-    local v
-    v=$(printf 'get=1\n\n' | vt_uapi "$1" | sed -n "s/^veiltun_drop_$2=//p" | head -1)
-    echo "${v:-0}"
-}
-
-# vt_ping NS DEST [COUNT] [DEADLINE]: ping inside NS; succeeds if any reply arrived before DEADLINE seconds.
+# vt_ping NS DEST [COUNT] [DEADLINE]: ping inside NS, one probe every 0.2 s; succeeds once COUNT replies have
+# arrived, fails if DEADLINE seconds pass first (iputils ping with both -c and -w).
 vt_ping() {
     local ns=$1 dest=$2 count=${3:-3} deadline=${4:-10}
     timeout $((deadline + 5)) ip netns exec "$ns" ping -n -q -c "$count" -i 0.2 -W 1 -w "$deadline" "$dest" >/dev/null 2>&1

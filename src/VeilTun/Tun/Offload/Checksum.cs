@@ -14,10 +14,11 @@ namespace VeilTun.Tun.Offload;
 /// as long as every piece but the last starts at an even offset of the checksummed region (RFC 1071 §2(C),
 /// "parallel summation"); <see cref="Fold"/> reduces a sum to 16 bits and <see cref="Finish"/> gives the value
 /// for the checksum field.</para>
-/// <para>Speed: the data is summed as machine-order 32-bit words into 64-bit lanes, 32 bytes per step with
-/// <see cref="Vector256"/> (16 with <see cref="Vector128"/>, else 8 with a <see cref="ulong"/>), and byte-swapped once at
-/// the end: the ones-complement sum is byte-order independent (RFC 1071 §2(B)). No carries are lost: a lane gains
-/// less than 2^32 per step and a span has fewer than 2^29 steps. Stateless and thread-safe; no allocation.</para>
+/// <para>Speed: the data is summed as machine-order 32-bit words into 64-bit lanes, 64 bytes per step with
+/// <see cref="Vector512"/> where the CPU accelerates it, then 32 with <see cref="Vector256"/>, 16 with
+/// <see cref="Vector128"/> and 8 with a <see cref="ulong"/>, and byte-swapped once at the end: the ones-complement
+/// sum is byte-order independent (RFC 1071 §2(B)). No carries are lost: a lane gains less than 2^32 per step and a
+/// span has fewer than 2^28 steps. Stateless and thread-safe; no allocation.</para>
 /// </remarks>
 public static class Checksum
 {
@@ -102,76 +103,103 @@ public static class Checksum
         return BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(folded) : folded;
     }
 
+    // Sums 64, then 32, then 16 bytes per step with the widest vectors the CPU accelerates, then the scalar tail.
+    // Vectors come from MemoryMarshal.Cast, so the loops are bounds-check free without unsafe code.
     private static ulong SumMachineOrder(ReadOnlySpan<byte> data)
     {
         ulong sum = 0;
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated && data.Length >= 64)
+        if (Vector512.IsHardwareAccelerated && data.Length >= 64)
         {
-            var acc = Vector256<ulong>.Zero;
-            var accHigh = Vector256<ulong>.Zero;
-            var low = Vector256.Create(0xFFFF_FFFFUL);
-            for (; i + 32 <= data.Length; i += 32)
+            ReadOnlySpan<Vector512<ulong>> vectors = MemoryMarshal.Cast<byte, Vector512<ulong>>(data);
+            Vector512<ulong> low = Vector512.Create(0xFFFF_FFFFUL), acc = default, accHigh = default;
+            foreach (Vector512<ulong> v in vectors)
             {
-                var v = Vector256.Create(data.Slice(i, 32)).AsUInt64();
                 acc += v & low;
                 accHigh += v >>> 32;
             }
-            sum = Vector256.Sum(acc) + Vector256.Sum(accHigh);
+            sum += Vector512.Sum(acc) + Vector512.Sum(accHigh);
+            data = data[(vectors.Length * 64)..];
         }
-        else if (Vector128.IsHardwareAccelerated && data.Length >= 32)
+        if (Vector256.IsHardwareAccelerated && data.Length >= 32)
         {
-            var acc = Vector128<ulong>.Zero;
-            var accHigh = Vector128<ulong>.Zero;
-            var low = Vector128.Create(0xFFFF_FFFFUL);
-            for (; i + 16 <= data.Length; i += 16)
+            ReadOnlySpan<Vector256<ulong>> vectors = MemoryMarshal.Cast<byte, Vector256<ulong>>(data);
+            Vector256<ulong> low = Vector256.Create(0xFFFF_FFFFUL), acc = default, accHigh = default;
+            foreach (Vector256<ulong> v in vectors)
             {
-                var v = Vector128.Create(data.Slice(i, 16)).AsUInt64();
                 acc += v & low;
                 accHigh += v >>> 32;
             }
-            sum = Vector128.Sum(acc) + Vector128.Sum(accHigh);
+            sum += Vector256.Sum(acc) + Vector256.Sum(accHigh);
+            data = data[(vectors.Length * 32)..];
         }
-        return sum + SumTail(data[i..]);
+        if (Vector128.IsHardwareAccelerated && data.Length >= 16)
+        {
+            ReadOnlySpan<Vector128<ulong>> vectors = MemoryMarshal.Cast<byte, Vector128<ulong>>(data);
+            Vector128<ulong> low = Vector128.Create(0xFFFF_FFFFUL), acc = default, accHigh = default;
+            foreach (Vector128<ulong> v in vectors)
+            {
+                acc += v & low;
+                accHigh += v >>> 32;
+            }
+            sum += Vector128.Sum(acc) + Vector128.Sum(accHigh);
+            data = data[(vectors.Length * 16)..];
+        }
+        return sum + SumTail(data);
     }
 
     private static ulong CopyAndSumMachineOrder(ReadOnlySpan<byte> source, Span<byte> destination)
     {
         ulong sum = 0;
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated && source.Length >= 64)
+        if (Vector512.IsHardwareAccelerated && source.Length >= 64)
         {
-            var acc = Vector256<ulong>.Zero;
-            var accHigh = Vector256<ulong>.Zero;
-            var low = Vector256.Create(0xFFFF_FFFFUL);
-            for (; i + 32 <= source.Length; i += 32)
+            ReadOnlySpan<Vector512<ulong>> from = MemoryMarshal.Cast<byte, Vector512<ulong>>(source);
+            Span<Vector512<ulong>> to = MemoryMarshal.Cast<byte, Vector512<ulong>>(destination)[..from.Length];
+            Vector512<ulong> low = Vector512.Create(0xFFFF_FFFFUL), acc = default, accHigh = default;
+            for (int k = 0; k < from.Length; k++)
             {
-                var b = Vector256.Create(source.Slice(i, 32));
-                b.CopyTo(destination.Slice(i, 32));
-                var v = b.AsUInt64();
+                Vector512<ulong> v = from[k];
+                to[k] = v;
                 acc += v & low;
                 accHigh += v >>> 32;
             }
-            sum = Vector256.Sum(acc) + Vector256.Sum(accHigh);
+            sum += Vector512.Sum(acc) + Vector512.Sum(accHigh);
+            source = source[(from.Length * 64)..];
+            destination = destination[(from.Length * 64)..];
         }
-        else if (Vector128.IsHardwareAccelerated && source.Length >= 32)
+        if (Vector256.IsHardwareAccelerated && source.Length >= 32)
         {
-            var acc = Vector128<ulong>.Zero;
-            var accHigh = Vector128<ulong>.Zero;
-            var low = Vector128.Create(0xFFFF_FFFFUL);
-            for (; i + 16 <= source.Length; i += 16)
+            ReadOnlySpan<Vector256<ulong>> from = MemoryMarshal.Cast<byte, Vector256<ulong>>(source);
+            Span<Vector256<ulong>> to = MemoryMarshal.Cast<byte, Vector256<ulong>>(destination)[..from.Length];
+            Vector256<ulong> low = Vector256.Create(0xFFFF_FFFFUL), acc = default, accHigh = default;
+            for (int k = 0; k < from.Length; k++)
             {
-                var b = Vector128.Create(source.Slice(i, 16));
-                b.CopyTo(destination.Slice(i, 16));
-                var v = b.AsUInt64();
+                Vector256<ulong> v = from[k];
+                to[k] = v;
                 acc += v & low;
                 accHigh += v >>> 32;
             }
-            sum = Vector128.Sum(acc) + Vector128.Sum(accHigh);
+            sum += Vector256.Sum(acc) + Vector256.Sum(accHigh);
+            source = source[(from.Length * 32)..];
+            destination = destination[(from.Length * 32)..];
         }
-        ReadOnlySpan<byte> tail = source[i..];
-        tail.CopyTo(destination[i..]);
-        return sum + SumTail(tail);
+        if (Vector128.IsHardwareAccelerated && source.Length >= 16)
+        {
+            ReadOnlySpan<Vector128<ulong>> from = MemoryMarshal.Cast<byte, Vector128<ulong>>(source);
+            Span<Vector128<ulong>> to = MemoryMarshal.Cast<byte, Vector128<ulong>>(destination)[..from.Length];
+            Vector128<ulong> low = Vector128.Create(0xFFFF_FFFFUL), acc = default, accHigh = default;
+            for (int k = 0; k < from.Length; k++)
+            {
+                Vector128<ulong> v = from[k];
+                to[k] = v;
+                acc += v & low;
+                accHigh += v >>> 32;
+            }
+            sum += Vector128.Sum(acc) + Vector128.Sum(accHigh);
+            source = source[(from.Length * 16)..];
+            destination = destination[(from.Length * 16)..];
+        }
+        source.CopyTo(destination);
+        return sum + SumTail(source);
     }
 
     // Scalar path: 8 bytes per step as two 32-bit halves, then the last 0-7 bytes.

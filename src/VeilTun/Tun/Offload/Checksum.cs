@@ -50,9 +50,6 @@ public static class Checksum
         return r < b ? r + 1 : r;
     }
 
-    /// <summary>Adds one big-endian 16-bit word (e.g. a length or protocol field of a pseudo-header).</summary>
-    public static ulong AddWord(ulong sum, ushort word) => Add(sum, word);
-
     /// <summary>Folds a sum to 16 bits with end-around carry (never 0 unless the sum is 0).</summary>
     public static ushort Fold(ulong sum)
     {

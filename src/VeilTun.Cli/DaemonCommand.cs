@@ -69,7 +69,8 @@ internal static class DaemonCommand
         {
             tun = Environment.GetEnvironmentVariable("WG_TUN_FD") is { } tunFd
                 ? LinuxTun.FromFileDescriptor(int.Parse(tunFd))
-                : LinuxTun.Create(interfaceName, LinuxTun.DefaultMtu);
+                : LinuxTun.Create(interfaceName, LinuxTun.DefaultMtu,
+                    new TunOptions { Offloads = Environment.GetEnvironmentVariable("VEILTUN_OFFLOADS") != "0" });
         }
         catch (Exception ex)
         {

@@ -59,6 +59,7 @@ public sealed partial class Tunnel : IUapiHandler
             if (request.ReplacePeers) _engine.RemoveAllPeers();
 
             foreach (var change in request.Peers) ApplyPeer(change, now);
+            AfterEngine();
         }
         _timerWake.Set();
         return null;

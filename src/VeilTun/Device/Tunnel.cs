@@ -171,7 +171,7 @@ public sealed partial class Tunnel : IDisposable
                     return;
                 }
                 _engine.Up(_now());
-                _pipeline?.FlushOutbound();
+                AfterEngine();
             }
             else
             {
@@ -222,6 +222,11 @@ public sealed partial class Tunnel : IDisposable
 
     private void TunReaderLoop()
     {
+        if (OffloadTun is { } offloadTun)
+        {
+            TunReaderLoopOffload(offloadTun);
+            return;
+        }
         var scratch = new byte[BufferSize];
         var burst = new PacketBuffer[CryptoPipeline.MaxBatch];
         bool closed = false;
@@ -266,7 +271,7 @@ public sealed partial class Tunnel : IDisposable
             {
                 var now = _now();
                 for (int i = 0; i < count; i++) _engine.SendPacket(burst[i], now);
-                _pipeline?.FlushOutbound();
+                AfterEngine();
             }
             Array.Clear(burst, 0, count);
         }
@@ -361,7 +366,7 @@ public sealed partial class Tunnel : IDisposable
         lock (_sync)
         {
             _engine.ReceiveDatagram(buffer, from, local, _now());
-            _pipeline?.FlushOutbound();
+            AfterEngine();
         }
     }
 
@@ -405,7 +410,7 @@ public sealed partial class Tunnel : IDisposable
             var now = _now();
             for (int i = 0; i < b.Count; i++)
                 _engine.CompleteTransport(b.Buffers[i], b.Lane.Peer, b.Keypairs[i], b.Counters[i], b.Ok[i], b.Endpoints[i], b.Locals[i], now);
-            _pipeline?.FlushOutbound();
+            AfterEngine();
         }
     }
 
@@ -422,7 +427,7 @@ public sealed partial class Tunnel : IDisposable
                 {
                     _engine.UnderLoad = _underLoadUntil > now;
                     _engine.ReceiveDatagram(buffer, from, local, now);
-                    _pipeline?.FlushOutbound();
+                    AfterEngine();
                 }
             }
         }
@@ -441,7 +446,7 @@ public sealed partial class Tunnel : IDisposable
             {
                 var now = _now();
                 _engine.Tick(now);
-                _pipeline?.FlushOutbound();
+                AfterEngine();
                 var next = _engine.NextDeadline;
                 wait = next == TimeSpan.MaxValue ? TimeSpan.FromMilliseconds(100) : next - now;
             }
@@ -525,7 +530,7 @@ public sealed partial class Tunnel : IDisposable
         _tun.Event -= OnTunEvent;
         lock (_sync)
         {
-            _pipeline?.FlushOutbound();
+            AfterEngine();
             CloseUdpLocked();
         }
         _stop.Cancel();
@@ -540,6 +545,8 @@ public sealed partial class Tunnel : IDisposable
             _engine.Down();
             _engine.RemoveAllPeers();
             _engine.SetPrivateKey(ReadOnlySpan<byte>.Empty);
+            foreach (var b in _pendingTun) b.Return();
+            _pendingTun.Clear();
         }
         _events.CompleteAdding();
         _tun.Dispose();
@@ -587,22 +594,7 @@ public sealed partial class Tunnel : IDisposable
             return SendDatagram(packet, peer.Endpoint, peer.Source, peer);
         }
 
-        public void DeliverPacket(PacketBuffer packet, Peer peer)
-        {
-            try
-            {
-                tunnel._tun.Write(packet.Data);
-            }
-            catch (Exception ex)
-            {
-                tunnel.CountDrop(DropReason.TunWriteFailed);
-                tunnel.Log(TunnelLogLevel.Verbose, $"TUN write failed: {ex.Message}");
-            }
-            finally
-            {
-                packet.Return();
-            }
-        }
+        public void DeliverPacket(PacketBuffer packet, Peer peer) => tunnel._pendingTun.Add(packet);
 
         public void OnEvent(in ProtocolEvent e)
         {

@@ -34,6 +34,27 @@ internal static partial class Interop
         internal const int SO_RCVBUFFORCE = 33;
         internal const int SO_MARK = 36;
 
+        // include/uapi/linux/udp.h: SOL_UDP is IPPROTO_UDP; UDP_SEGMENT (Linux 4.18) sets the GSO segment size
+        // (u16 cmsg or int sockopt), UDP_GRO (Linux 5.0) turns on receive coalescing (int; cmsg on receive).
+        internal const int SOL_UDP = IPPROTO_UDP;
+        internal const int UDP_SEGMENT = 103;
+        internal const int UDP_GRO = 104;
+
+        /// <summary>
+        /// Most datagrams one UDP_SEGMENT send may carry: include/linux/udp.h UDP_MAX_SEGMENTS was 1 &lt;&lt; 6 until
+        /// kernels raised it to 128 (6.18 here takes 128, rejects 129 with EINVAL); 64 works everywhere.
+        /// </summary>
+        internal const int MaxSegments = 64;
+
+        /// <summary>
+        /// Most payload bytes one UDP_SEGMENT send may carry: the IPv4 limit 65535 - 20 (IP) - 8 (UDP); 1 byte more
+        /// fails with EMSGSIZE (deps.md §6). IPv6 would allow 65527, but one limit for both keeps it simple.
+        /// </summary>
+        internal const int MaxSegmentedPayload = 65507;
+
+        /// <summary>Most datagrams one segmented sendmmsg call looks at (wireguard-go's IdealBatchSize, 128).</summary>
+        internal const int SegmentedWindow = 128;
+
         // include/uapi/linux/in.h, in6.h
         internal const int IP_PKTINFO = 8;
         internal const int IPV6_V6ONLY = 26;
@@ -50,7 +71,10 @@ internal static partial class Interop
         /// <summary>Most datagrams one recvmmsg/sendmmsg call handles (bounds the stack used per call).</summary>
         internal const int MaxBatch = 64;
 
-        /// <summary>Control buffer for received datagrams: room for IP_PKTINFO and IPV6_PKTINFO together, with spare.</summary>
+        /// <summary>
+        /// Control buffer for received datagrams: room for IP_PKTINFO (32), IPV6_PKTINFO (40) and UDP_GRO (24)
+        /// together, with spare.
+        /// </summary>
         private const int ReceiveControlLength = 128;
 
         [StructLayout(LayoutKind.Sequential)]
@@ -117,6 +141,13 @@ internal static partial class Interop
             private MemoryHandle _element;
         }
 
+        /// <summary>Pins for the datagrams of one segmented send window.</summary>
+        [InlineArray(SegmentedWindow)]
+        private struct PinnedWindow
+        {
+            private MemoryHandle _element;
+        }
+
         /// <summary>struct cmsghdr (16 bytes on LP64).</summary>
         [StructLayout(LayoutKind.Sequential)]
         internal struct CmsgHdr
@@ -161,6 +192,13 @@ internal static partial class Interop
 
         /// <summary>Control buffer length for sending: room for the larger pktinfo (in6_pktinfo).</summary>
         private static int SendControlLength => CmsgSpace(sizeof(In6PktInfo));
+
+        /// <summary>
+        /// Control buffer length per segmented message: the pktinfo plus a UDP_SEGMENT message, whose payload the
+        /// kernel wants to be exactly a u16 (udp_cmsg_send checks cmsg_len == CMSG_LEN(sizeof(__u16))).
+        /// 40 + 24 = 64 bytes, a multiple of 8, so consecutive blocks stay aligned.
+        /// </summary>
+        private static int SegmentedControlLength => SendControlLength + CmsgSpace(sizeof(ushort));
 
         private static ushort NetworkOrder(ushort value) =>
             BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(value) : value;
@@ -228,7 +266,9 @@ internal static partial class Interop
         /// sender (v4-mapped addresses unmapped), <paramref name="local"/> the local address it was sent to (port 0;
         /// from IP_PKTINFO ipi_spec_dst for IPv4, else IPV6_PKTINFO; none if neither control message came) and
         /// <paramref name="interfaceIndex"/> the receiving interface. <paramref name="truncated"/> is set when the
-        /// datagram did not fit (MSG_TRUNC): its tail was discarded by the kernel.
+        /// datagram did not fit (MSG_TRUNC): its tail was discarded by the kernel. <paramref name="segmentSize"/> is
+        /// the UDP_GRO control message's segment size when the socket has UDP_GRO on and the kernel delivered several
+        /// coalesced datagrams, else 0.
         /// </summary>
         internal static long UdpReceive(
             SafeFdHandle fd,
@@ -236,12 +276,14 @@ internal static partial class Interop
             out NetEndpoint from,
             out NetEndpoint local,
             out int interfaceIndex,
-            out bool truncated)
+            out bool truncated,
+            out int segmentSize)
         {
             from = default;
             local = default;
             interfaceIndex = 0;
             truncated = false;
+            segmentSize = 0;
 
             // sockaddr_in6 is the larger of the two address types either socket family reports.
             SockAddrIn6 name = default;
@@ -274,7 +316,7 @@ internal static partial class Interop
 
             truncated = (msg.Flags & MSG_TRUNC) != 0;
             from = ReadSockAddr(&name, msg.NameLength);
-            ReadPacketInfo(control, msg.ControlLength, out local, out interfaceIndex);
+            ReadControl(control, msg.ControlLength, out local, out interfaceIndex, out segmentSize);
             return received;
         }
 
@@ -342,7 +384,7 @@ internal static partial class Interop
                     bool discard = messages[i].Length == 0 || (header->Flags & MSG_TRUNC) != 0;
                     lengths[i] = discard ? 0 : (int)messages[i].Length;
                     from[i] = ReadSockAddr(names + i, header->NameLength);
-                    ReadPacketInfo(controls + (i * ReceiveControlLength), header->ControlLength, out NetEndpoint address, out int index);
+                    ReadControl(controls + (i * ReceiveControlLength), header->ControlLength, out NetEndpoint address, out int index, out _);
                     local[i] = new PacketInfo(address, index);
                 }
 
@@ -470,6 +512,182 @@ internal static partial class Interop
         }
 
         /// <summary>
+        /// How many datagrams from the start of <paramref name="datagrams"/> one UDP_SEGMENT message carries
+        /// (at least 1 for a non-empty span): the first datagram's length is the segment size; the following ones
+        /// join while they have that length, the first shorter one joins and ends the message (the kernel cuts the
+        /// payload every segment-size bytes, so only the last piece may be short), a longer or empty one starts the
+        /// next message; at most <see cref="MaxSegments"/> datagrams and <see cref="MaxSegmentedPayload"/> bytes.
+        /// </summary>
+        internal static int SegmentGroupLength(ReadOnlySpan<ReadOnlyMemory<byte>> datagrams)
+        {
+            if (datagrams.IsEmpty)
+            {
+                return 0;
+            }
+
+            int size = datagrams[0].Length;
+            if (size == 0 || size > MaxSegmentedPayload)
+            {
+                return 1; // an empty datagram is no segment; an oversized one fails alone, as sendmsg would
+            }
+
+            int limit = Math.Min(datagrams.Length, MaxSegments);
+            int total = size;
+            int count = 1;
+            while (count < limit)
+            {
+                int next = datagrams[count].Length;
+                if (next == 0 || next > size || total + next > MaxSegmentedPayload)
+                {
+                    break;
+                }
+
+                total += next;
+                count++;
+                if (next < size)
+                {
+                    break;
+                }
+            }
+
+            return count;
+        }
+
+        /// <summary>
+        /// Non-blocking sendmmsg(2) of up to <see cref="SegmentedWindow"/> datagrams to <paramref name="to"/> from
+        /// <paramref name="source"/> (as <see cref="UdpSend"/>), grouped by <see cref="SegmentGroupLength"/>: each
+        /// group is one message whose iovecs point at the datagrams themselves (no copy) and, for groups of two or
+        /// more, a UDP_SEGMENT control message (after the pktinfo, if any) so the kernel sends it as one GSO
+        /// super-datagram and splits it at the segment size. Returns how many datagrams went out (whole messages,
+        /// in order), or -errno when not even the first message did; <paramref name="firstMessageDatagrams"/> is
+        /// the size of the first group, so the caller knows what a failure covered.
+        /// </summary>
+        internal static long UdpSendSegmented(
+            SafeFdHandle fd,
+            int socketFamily,
+            ReadOnlySpan<ReadOnlyMemory<byte>> datagrams,
+            in NetEndpoint to,
+            in NetEndpoint source,
+            int sourceInterfaceIndex,
+            out int firstMessageDatagrams)
+        {
+            firstMessageDatagrams = 0;
+            int count = Math.Min(datagrams.Length, SegmentedWindow);
+            if (count == 0)
+            {
+                return 0;
+            }
+
+            SockAddrIn6 name = default;
+            uint nameLength = WriteDestination(&name, socketFamily, to);
+            if (nameLength == 0)
+            {
+                return -LibcIo.EAFNOSUPPORT;
+            }
+
+            // Group first, so the message and control arrays are only as large as needed (worst case, all
+            // singletons: 128 x (64 + 64) bytes, plus 2 KiB of iovecs and 3 KiB of pins).
+            int* groups = stackalloc int[count];
+            int messageCount = 0;
+            for (int start = 0; start < count; messageCount++)
+            {
+                int length = SegmentGroupLength(datagrams[start..count]);
+                groups[messageCount] = length;
+                start += length;
+            }
+
+            firstMessageDatagrams = groups[0];
+            int controlStride = SegmentedControlLength;
+            byte* sourceControl = stackalloc byte[SendControlLength];
+            int sourceControlLength = WriteSourceControl(sourceControl, source, sourceInterfaceIndex);
+            byte* controls = stackalloc byte[messageCount * controlStride];
+            MMsgHdr* messages = stackalloc MMsgHdr[messageCount];
+            LibcIo.IoVec* iovs = stackalloc LibcIo.IoVec[count];
+            PinnedWindow pins = default;
+            int pinned = 0;
+            try
+            {
+                int next = 0;
+                for (int m = 0; m < messageCount; m++)
+                {
+                    int first = next;
+                    for (int k = 0; k < groups[m]; k++, next++)
+                    {
+                        pins[next] = datagrams[next].Pin();
+                        pinned++;
+                        // Sound: each iovec describes a datagram pinned until the finally block with its exact
+                        // length; the kernel only reads it.
+                        iovs[next] = new LibcIo.IoVec { Base = pins[next].Pointer, Length = (nuint)datagrams[next].Length };
+                    }
+
+                    // Sound: control is this message's controlStride-byte block inside controls (8-byte aligned
+                    // because the base is and the stride is a multiple of 8); the pktinfo copy takes at most
+                    // SendControlLength bytes and the UDP_SEGMENT message the CMSG_SPACE(2) behind it.
+                    byte* control = controls + (m * controlStride);
+                    int controlLength = sourceControlLength;
+                    new ReadOnlySpan<byte>(sourceControl, sourceControlLength).CopyTo(new Span<byte>(control, controlStride));
+                    if (groups[m] > 1)
+                    {
+                        controlLength += WriteSegmentControl(control + controlLength, (ushort)datagrams[first].Length);
+                    }
+
+                    messages[m] = new MMsgHdr
+                    {
+                        Header = new MsgHdr
+                        {
+                            Name = &name,
+                            NameLength = nameLength,
+                            Iov = iovs + first,
+                            IovLength = (nuint)groups[m],
+                            Control = controlLength == 0 ? null : control,
+                            ControlLength = (nuint)controlLength,
+                        },
+                    };
+                }
+
+                // Sound: messages points at messageCount initialised mmsghdr on this frame whose iovecs, names
+                // and control blocks all live on this frame or in pinned datagrams.
+                int n = sendmmsg(fd, messages, (uint)messageCount, MSG_DONTWAIT);
+                if (n < 0)
+                {
+                    return -LibcIo.LastErrno;
+                }
+
+                long sent = 0;
+                for (int m = 0; m < n; m++)
+                {
+                    sent += groups[m];
+                }
+
+                return sent;
+            }
+            finally
+            {
+                for (int i = 0; i < pinned; i++)
+                {
+                    pins[i].Dispose();
+                }
+            }
+        }
+
+        /// <summary>
+        /// Writes a UDP_SEGMENT control message carrying <paramref name="segmentSize"/> at <paramref name="control"/>
+        /// (CMSG_SPACE(2) = 24 bytes, 8-byte aligned) and returns its space.
+        /// </summary>
+        private static int WriteSegmentControl(byte* control, ushort segmentSize)
+        {
+            int space = CmsgSpace(sizeof(ushort));
+            // Sound: the caller reserved CMSG_SPACE(2) bytes at control; cleared so the padding is defined.
+            new Span<byte>(control, space).Clear();
+            var header = (CmsgHdr*)control;
+            header->Length = (nuint)(CmsgDataOffset + sizeof(ushort)); // CMSG_LEN(sizeof(__u16)), as the kernel demands
+            header->Level = SOL_UDP;
+            header->Type = UDP_SEGMENT;
+            *(ushort*)(control + CmsgDataOffset) = segmentSize; // host order, like every socket option value
+            return space;
+        }
+
+        /// <summary>
         /// Writes the sockaddr for <paramref name="to"/> into <paramref name="storage"/> (sockaddr_in6, v4-mapped
         /// for IPv4, on an AF_INET6 socket; sockaddr_in on an AF_INET one). Returns its length, or 0 when an AF_INET
         /// socket cannot reach an IPv6 destination.
@@ -539,14 +757,15 @@ internal static partial class Interop
         }
 
         /// <summary>
-        /// Walks received control messages (CMSG_FIRSTHDR / CMSG_NXTHDR) for IP_PKTINFO / IPV6_PKTINFO.
+        /// Walks received control messages (CMSG_FIRSTHDR / CMSG_NXTHDR) for IP_PKTINFO / IPV6_PKTINFO and UDP_GRO.
         /// <paramref name="control"/> holds <see cref="ReceiveControlLength"/> bytes of which the kernel reported
-        /// <paramref name="reportedLength"/> as written.
+        /// <paramref name="reportedLength"/> as written. <paramref name="segmentSize"/> is 0 without UDP_GRO.
         /// </summary>
-        private static void ReadPacketInfo(byte* control, nuint reportedLength, out NetEndpoint local, out int interfaceIndex)
+        private static void ReadControl(byte* control, nuint reportedLength, out NetEndpoint local, out int interfaceIndex, out int segmentSize)
         {
             local = default;
             interfaceIndex = 0;
+            segmentSize = 0;
             int controlLength = (int)Math.Min(reportedLength, (nuint)ReceiveControlLength);
             bool haveV4Info = false;
             int offset = 0;
@@ -584,6 +803,12 @@ internal static partial class Interop
                     uint scope = IsLinkLocal(address) ? (uint)info->IfIndex : 0;
                     local = NetEndpoint.FromIPv6(address, 0, scope);
                     interfaceIndex = info->IfIndex;
+                }
+                else if (header->Level == SOL_UDP && header->Type == UDP_GRO && payloadLength >= sizeof(ushort))
+                {
+                    // Sound: payloadLength checked to hold the value read. udp_cmsg_recv puts the skb's gso_size as
+                    // an int; wireguard-go reads only its low 2 bytes, so accept both widths.
+                    segmentSize = payloadLength >= sizeof(int) ? *(int*)payload : *(ushort*)payload;
                 }
 
                 offset += CmsgAlign(length);

@@ -29,11 +29,31 @@ namespace VeilTun.Udp;
 /// <para>
 /// Namespaces: the socket lives in the network namespace of the thread that called <see cref="Bind"/>.
 /// </para>
+/// <para>
+/// Offloads (as wireguard-go conn/gso_linux.go, features_linux.go): <see cref="SendSegmented"/> hands the kernel
+/// up to 64 equal-size datagrams per sendmsg as one UDP_SEGMENT (GSO) super-datagram, which costs the kernel about
+/// as much as one datagram (deps.md §6: 5-25x less send CPU per datagram on loopback). With <c>enableGro</c> the
+/// socket sets UDP_GRO and the kernel may hand several same-source datagrams to one receive call; then only
+/// <see cref="ReceiveCoalesced"/> / <see cref="TryReceiveCoalesced"/> can tell them apart, since <see cref="Receive"/>,
+/// <see cref="TryReceive"/> and <see cref="ReceiveBatch"/> would return the datagrams glued together.
+/// </para>
 /// </remarks>
 public sealed class LinuxUdpSocket : IUdpTransport
 {
     /// <summary>Most datagrams one recvmmsg/sendmmsg call handles (<see cref="ReceiveBatch"/>, <see cref="SendBatch"/>).</summary>
     public const int MaxBatchSize = NativeSocket.MaxBatch;
+
+    /// <summary>Most datagrams one UDP_SEGMENT send carries (<see cref="SendSegmented"/>).</summary>
+    public const int MaxSegments = NativeSocket.MaxSegments;
+
+    /// <summary>Most payload bytes one UDP_SEGMENT send carries (<see cref="SendSegmented"/>): 65535 - 20 - 8.</summary>
+    public const int MaxSegmentedBytes = NativeSocket.MaxSegmentedPayload;
+
+    /// <summary>
+    /// Receive buffer size that never truncates (<see cref="ReceiveCoalesced"/>): the largest UDP payload, which is
+    /// also the most a UDP_GRO receive coalesces.
+    /// </summary>
+    public const int MaxCoalescedLength = 65535;
 
     /// <summary>Socket buffer size requested, as wireguard-go (conn/controlfns.go socketBufferSize = 7 MiB).</summary>
     private const int SocketBufferSize = 7 << 20;
@@ -42,13 +62,16 @@ public sealed class LinuxUdpSocket : IUdpTransport
     private readonly SafeFdHandle _wake;
     private readonly int _family;
     private int _closed;
+    private volatile bool _gsoSupported;
 
-    private LinuxUdpSocket(SafeFdHandle fd, SafeFdHandle wake, int family, int port)
+    private LinuxUdpSocket(SafeFdHandle fd, SafeFdHandle wake, int family, int port, bool gsoSupported, bool groEnabled)
     {
         _fd = fd;
         _wake = wake;
         _family = family;
         Port = port;
+        _gsoSupported = gsoSupported;
+        GroEnabled = groEnabled;
     }
 
     /// <inheritdoc/>
@@ -61,14 +84,36 @@ public sealed class LinuxUdpSocket : IUdpTransport
     public AddressFamily AddressFamily => IsDualStack ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork;
 
     /// <summary>
+    /// True while <see cref="SendSegmented"/> uses UDP_SEGMENT: the kernel knew the option at <see cref="Bind"/>
+    /// (getsockopt(UDP_SEGMENT) succeeded, Linux 4.18+, as wireguard-go's supportsUDPOffload) and no segmented send
+    /// has failed with EIO since. Once false it stays false for this socket. Thread-safe.
+    /// </summary>
+    /// <remarks>The internal setter lets tests force the fallback path.</remarks>
+    public bool GsoSupported
+    {
+        get => _gsoSupported;
+        internal set => _gsoSupported = value;
+    }
+
+    /// <summary>
+    /// True when <see cref="Bind"/> was asked for UDP_GRO and the kernel accepted it (Linux 5.0+): receives may then
+    /// return coalesced datagrams, so use <see cref="ReceiveCoalesced"/>.
+    /// </summary>
+    public bool GroEnabled { get; }
+
+    /// <summary>
     /// Opens and binds the socket on all local addresses.
     /// </summary>
     /// <param name="port">0..65535; 0 lets the kernel pick (see <see cref="Port"/>).</param>
     /// <param name="dualStack">true: one AF_INET6 socket for IPv6 and IPv4 (falling back to IPv4 only when the
     /// host has no IPv6); false: an IPv4-only AF_INET socket.</param>
+    /// <param name="enableGro">true: try setsockopt(UDP_GRO, 1) so the kernel may coalesce received datagrams
+    /// (<see cref="GroEnabled"/> says whether it took; a kernel without it is no error). Only for receivers that
+    /// read with <see cref="ReceiveCoalesced"/> / <see cref="TryReceiveCoalesced"/>. UDP_SEGMENT support for
+    /// sending is probed either way (<see cref="GsoSupported"/>).</param>
     /// <exception cref="IOException">E.g. EADDRINUSE (HResult = errno).</exception>
     /// <exception cref="UnauthorizedAccessException">A privileged port without CAP_NET_BIND_SERVICE.</exception>
-    public static LinuxUdpSocket Bind(int port, bool dualStack = true)
+    public static LinuxUdpSocket Bind(int port, bool dualStack = true, bool enableGro = false)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(port);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, ushort.MaxValue);
@@ -94,7 +139,7 @@ public sealed class LinuxUdpSocket : IUdpTransport
 
                 if (rc == 0)
                 {
-                    return Finish(fd, NativeSocket.AF_INET6);
+                    return Finish(fd, NativeSocket.AF_INET6, enableGro);
                 }
 
                 fd.Dispose();
@@ -124,7 +169,7 @@ public sealed class LinuxUdpSocket : IUdpTransport
             throw LibcIo.ErrnoException($"bind(0.0.0.0:{port})", -rc4);
         }
 
-        return Finish(fd4, NativeSocket.AF_INET);
+        return Finish(fd4, NativeSocket.AF_INET, enableGro);
     }
 
     /// <inheritdoc/>
@@ -144,7 +189,7 @@ public sealed class LinuxUdpSocket : IUdpTransport
         {
             while (Volatile.Read(ref _closed) == 0)
             {
-                long n = NativeSocket.UdpReceive(_fd, buffer, out from, out NetEndpoint localAddress, out int interfaceIndex, out bool truncated);
+                long n = NativeSocket.UdpReceive(_fd, buffer, out from, out NetEndpoint localAddress, out int interfaceIndex, out bool truncated, out _);
                 if (n > 0 && !truncated)
                 {
                     local = new PacketInfo(localAddress, interfaceIndex);
@@ -181,7 +226,7 @@ public sealed class LinuxUdpSocket : IUdpTransport
         {
             for (int attempt = 0; attempt < 4 && Volatile.Read(ref _closed) == 0; attempt++)
             {
-                long n = NativeSocket.UdpReceive(_fd, buffer, out from, out NetEndpoint localAddress, out int interfaceIndex, out bool truncated);
+                long n = NativeSocket.UdpReceive(_fd, buffer, out from, out NetEndpoint localAddress, out int interfaceIndex, out bool truncated, out _);
                 if (n > 0 && !truncated)
                 {
                     local = new PacketInfo(localAddress, interfaceIndex);
@@ -339,6 +384,205 @@ public sealed class LinuxUdpSocket : IUdpTransport
         }
     }
 
+    /// <summary>
+    /// Sends every datagram in <paramref name="datagrams"/>, in order, to one destination from one (optional)
+    /// source, with as few syscalls as possible: consecutive datagrams of one length (the last of a run may be
+    /// shorter) go out as one UDP_SEGMENT message of up to <see cref="MaxSegments"/> datagrams and
+    /// <see cref="MaxSegmentedBytes"/> bytes, the kernel splitting it at the first datagram's length; a longer (or
+    /// empty) datagram starts the next message; one sendmmsg(2) carries up to 128 datagrams in such messages. The
+    /// receiver sees ordinary separate datagrams (or, with UDP_GRO, coalesced ones). The datagrams are not copied:
+    /// each is an iovec of its own.
+    /// </summary>
+    /// <param name="datagrams">The datagrams; pinned for the call with <see cref="ReadOnlyMemory{T}.Pin"/>, which
+    /// is free for memory made by <see cref="System.Runtime.InteropServices.MemoryMarshal.CreateFromPinnedArray{T}"/>
+    /// (PacketBuffer's arrays are pinned) and costs a GC handle per datagram otherwise.</param>
+    /// <param name="to">The destination (IPv4 goes out v4-mapped on the dual-stack socket).</param>
+    /// <param name="source">Pinned source (IP_PKTINFO / IPV6_PKTINFO in every message), or none.</param>
+    /// <param name="sent">How many datagrams, from the start, the kernel took.</param>
+    /// <returns>As <see cref="SendBatch"/>: stops at the first failure; for <see cref="SendResult.SourceInvalid"/>
+    /// resend the rest without the source.</returns>
+    /// <remarks>
+    /// <para>
+    /// Fallbacks: without <see cref="GsoSupported"/> this is <see cref="SendBatch"/>. A segmented message refused
+    /// with EIO (the egress device cannot checksum, which UDP_SEGMENT needs before Linux 6.11; conn/errors_linux.go)
+    /// turns <see cref="GsoSupported"/> off for good and the rest goes out through <see cref="SendBatch"/>. One
+    /// refused with EMSGSIZE or EINVAL (a segment plus headers exceeds the route's MTU; the kernel will not fragment
+    /// GSO segments) is resent unsegmented, so the kernel fragments as it would for <see cref="Send"/>, and GSO stays
+    /// on for the next messages. Nothing of a refused message was sent, so nothing is duplicated.
+    /// </para>
+    /// <para>Thread-safe; no heap allocation (at most about 21 KiB of stack).</para>
+    /// </remarks>
+    public SendResult SendSegmented(ReadOnlySpan<ReadOnlyMemory<byte>> datagrams, NetEndpoint to, in PacketInfo source, out int sent)
+    {
+        sent = 0;
+        SendResult precheck = CheckDestination(to, source);
+        if (precheck != SendResult.Ok)
+        {
+            return precheck;
+        }
+
+        try
+        {
+            while (sent < datagrams.Length)
+            {
+                if (Volatile.Read(ref _closed) != 0)
+                {
+                    return SendResult.Error;
+                }
+
+                if (!_gsoSupported)
+                {
+                    return SendRestUnsegmented(datagrams[sent..], to, source, ref sent);
+                }
+
+                long n = NativeSocket.UdpSendSegmented(
+                    _fd, _family, datagrams[sent..], to, source.LocalAddress, source.InterfaceIndex, out int firstMessage);
+                if (n > 0)
+                {
+                    sent += (int)n;
+                    continue;
+                }
+
+                if (n == 0)
+                {
+                    return SendResult.Error; // sendmmsg took nothing without an error: not expected, don't spin
+                }
+
+                int errno = (int)-n;
+                switch (ClassifySegmentedSendError(errno, firstMessage))
+                {
+                    case SegmentedSendFailure.DisableGso:
+                        _gsoSupported = false; // the loop continues on the batch path
+                        continue;
+                    case SegmentedSendFailure.SendUnsegmented:
+                        SendResult result = SendRestUnsegmented(datagrams.Slice(sent, firstMessage), to, source, ref sent);
+                        if (result != SendResult.Ok)
+                        {
+                            return result;
+                        }
+
+                        continue;
+                }
+
+                SendResult? failure = HandleSendError(errno, !source.IsNone);
+                if (failure is { } final)
+                {
+                    return final;
+                }
+            }
+
+            return SendResult.Ok;
+        }
+        catch (ObjectDisposedException)
+        {
+            return SendResult.Error;
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Receive"/>, for a socket with <see cref="GroEnabled"/>: blocks until data is queued and returns
+    /// either one datagram or several same-source datagrams the kernel coalesced (UDP_GRO), back to back in
+    /// <paramref name="buffer"/>.
+    /// </summary>
+    /// <param name="buffer">Receives the data; give it <see cref="MaxCoalescedLength"/> (65535) bytes or more. A
+    /// coalesced run longer than the buffer loses its tail: the whole segments that fit are still returned, the
+    /// rest is gone (the kernel discards what does not fit). A lone datagram that does not fit is discarded.</param>
+    /// <param name="from">The sender of every datagram returned.</param>
+    /// <param name="local">The local address and interface, as for <see cref="Receive"/>.</param>
+    /// <param name="segmentSize">Length of each datagram in the buffer, the last of which may be shorter: datagram
+    /// i is bytes [i * segmentSize, min((i + 1) * segmentSize, length)). Equal to the length when the kernel
+    /// delivered one datagram (its UDP_GRO control message is absent or 0).</param>
+    /// <returns>The number of bytes (at least 1), or 0 once <see cref="Close"/> was called.</returns>
+    /// <remarks>Thread-safe, no heap allocation. Without UDP_GRO it behaves as <see cref="Receive"/>.</remarks>
+    public int ReceiveCoalesced(Span<byte> buffer, out NetEndpoint from, out PacketInfo local, out int segmentSize)
+    {
+        if (buffer.IsEmpty)
+        {
+            throw new ArgumentException("buffer is empty", nameof(buffer));
+        }
+
+        try
+        {
+            while (Volatile.Read(ref _closed) == 0)
+            {
+                long n = NativeSocket.UdpReceive(_fd, buffer, out from, out NetEndpoint localAddress, out int interfaceIndex, out bool truncated, out int gso);
+                if (n > 0)
+                {
+                    int length = AcceptCoalesced(n, truncated, gso, out segmentSize);
+                    if (length > 0)
+                    {
+                        local = new PacketInfo(localAddress, interfaceIndex);
+                        return length;
+                    }
+
+                    continue; // truncated single datagram: not a WireGuard message, drop it
+                }
+
+                if (n == 0)
+                {
+                    continue; // empty datagram
+                }
+
+                if (!WaitAfterReceiveError((int)-n))
+                {
+                    break;
+                }
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // Close() disposed the socket between our closed-check and the syscall.
+        }
+
+        from = default;
+        local = default;
+        segmentSize = 0;
+        return 0;
+    }
+
+    /// <summary>
+    /// As <see cref="ReceiveCoalesced"/>, but only if data is queued right now: its length, or -1 when nothing is
+    /// queued (or the socket is closed). Lets a reader drain a burst after a blocking receive.
+    /// </summary>
+    /// <remarks>Thread-safe, no heap allocation, never blocks.</remarks>
+    public int TryReceiveCoalesced(Span<byte> buffer, out NetEndpoint from, out PacketInfo local, out int segmentSize)
+    {
+        local = default;
+        from = default;
+        segmentSize = 0;
+        try
+        {
+            for (int attempt = 0; attempt < 4 && Volatile.Read(ref _closed) == 0; attempt++)
+            {
+                long n = NativeSocket.UdpReceive(_fd, buffer, out from, out NetEndpoint localAddress, out int interfaceIndex, out bool truncated, out int gso);
+                if (n > 0)
+                {
+                    int length = AcceptCoalesced(n, truncated, gso, out segmentSize);
+                    if (length > 0)
+                    {
+                        local = new PacketInfo(localAddress, interfaceIndex);
+                        return length;
+                    }
+                }
+
+                if (n >= 0)
+                {
+                    continue;
+                }
+
+                break; // EAGAIN (or an error the blocking receive will handle)
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        from = default;
+        local = default;
+        segmentSize = 0;
+        return -1;
+    }
+
     /// <inheritdoc/>
     /// <exception cref="UnauthorizedAccessException">Without CAP_NET_ADMIN (or CAP_NET_RAW); also for 0.</exception>
     public void SetFwmark(uint mark)
@@ -403,6 +647,67 @@ public sealed class LinuxUdpSocket : IUdpTransport
             default:
                 throw LibcIo.ErrnoException("recvmsg(udp)", errno);
         }
+    }
+
+    /// <summary>What a refused segmented message means for <see cref="SendSegmented"/>.</summary>
+    internal enum SegmentedSendFailure
+    {
+        /// <summary>Not a GSO matter: map the errno as for any send.</summary>
+        None,
+
+        /// <summary>The egress device cannot do UDP GSO at all: stop using it on this socket.</summary>
+        DisableGso,
+
+        /// <summary>This message cannot go out segmented (MTU): send its datagrams one by one, keep GSO.</summary>
+        SendUnsegmented,
+    }
+
+    /// <summary>
+    /// Classifies a segmented send's errno for a first message of <paramref name="messageDatagrams"/> datagrams.
+    /// Only messages of two or more carried UDP_SEGMENT, so only they can fail for GSO reasons.
+    /// </summary>
+    internal static SegmentedSendFailure ClassifySegmentedSendError(int errno, int messageDatagrams)
+    {
+        if (messageDatagrams < 2)
+        {
+            return SegmentedSendFailure.None;
+        }
+
+        return errno switch
+        {
+            // net/ipv4/udp.c udp_send_skb: EIO when the skb cannot be checksummed by the device (before Linux 6.11),
+            // is UDP-Lite or goes through xfrm (conn/errors_linux.go).
+            LibcIo.EIO => SegmentedSendFailure.DisableGso,
+            // udp_send_skb: a segment plus headers above the route's MTU (EINVAL before, EMSGSIZE since 6.x;
+            // EMSGSIZE measured here) or more segments than UDP_MAX_SEGMENTS (EINVAL). With a pinned source EINVAL
+            // may also be IPv6's verdict on the source; the unsegmented resend then reports SourceInvalid.
+            LibcIo.EMSGSIZE or LibcIo.EINVAL => SegmentedSendFailure.SendUnsegmented,
+            _ => SegmentedSendFailure.None,
+        };
+    }
+
+    /// <summary>
+    /// Maps a coalesced receive to the bytes to hand out and their segment size; 0 means "drop it". A truncated
+    /// coalesced run keeps its whole segments (the kernel copied the buffer's worth from the front).
+    /// </summary>
+    internal static int AcceptCoalesced(long received, bool truncated, int gsoSize, out int segmentSize)
+    {
+        if (gsoSize <= 0 || gsoSize >= received)
+        {
+            segmentSize = (int)received;
+            return truncated ? 0 : (int)received;
+        }
+
+        segmentSize = gsoSize;
+        return truncated ? (int)(received / gsoSize * gsoSize) : (int)received;
+    }
+
+    /// <summary>The batch path for the rest of a segmented send; adds what went out to <paramref name="sent"/>.</summary>
+    private SendResult SendRestUnsegmented(ReadOnlySpan<ReadOnlyMemory<byte>> rest, NetEndpoint to, in PacketInfo source, ref int sent)
+    {
+        SendResult result = SendBatch(rest, to, source, out int more);
+        sent += more;
+        return result;
     }
 
     /// <summary>Checks that need no syscall; <see cref="SendResult.Ok"/> means "go ahead".</summary>
@@ -504,7 +809,7 @@ public sealed class LinuxUdpSocket : IUdpTransport
         return 0;
     }
 
-    private static LinuxUdpSocket Finish(SafeFdHandle fd, int family)
+    private static LinuxUdpSocket Finish(SafeFdHandle fd, int family, bool enableGro)
     {
         SafeFdHandle? wake = null;
         try
@@ -521,7 +826,12 @@ public sealed class LinuxUdpSocket : IUdpTransport
                 throw LibcIo.ErrnoException("eventfd", errno);
             }
 
-            return new LinuxUdpSocket(fd, wake, family, port);
+            // conn/features_linux.go: UDP_SEGMENT is known iff getsockopt of it succeeds (Linux 4.18+). UDP_GRO is
+            // turned on only when asked: other receive paths cannot split what it coalesces. Failure (ENOPROTOOPT
+            // before Linux 5.0) just leaves it off.
+            bool gso = NativeSocket.GetInt(fd, NativeSocket.IPPROTO_UDP, NativeSocket.UDP_SEGMENT, out _) == 0;
+            bool gro = enableGro && NativeSocket.SetInt(fd, NativeSocket.IPPROTO_UDP, NativeSocket.UDP_GRO, 1) == 0;
+            return new LinuxUdpSocket(fd, wake, family, port, gso, gro);
         }
         catch
         {

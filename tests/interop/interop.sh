@@ -8,17 +8,20 @@
 #
 # Output: "PASS pair/check" or "FAIL pair/check: why" per check, comments on stderr, and as the very last line
 # "N passed, N failed" summed over all pairs. Exit status 0 iff nothing failed. Every wait is bounded and the
-# whole run is killed (and cleaned up) after IT_DEADLINE seconds. IT_KEEP=1 keeps the logs and captures.
+# whole run is killed (and cleaned up) after IT_DEADLINE seconds. IT_KEEP=1 keeps the logs and captures;
+# IT_STRICT=1 runs roaming-sender-source even when B is not veiltun.
+# shellcheck disable=SC2015  # `a && b || note` is meant: note when either fails
 set -u -o pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib/netns.bash"
 
-: "${IT_DEADLINE:=900}"
+: "${IT_DEADLINE:=840}"         # below scripts/test.sh's `timeout 900`, so the summary line still comes from us
+: "${IT_STRICT:=0}"             # 1: roaming-sender-source for any B (Debian's wireguard-go is known to fail it)
 : "${IT_KEEP:=0}"
 : "${VEILTUN:=veiltun}"
 export LOG_LEVEL=${LOG_LEVEL:-verbose}
 
-N_PASS=0 N_FAIL=0 PAIR= WHY= IT_ROOT= WATCHDOG=
+N_PASS=0 N_FAIL=0 PAIR="" PAIR_FAILED=0 WHY="" IT_ROOT="" WATCHDOG="" SUMMARY_DONE=0
 
 # ---------------------------------------------------------------- bookkeeping
 
@@ -26,37 +29,69 @@ fail() { WHY=$*; return 1; }
 note() { [ -n "$WHY" ] || WHY=$*; }      # first reason wins when a check also has to restore state
 
 check() {
-  local name=$1; shift
+  local name=$1 dead; shift
   WHY=
   echo "--- $(date +%T) $name" >>"$NN_DIR/checks.log"
-  if "$@"; then
+  dead=$(dead_daemons)
+  if [ -n "$dead" ] && [ "$name" != daemons-alive ]; then   # no point waiting for timeouts: fail fast
+    echo "FAIL $PAIR/$name: not run, $dead"; N_FAIL=$((N_FAIL + 1)); PAIR_FAILED=1
+  elif "$@"; then
     echo "PASS $PAIR/$name"; N_PASS=$((N_PASS + 1))
   else
-    echo "FAIL $PAIR/$name: ${WHY:-failed}"; N_FAIL=$((N_FAIL + 1)); PAIR_FAILED=1
+    dead=$(dead_daemons); [ "$name" = daemons-alive ] && dead=
+    echo "FAIL $PAIR/$name: ${WHY:-failed}${dead:+ ($dead)}"; N_FAIL=$((N_FAIL + 1)); PAIR_FAILED=1
+    evidence
   fi
+}
+
+dead_daemons() {
+  local s out=
+  for s in A B; do nn_alive $s || out+="${out:+, }daemon $s (${IMPL[$s]}) is not running"; done
+  echo "$out"
+}
+
+# evidence : state of both daemons after a failed check, as comments on stderr (wg hides private keys)
+evidence() {
+  local s
+  for s in A B; do
+    echo "#   wg show ($s, ${IMPL[$s]}):" >&2
+    nn_wg "$s" show "$NN_IF" 2>&1 | sed '/^$/d; s/^/#     /' >&2
+    nn_veiltun_stats "$s" 2>&1 | sed -n '/^drops/,/^$/{/^$/d; s/^/#     /p}' >&2
+  done
 }
 
 cleanup() {
+  local rc=$?
   trap - EXIT INT TERM
   set +e
+  if [ "$SUMMARY_DONE" = 0 ]; then     # the script itself died (a bug here): still end with the summary
+    echo "FAIL ${PAIR:-run}/aborted: interop.sh stopped unexpectedly (exit $rc)"; N_FAIL=$((N_FAIL + 1))
+    echo "$N_PASS passed, $N_FAIL failed"
+  fi
   nn_pair_down
   [ -n "$WATCHDOG" ] && nn_kill "$WATCHDOG"
   if [ -n "$IT_ROOT" ] && [ -d "$IT_ROOT" ]; then
-    if [ "$IT_KEEP" = 1 ]; then echo "# logs kept in $IT_ROOT" >&2; else rm -rf "$IT_ROOT"; fi
+    if [ "$IT_KEEP" = 1 ]; then      # renamed, or the next run would take it for a dead run's leftovers
+      mv "$IT_ROOT" "${IT_ROOT/interop-$$./interop-kept.}" && echo "# logs kept in ${IT_ROOT/interop-$$./interop-kept.}" >&2
+    else rm -rf "$IT_ROOT"; fi
   fi
 }
 
-# The watchdog stops the foreground command (so bash can run its TERM trap) and then the script itself.
+# The watchdog polls (so it ends by itself if this shell dies), then stops the foreground command (so bash can
+# run its TERM trap at once) and this shell.
 start_watchdog() {
   local main=$$
   (
-    nap=
-    trap '[ -z "$nap" ] || kill "$nap" 2>/dev/null; exit 0' TERM   # no orphaned sleep holding our stdout
-    sleep "$IT_DEADLINE" & nap=$!
-    wait "$nap"
-    echo "# interop: deadline of ${IT_DEADLINE}s reached, aborting" >&2
-    kill -TERM "$main" 2>/dev/null
-    for p in $(ps -o pid= --ppid "$main"); do [ "$p" = "$BASHPID" ] || kill -TERM "$p" 2>/dev/null; done
+    end=$((SECONDS + IT_DEADLINE))
+    while kill -0 "$main" 2>/dev/null; do
+      if ((SECONDS >= end)); then
+        echo "# interop: deadline of ${IT_DEADLINE} s reached, aborting" >&2
+        kill -TERM "$main"
+        for p in $(ps -o pid= --ppid "$main"); do [ "$p" = "$BASHPID" ] || kill -TERM "$p" 2>/dev/null; done
+        exit 0
+      fi
+      sleep 1 >/dev/null 2>&1
+    done
   ) &
   WATCHDOG=$!
 }
@@ -64,11 +99,11 @@ start_watchdog() {
 # abort RC WHY : a signal ended the run: count it, keep the summary line last, exit (cleanup runs on EXIT)
 abort() {
   echo "FAIL ${PAIR:-run}/aborted: $2"; N_FAIL=$((N_FAIL + 1))
-  echo "$N_PASS passed, $N_FAIL failed"
+  echo "$N_PASS passed, $N_FAIL failed"; SUMMARY_DONE=1
   exit "$1"
 }
 
-short() { local b; b=$(basename "${1%% *}"); case $b in wireguard-go) echo wggo ;; *) echo "$b" ;; esac; }
+short() { case ${1,,} in *wireguard-go*) echo wggo ;; *veiltun*) echo veiltun ;; *) basename "${1%% *}" ;; esac; }
 
 # fresh [nn_peer options] : both peers removed and re-added (no session, no learned endpoint)
 fresh() {
@@ -148,7 +183,7 @@ c_mtu_full() {
   for s in A B; do
     if [ "$fam" = 6 ]; then d=${OV6[$(nn_other $s)]}; size=$((NN_MTU - 48))
     else d=${OV4[$(nn_other $s)]}; size=$((NN_MTU - 28)); fi
-    nn_ping "$s" "$d" 3 -M do -s "$size" ||
+    nn_ping "$s" "$d" 3 -M "do" -s "$size" ||
       fail "$s->$d ${NN_MTU}-byte DF: $PING_RX/3 ($(head -n 2 <<<"$PING_OUT" | tr '\n' ' '))" || return
   done
 }
@@ -158,7 +193,7 @@ c_mtu_oversize() {
   local fam d size out
   for fam in 4 6; do
     if [ $fam = 4 ]; then d=${OV4[B]}; size=$((NN_MTU - 27)); else d=${OV6[B]}; size=$((NN_MTU - 47)); fi
-    if out=$(timeout 5 ip netns exec "${NS[A]}" ping -$fam -n -c 1 -W 1 -M do -s $size "$d" 2>&1); then
+    if out=$(timeout 5 ip netns exec "${NS[A]}" ping -$fam -n -c 1 -W 1 -M "do" -s $size "$d" 2>&1); then
       fail "v$fam ping of MTU+1 bytes with DF was answered"; return
     fi
     grep -qi 'too long' <<<"$out" ||
@@ -175,13 +210,15 @@ c_iperf() {
     nn_in "$srv" ss -Hltn 'sport = :5201' 2>/dev/null | grep -q . && break
     sleep 0.1
   done
-  timeout 20 ip netns exec "${NS[$c]}" iperf3 -c "${OV4[$srv]}" -t 3 -J >"$out" 2>&1 </dev/null
+  timeout 20 ip netns exec "${NS[$c]}" iperf3 -c "${OV4[$srv]}" -t 3 -J >"$out" 2>"$out.err" </dev/null
+  for ((i = 0; i < 20; i++)); do kill -0 "$NN_LAST" 2>/dev/null || break; sleep 0.1; done   # -1: it ends itself
   nn_kill "$NN_LAST"
+  [ -s "$out" ] || fail "iperf3 client gave no result: $(head -n 2 "$out.err" | tr '\n' ' ')" || return
   err=$(jq -r '.error // empty' "$out" 2>/dev/null)
   bytes=$(jq -r '.end.sum_received.bytes // 0 | floor' "$out" 2>/dev/null)
   [ -z "$err" ] || fail "iperf3: $err" || return
   [ "$(nn_num "$bytes")" -gt 1000000 ] || fail "only '$bytes' bytes received in 3 s" || return
-  echo "iperf3 $c->$srv: $bytes bytes" >>"$NN_DIR/checks.log"
+  echo "iperf3 $c->$srv: $bytes bytes, $(jq -r '.end.sum_sent.retransmits // "?"' "$out") retransmits" >>"$NN_DIR/checks.log"
 }
 
 # wg show transfer grows by at least the payload on both sides, and A's tx matches B's rx (and vice versa)
@@ -316,6 +353,11 @@ c_peer_remove() {
 
 # showconf has the configured values; setconf of that output (after removing the peer) restores the same.
 c_showconf() {
+  c_showconf_steps && return
+  [ -n "$(nn_wg A show "$NN_IF" peers)" ] || nn_peer A     # keep A's peer for the checks that follow
+  return 1
+}
+c_showconf_steps() {
   local c1="$NN_DIR/showconf-1" c2="$NN_DIR/showconf-2" l
   nn_wg A showconf "$NN_IF" >"$c1" || fail "wg showconf failed" || return
   for l in "PrivateKey = $(cat "$NN_DIR/A.key")" "ListenPort = ${PORT[A]}" "PublicKey = ${PUB[B]}" \
@@ -338,8 +380,7 @@ c_showconf() {
 # keys (keylog file), mac1 of every initiation and response must verify and each initiation's static key and
 # timestamp must decrypt.
 c_wire() {
-  local s=A cap="$NN_DIR/wire.pcapng" err="$NN_DIR/tshark.err" keys="$NN_DIR/wg.keylog" i tp
-  local -a dec=(-n -r "$cap" -d "udp.port==${PORT[A]},wg" -d "udp.port==${PORT[B]},wg")
+  local s=A cap="$NN_DIR/wire.pcapng" err="$NN_DIR/tshark.err" i tp
   nn_is_veiltun A || ! nn_is_veiltun B || s=B
   command -v tshark >/dev/null || fail "tshark not installed" || return
   fresh || fail "re-adding peers failed" || return
@@ -353,12 +394,18 @@ c_wire() {
   o=$(nn_other "$s")
   nn_ping "$s" "${OV4[$o]}" 4; got+="$PING_RX/4 "
   fresh >/dev/null 2>&1
-  nn_ping "$o" "${OV4[$s]}" 2 -M do -s $((NN_MTU - 28)); got+="$PING_RX/2 "
-  nn_ping "$s" "${OV4[$o]}" 2 -M do -s $((NN_MTU - 28)); got+="$PING_RX/2"
+  nn_ping "$o" "${OV4[$s]}" 2 -M "do" -s $((NN_MTU - 28)); got+="$PING_RX/2 "
+  nn_ping "$s" "${OV4[$o]}" 2 -M "do" -s $((NN_MTU - 28)); got+="$PING_RX/2"
   sleep 0.3
   nn_kill "$tp"
   [ "$got" = "4/4 2/2 2/2" ] || fail "pings during the capture: $got" || return
-  # A field layout: port len type sender receiver counter tai64 epoch
+  wire_verify "$cap"
+}
+
+# wire_verify PCAP : the checks of wire-format-tshark on a capture of the two handshakes and pings above
+wire_verify() {
+  local cap=$1 keys="$NN_DIR/wg.keylog" bad
+  local -a dec=(-n -r "$cap" -d "udp.port==${PORT[A]},wg" -d "udp.port==${PORT[B]},wg")
   WHY=$(tshark "${dec[@]}" -T fields -E separator=, -E occurrence=f -e udp.srcport -e udp.length -e wg.type \
       -e wg.sender -e wg.receiver -e wg.counter 2>/dev/null |
     awk -F, -v pa="${PORT[A]}" -v pb="${PORT[B]}" -v mtu="$NN_MTU" '
@@ -395,7 +442,6 @@ c_wire() {
         print err
       }')
   [ -z "$WHY" ] || return 1
-  local bad
   bad=$(tshark "${dec[@]}" -Y '_ws.malformed || _ws.expert.severity >= 6291456 || wg.bad_packet_length' \
           -T fields -e frame.number 2>/dev/null | tr '\n' ' ')
   [ -z "$bad" ] || fail "tshark flags frames $bad as malformed or with warnings" || return
@@ -480,7 +526,7 @@ run_pair() {
   check transfer-counters c_counters
   check endpoint-roaming c_roaming
   check endpoint-roaming-nat-rebinding c_roaming_nat
-  if nn_is_veiltun B; then check roaming-sender-source c_roaming_source
+  if nn_is_veiltun B || [ "$IT_STRICT" = 1 ]; then check roaming-sender-source c_roaming_source
   else echo "# $PAIR: roaming-sender-source not run (B is not veiltun; wireguard-go 0.0.20220316 fails it)" >&2; fi
   check allowed-ips-enforced-by-a c_allowed_ips B
   check allowed-ips-enforced-by-b c_allowed_ips A
@@ -502,15 +548,21 @@ run_pair() {
 
 # ---------------------------------------------------------------- main
 
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0     # sourced: only define the checks (for ad-hoc use)
+
 [ "$(id -u)" = 0 ] || { echo "FAIL setup: must run as root"; echo "0 passed, 1 failed"; exit 1; }
 for c in ip wg jq iperf3 nft ping timeout ss; do
   command -v $c >/dev/null || { echo "FAIL setup: $c not installed"; echo "0 passed, 1 failed"; exit 1; }
 done
-IT_ROOT=$(mktemp -d /tmp/veiltun-interop.XXXXXX)
+nn_clean_stale
+for d in /tmp/veiltun-interop-*.*; do      # temp dirs of runs that were killed (their PID is gone)
+  owner=${d#/tmp/veiltun-interop-}; owner=${owner%%.*}
+  [ -d "$d" ] && [[ $owner =~ ^[0-9]+$ ]] && ! kill -0 "$owner" 2>/dev/null && rm -rf "$d"
+done
+IT_ROOT=$(mktemp -d "/tmp/veiltun-interop-$$.XXXXXX")
 trap cleanup EXIT
 trap 'abort 130 interrupted' INT
 trap 'abort 143 "terminated (watchdog: ${IT_DEADLINE} s)"' TERM
-nn_clean_stale
 start_watchdog
 
 if [ -n "${IMPL_A:-}${IMPL_B:-}" ]; then
@@ -520,5 +572,5 @@ else
   run_pair 2 wireguard-go "$VEILTUN"
   run_pair 3 "$VEILTUN" "$VEILTUN"
 fi
-echo "$N_PASS passed, $N_FAIL failed"
+echo "$N_PASS passed, $N_FAIL failed"; SUMMARY_DONE=1
 [ "$N_FAIL" -eq 0 ]

@@ -197,8 +197,12 @@ internal sealed class CryptoPipeline : IDisposable
                     for (int i = 0; i < b.Count; i++)
                         b.Ok[i] = ProtocolEngine.TryOpenTransport(b.Buffers[i], b.Keypairs[i], b.Counters[i]);
                 }
+                // Read what Drain needs before publishing Done: from then on another worker may send this batch,
+                // reset it and hand it out again (found by tests/interop/interop.sh: a NullReferenceException).
+                var lane = b.Lane;
+                bool outbound = b.Outbound;
                 b.Done = true;
-                Drain(b.Lane, b.Outbound);
+                Drain(lane, outbound);
             }
         }
         catch (OperationCanceledException)

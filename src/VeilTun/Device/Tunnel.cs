@@ -285,6 +285,7 @@ public sealed partial class Tunnel : IDisposable
     private void UdpReaderLoop(IUdpTransport udp)
     {
         var scratch = new byte[BufferSize];
+        var groExtras = new List<PacketBuffer>(64);
         while (!_stop.IsCancellationRequested)
         {
             bool closed = false;
@@ -301,9 +302,14 @@ public sealed partial class Tunnel : IDisposable
                 int n;
                 NetEndpoint from;
                 PacketInfo local;
+                int segment = 0;
                 try
                 {
-                    n = i == 0 ? udp.Receive(buffer.ReadArea(), out from, out local) : udp.TryReceive(buffer.ReadArea(), out from, out local);
+                    if (udp is LinuxUdpSocket { GroEnabled: true } gro)
+                        n = i == 0 ? gro.ReceiveCoalesced(buffer.ReadArea(), out from, out local, out segment)
+                                   : gro.TryReceiveCoalesced(buffer.ReadArea(), out from, out local, out segment);
+                    else
+                        n = i == 0 ? udp.Receive(buffer.ReadArea(), out from, out local) : udp.TryReceive(buffer.ReadArea(), out from, out local);
                 }
                 catch (Exception ex)
                 {
@@ -317,6 +323,29 @@ public sealed partial class Tunnel : IDisposable
                     buffer.Return();
                     if (n == 0 && i == 0) closed = true; // closed (rebind or down)
                     break;
+                }
+                if (segment > 0 && segment < n)
+                {
+                    // UDP GRO handed over several datagrams back to back. Each after the first is copied into its
+                    // own buffer (one copy) before anything is dispatched (a dispatched buffer may be returned and
+                    // reused at once); then all go out in arrival order.
+                    for (int offset = segment; offset < n; offset += segment)
+                    {
+                        int length = Math.Min(segment, n - offset);
+                        if (!_pool.TryRent(out var extra))
+                        {
+                            CountDrop(DropReason.PoolExhausted);
+                            continue;
+                        }
+                        buffer.Raw.Slice(PacketBuffer.DefaultHeadroom + offset, length).CopyTo(extra.ReadArea());
+                        extra.SetData(PacketBuffer.DefaultHeadroom, length);
+                        groExtras.Add(extra);
+                    }
+                    buffer.SetData(PacketBuffer.DefaultHeadroom, segment);
+                    Dispatch(buffer, from, local);
+                    foreach (var extra in groExtras) Dispatch(extra, from, local);
+                    groExtras.Clear();
+                    continue;
                 }
                 buffer.SetData(PacketBuffer.DefaultHeadroom, n);
                 Dispatch(buffer, from, local);
@@ -370,9 +399,16 @@ public sealed partial class Tunnel : IDisposable
         }
     }
 
+    [ThreadStatic] private static ReadOnlyMemory<byte>[]? s_gsoRun;
+
     private void SendOutboundBatch(CryptoPipeline.Batch b)
     {
         var udp = _udp;
+        if (udp is LinuxUdpSocket { GsoSupported: true } gso)
+        {
+            SendOutboundBatchSegmented(b, gso);
+            return;
+        }
         for (int i = 0; i < b.Count; i++)
         {
             var buffer = b.Buffers[i];
@@ -400,6 +436,45 @@ public sealed partial class Tunnel : IDisposable
             {
                 buffer.Return();
             }
+        }
+    }
+
+    // UDP GSO: a run of datagrams to the same destination from the same source leaves in one sendmsg with a
+    // UDP_SEGMENT control message; each datagram stays in its own buffer (one iovec each, no concatenation).
+    private void SendOutboundBatchSegmented(CryptoPipeline.Batch b, LinuxUdpSocket udp)
+    {
+        var run = s_gsoRun ??= new ReadOnlyMemory<byte>[CryptoPipeline.MaxBatch];
+        int start = 0;
+        try
+        {
+            while (start < b.Count)
+            {
+                int end = start + 1;
+                while (end < b.Count && b.Endpoints[end] == b.Endpoints[start] && b.Locals[end] == b.Locals[start]) end++;
+                for (int i = start; i < end; i++) run[i - start] = b.Buffers[i].RawMemory.Slice(b.Buffers[i].Offset, b.Buffers[i].Length);
+                SendResult result;
+                try
+                {
+                    result = udp.SendSegmented(run.AsSpan(0, end - start), b.Endpoints[start], b.Locals[start], out int sent);
+                    if (result == SendResult.SourceInvalid)
+                    {
+                        lock (_sync) _engine.ClearSource(b.Lane.Peer);
+                        result = udp.SendSegmented(run.AsSpan(sent, end - start - sent), b.Endpoints[start], default, out _);
+                    }
+                }
+                catch (Exception ex)
+                {
+                    result = SendResult.Error;
+                    Log(TunnelLogLevel.Verbose, $"UDP send failed: {ex.Message}");
+                }
+                if (result != SendResult.Ok) CountDrop(DropReason.SendFailed);
+                start = end;
+            }
+        }
+        finally
+        {
+            Array.Clear(run, 0, Math.Min(run.Length, b.Count));
+            for (int i = 0; i < b.Count; i++) b.Buffers[i].Return();
         }
     }
 

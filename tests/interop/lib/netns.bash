@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2015,SC2016,SC2034
 # netns.bash — two network namespaces A and B joined by one veth pair, with a WireGuard daemon that has
 # wireguard-go's command line (`IMPL -f wg0`) in each. Sourced by tests/interop/*.sh (not a .sh file on
 # purpose: scripts/test.sh runs every tests/interop/*.sh).
@@ -39,18 +39,16 @@ nn_is_veiltun() { case ${IMPL[$1],,} in *veiltun*) return 0 ;; *) return 1 ;; es
 # nn_in SIDE CMD... : CMD in SIDE's network namespace
 nn_in() { local s=$1; shift; ip netns exec "${NS[$s]}" "$@"; }
 
-# nn_priv SIDE CMD... : CMD in SIDE's namespace with SIDE's private /var/run/wireguard (not bounded)
+# nn_priv SIDE CMD... : CMD in SIDE's namespace with SIDE's private /var/run/wireguard, bounded by
+# NN_WG_TIMEOUT (a wedged UAPI must not hang the run)
 nn_priv() {
   local s=$1; shift
-  ip netns exec "${NS[$s]}" sh -c 'mount --bind "$0" /var/run/wireguard && exec "$@"' "$NN_DIR/run-$s" "$@"
+  timeout "$NN_WG_TIMEOUT" ip netns exec "${NS[$s]}" \
+    sh -c 'mount --bind "$0" /var/run/wireguard && exec "$@"' "$NN_DIR/run-$s" "$@"
 }
 
-# nn_wg SIDE ARGS... : wg ARGS against SIDE's daemon, bounded (a wedged UAPI must not hang the run)
-nn_wg() {
-  local s=$1; shift
-  timeout "$NN_WG_TIMEOUT" ip netns exec "${NS[$s]}" \
-    sh -c 'mount --bind "$0" /var/run/wireguard && exec wg "$@"' "$NN_DIR/run-$s" "$@"
-}
+# nn_wg SIDE ARGS... : wg ARGS against SIDE's daemon
+nn_wg() { local s=$1; shift; nn_priv "$s" wg "$@"; }
 
 # nn_kill PID : TERM, up to 5 s, then KILL; reaps it. Only for PIDs this shell started.
 nn_kill() {
@@ -161,18 +159,22 @@ nn_show() {
 }
 nn_handshake() { nn_num "$(nn_show "$1" latest-handshakes)"; }
 nn_endpoint() { nn_show "$1" endpoints; }
-nn_rx() { local t; t=$(nn_show "$1" transfer); set -- $t; nn_num "${1:-}"; }
-nn_tx() { local t; t=$(nn_show "$1" transfer); set -- $t; nn_num "${2:-}"; }
+nn_rx() { local -a t; read -r -a t <<<"$(nn_show "$1" transfer)"; nn_num "${t[0]:-}"; }
+nn_tx() { local -a t; read -r -a t <<<"$(nn_show "$1" transfer)"; nn_num "${t[1]:-}"; }
 nn_link_stat() { nn_num "$(nn_in "$1" cat "/sys/class/net/$NN_IF/statistics/$2" 2>/dev/null)"; }
 
-# nn_veiltun_drop SIDE REASON : veiltun's drop counter (veiltun stats), or empty if SIDE is not veiltun
-nn_veiltun_drop() {
-  local s=$1 r=$2 cmd
+# nn_veiltun_stats SIDE : `veiltun stats wg0` of SIDE's daemon (bounded); nothing if SIDE is not veiltun
+nn_veiltun_stats() {
+  local s=$1 cmd
   nn_is_veiltun "$s" || return 0
   read -r -a cmd <<<"${IMPL[$s]}"
-  nn_num "$(timeout "$NN_WG_TIMEOUT" ip netns exec "${NS[$s]}" \
-    sh -c 'mount --bind "$0" /var/run/wireguard && exec "$@"' "$NN_DIR/run-$s" "${cmd[@]}" stats "$NN_IF" \
-    2>/dev/null | awk -v r="$r:" '$1 == r { print $2 }')"
+  nn_priv "$s" "${cmd[@]}" stats "$NN_IF"
+}
+
+# nn_veiltun_drop SIDE REASON : veiltun's drop counter for REASON (0 if none), or empty if SIDE is not veiltun
+nn_veiltun_drop() {
+  nn_is_veiltun "$1" || return 0
+  nn_num "$(nn_veiltun_stats "$1" 2>/dev/null | awk -v r="$2:" '$1 == r { print $2 }')"
 }
 
 # nn_ping SIDE DST COUNT [ping args] : 0 iff all COUNT replies came; PING_RX, PING_OUT

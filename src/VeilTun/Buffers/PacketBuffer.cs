@@ -53,6 +53,13 @@ public sealed class PacketBuffer
     /// <summary>The whole array as memory (for async socket APIs).</summary>
     public Memory<byte> RawMemory => _array;
 
+    /// <summary>
+    /// The data as memory that pins for free (the array is allocated pinned), for vectored syscalls such as
+    /// sendmsg with one iovec per buffer.
+    /// </summary>
+    public ReadOnlyMemory<byte> DataMemory =>
+        System.Runtime.InteropServices.MemoryMarshal.CreateFromPinnedArray(_array, _offset, _length);
+
     /// <summary>Space after the headroom for a read: the caller then calls <see cref="SetData"/>.</summary>
     public Span<byte> ReadArea(int headroom = DefaultHeadroom) => _array.AsSpan(headroom);
 

@@ -186,7 +186,7 @@ public sealed partial class Tunnel : IDisposable
 
     private IUdpTransport BindTransport(int port)
     {
-        var udp = _options.BindUdp is { } bind ? bind(port) : LinuxUdpSocket.Bind(port);
+        var udp = _options.BindUdp is { } bind ? bind(port) : LinuxUdpSocket.Bind(port, enableGro: true);
         try
         {
             if (_fwmark != 0) udp.SetFwmark(_fwmark);
@@ -451,7 +451,7 @@ public sealed partial class Tunnel : IDisposable
             {
                 int end = start + 1;
                 while (end < b.Count && b.Endpoints[end] == b.Endpoints[start] && b.Locals[end] == b.Locals[start]) end++;
-                for (int i = start; i < end; i++) run[i - start] = b.Buffers[i].RawMemory.Slice(b.Buffers[i].Offset, b.Buffers[i].Length);
+                for (int i = start; i < end; i++) run[i - start] = b.Buffers[i].DataMemory;
                 SendResult result;
                 try
                 {

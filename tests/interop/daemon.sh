@@ -21,7 +21,8 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-( sleep 240; echo "FAIL watchdog: daemon.sh took over 240 s"; kill -TERM $$ ) 2>/dev/null &
+# The sleep must not hold our stdout: a pipe reader (tee in scripts/test.sh) waits for every writer to exit.
+( sleep 240 >/dev/null 2>&1; echo "FAIL watchdog: daemon.sh took over 240 s"; kill -TERM $$ ) 2>/dev/null &
 watchdog=$!
 ip netns add $NS
 ip -n $NS link set lo up

@@ -17,7 +17,7 @@ cleanup() {
     pkill -f "veiltun.* $IF\$" 2>/dev/null
     pkill -f "veiltun.* ${IF}b\$" 2>/dev/null
     ip netns del $NS 2>/dev/null
-    rm -f "$SOCK" "/var/run/wireguard/${IF}b.sock"
+    rm -f "$SOCK" "/var/run/wireguard/${IF}b.sock" "/var/run/wireguard/${IF}c.sock"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -94,6 +94,36 @@ wait_for "[ -S /var/run/wireguard/${IF}b.sock ]"
 kill -INT "$(daemon_pid ${IF}b)" 2>/dev/null
 wait_for "[ ! -S /var/run/wireguard/${IF}b.sock ]" && grep -q 'DEBUG: (' "$tmp/fg.log" && ok foreground-verbose-sigint \
     || bad foreground-verbose-sigint "$(head -c 300 "$tmp/fg.log")"
+
+# Inherited descriptors (WG_TUN_FD, WG_UAPI_FD), as wireguard-go's own re-exec and Android-style hosts hand them
+# over: the TUN and the listening UAPI socket are created here, veiltun only adopts them.
+cat >"$tmp/fds.py" <<'PY'
+import fcntl, os, socket, struct, subprocess, sys, time
+name, veiltun = sys.argv[1], sys.argv[2]
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", name.encode(), 0x0001 | 0x1000))  # TUNSETIFF, IFF_TUN|IFF_NO_PI
+path = "/var/run/wireguard/%s.sock" % name
+os.makedirs("/var/run/wireguard", exist_ok=True)
+if os.path.exists(path): os.unlink(path)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(path); s.listen(16)
+env = dict(os.environ, WG_TUN_FD=str(fd), WG_UAPI_FD=str(s.fileno()), WG_PROCESS_FOREGROUND="1")
+p = subprocess.Popen([veiltun, "-f", name], env=env, pass_fds=(fd, s.fileno()),
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+os.close(fd); s.close()
+ok = False
+for _ in range(50):
+    r = subprocess.run(["wg", "show", name, "listen-port"], capture_output=True, text=True)
+    if r.returncode == 0: ok = True; break
+    time.sleep(0.1)
+alive = p.poll() is None
+p.terminate()
+try: p.wait(5)
+except subprocess.TimeoutExpired: p.kill()
+print("ok" if ok and alive else "fail")
+PY
+if [ "$(inns python3 "$tmp/fds.py" ${IF}c "$(command -v $VEILTUN)" 2>&1)" = ok ]; then ok inherited-tun-and-uapi-fds
+else bad inherited-tun-and-uapi-fds "veiltun did not serve UAPI on the inherited descriptors"; fi
+rm -f /var/run/wireguard/${IF}c.sock
 
 # The bad-key guard of wg itself: a wrong-length key never reaches the daemon.
 inns $VEILTUN $IF

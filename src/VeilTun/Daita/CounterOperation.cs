@@ -1,0 +1,9 @@
+namespace VeilTun.Daita;
+
+/// <summary>Counter update operation (counter.rs); value = bincode variant index.</summary>
+public enum CounterOperation
+{
+    Increment = 0,
+    Decrement = 1,
+    Set = 2,
+}

@@ -309,37 +309,7 @@ public sealed class LinuxTun : ITunDevice
     public int ReadVnet(Span<byte> buffer, bool wait = true)
     {
         if (_vnetHeaderLength == 0 || _packetInfo) throw new InvalidOperationException("not in offload mode");
-        try
-        {
-            while (true)
-            {
-                if (Volatile.Read(ref _closed) != 0 || _deleted) return 0;
-                long n = LibcIo.Read(_tun, buffer);
-                if (n > _vnetHeaderLength) return (int)n;
-                if (n > 0) continue;
-                if (n == 0) return 0;
-                switch ((int)-n)
-                {
-                    case LibcIo.EAGAIN:
-                        if (!wait) return -1;
-                        int revents = LibcIo.PollWithWake(_tun, LibcIo.POLLIN, _wake);
-                        if (revents < 0 && -revents != LibcIo.EINTR) throw LibcIo.ErrnoException("poll(tun)", -revents);
-                        if (revents > 0 && (revents & LibcIo.PollWoken) != 0) return 0;
-                        if (revents > 0 && (revents & (LibcIo.POLLERR | LibcIo.POLLHUP | LibcIo.POLLNVAL)) != 0) return 0;
-                        continue;
-                    case LibcIo.EINTR:
-                        continue;
-                    case LibcIo.EBADFD:
-                        return 0;
-                    default:
-                        throw LibcIo.ErrnoException("read(tun)", (int)-n);
-                }
-            }
-        }
-        catch (ObjectDisposedException)
-        {
-            return 0;
-        }
+        return ReadCore(buffer, wait, raw: true);
     }
 
     /// <summary>Writes a packet (or coalesced super-packet) that starts with its virtio_net_hdr. Drops on EIO etc.</summary>
@@ -357,33 +327,7 @@ public sealed class LinuxTun : ITunDevice
     }
 
     /// <inheritdoc/>
-    public int TryRead(Span<byte> packet)
-    {
-        if (packet.IsEmpty || Volatile.Read(ref _closed) != 0 || _deleted) return 0;
-        Span<byte> header = stackalloc byte[MaxHeaderLength];
-        header = header[.._headerLength];
-        try
-        {
-            for (int attempt = 0; attempt < 4; attempt++)
-            {
-                long n = _headerLength == 0 ? LibcIo.Read(_tun, packet) : LibcIo.ReadV(_tun, header, packet);
-                if (n > 0)
-                {
-                    long length = n - _headerLength;
-                    if (length <= 0 || length > packet.Length || !AcceptHeader(header)) continue;
-                    return (int)length;
-                }
-                if (n == 0) return 0;
-                if ((int)-n == LibcIo.EINTR) continue;
-                return -1; // EAGAIN, or an error the blocking Read will report
-            }
-            return -1;
-        }
-        catch (ObjectDisposedException)
-        {
-            return 0;
-        }
-    }
+    public int TryRead(Span<byte> packet) => packet.IsEmpty ? 0 : ReadCore(packet, wait: false, raw: false);
 
     /// <inheritdoc/>
     /// <remarks>Thread-safe; uses ~32 bytes of stack and no heap.</remarks>
@@ -394,6 +338,14 @@ public sealed class LinuxTun : ITunDevice
             throw new ArgumentException("buffer is empty", nameof(packet));
         }
 
+        return ReadCore(packet, wait: true, raw: false);
+    }
+
+    // The one read loop behind Read, TryRead and ReadVnet. raw: the descriptor's header stays in front of the
+    // packet in `packet` (offload mode); otherwise it is read aside and checked. wait false: -1 when nothing is
+    // queued. 0 once closed or deleted.
+    private int ReadCore(Span<byte> packet, bool wait, bool raw)
+    {
         Span<byte> header = stackalloc byte[MaxHeaderLength];
         header = header[.._headerLength];
         bool sawPollError = false;
@@ -406,7 +358,13 @@ public sealed class LinuxTun : ITunDevice
                     return 0;
                 }
 
-                long n = _headerLength == 0 ? LibcIo.Read(_tun, packet) : LibcIo.ReadV(_tun, header, packet);
+                long n = raw || _headerLength == 0 ? LibcIo.Read(_tun, packet) : LibcIo.ReadV(_tun, header, packet);
+                if (n > 0 && raw)
+                {
+                    if (n > _headerLength) return (int)n;
+                    continue;
+                }
+
                 if (n > 0)
                 {
                     long length = n - _headerLength;
@@ -428,6 +386,11 @@ public sealed class LinuxTun : ITunDevice
                 switch ((int)-n)
                 {
                     case LibcIo.EAGAIN:
+                        if (!wait)
+                        {
+                            return -1;
+                        }
+
                         int revents = LibcIo.PollWithWake(_tun, LibcIo.POLLIN, _wake);
                         if (revents < 0)
                         {

@@ -185,62 +185,12 @@ public sealed class LinuxUdpSocket : IUdpTransport
             throw new ArgumentException("buffer is empty", nameof(buffer));
         }
 
-        try
-        {
-            while (Volatile.Read(ref _closed) == 0)
-            {
-                long n = NativeSocket.UdpReceive(_fd, buffer, out from, out NetEndpoint localAddress, out int interfaceIndex, out bool truncated, out _);
-                if (n > 0 && !truncated)
-                {
-                    local = new PacketInfo(localAddress, interfaceIndex);
-                    return (int)n;
-                }
-
-                if (n >= 0)
-                {
-                    continue; // empty or truncated: not a WireGuard message, drop it
-                }
-
-                if (!WaitAfterReceiveError((int)-n))
-                {
-                    break;
-                }
-            }
-        }
-        catch (ObjectDisposedException)
-        {
-            // Close() disposed the socket between our closed-check and the syscall.
-        }
-
-        from = default;
-        local = default;
-        return 0;
+        return ReceiveCore(buffer, wait: true, coalesced: false, out from, out local, out _);
     }
 
     /// <inheritdoc/>
-    public int TryReceive(Span<byte> buffer, out NetEndpoint from, out PacketInfo local)
-    {
-        local = default;
-        from = default;
-        try
-        {
-            for (int attempt = 0; attempt < 4 && Volatile.Read(ref _closed) == 0; attempt++)
-            {
-                long n = NativeSocket.UdpReceive(_fd, buffer, out from, out NetEndpoint localAddress, out int interfaceIndex, out bool truncated, out _);
-                if (n > 0 && !truncated)
-                {
-                    local = new PacketInfo(localAddress, interfaceIndex);
-                    return (int)n;
-                }
-                if (n >= 0) continue;
-                return -1; // EAGAIN (or an error the blocking Receive will handle)
-            }
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        return -1;
-    }
+    public int TryReceive(Span<byte> buffer, out NetEndpoint from, out PacketInfo local) =>
+        ReceiveCore(buffer, wait: false, coalesced: false, out from, out local, out _);
 
     /// <inheritdoc/>
     /// <remarks>
@@ -501,6 +451,23 @@ public sealed class LinuxUdpSocket : IUdpTransport
             throw new ArgumentException("buffer is empty", nameof(buffer));
         }
 
+        return ReceiveCore(buffer, wait: true, coalesced: true, out from, out local, out segmentSize);
+    }
+
+    /// <summary>
+    /// As <see cref="ReceiveCoalesced"/>, but only if data is queued right now: its length, or -1 when nothing is
+    /// queued (or the socket is closed). Lets a reader drain a burst after a blocking receive.
+    /// </summary>
+    /// <remarks>Thread-safe, no heap allocation, never blocks.</remarks>
+    public int TryReceiveCoalesced(Span<byte> buffer, out NetEndpoint from, out PacketInfo local, out int segmentSize) =>
+        ReceiveCore(buffer, wait: false, coalesced: true, out from, out local, out segmentSize);
+
+    // The one receive loop behind Receive, TryReceive, ReceiveCoalesced and TryReceiveCoalesced. coalesced: accept a
+    // GRO run (segment size from the UDP_GRO control message); otherwise only whole single datagrams. Empty and
+    // truncated datagrams are not WireGuard messages and are skipped. wait: block and return 0 once closed;
+    // otherwise return -1 when nothing is queued (an error is left to the next blocking call).
+    private int ReceiveCore(Span<byte> buffer, bool wait, bool coalesced, out NetEndpoint from, out PacketInfo local, out int segmentSize)
+    {
         try
         {
             while (Volatile.Read(ref _closed) == 0)
@@ -508,22 +475,32 @@ public sealed class LinuxUdpSocket : IUdpTransport
                 long n = NativeSocket.UdpReceive(_fd, buffer, out from, out NetEndpoint localAddress, out int interfaceIndex, out bool truncated, out int gso);
                 if (n > 0)
                 {
-                    int length = AcceptCoalesced(n, truncated, gso, out segmentSize);
+                    int length;
+                    if (coalesced)
+                    {
+                        length = AcceptCoalesced(n, truncated, gso, out segmentSize);
+                    }
+                    else
+                    {
+                        length = truncated ? 0 : (int)n;
+                        segmentSize = length;
+                    }
+
                     if (length > 0)
                     {
                         local = new PacketInfo(localAddress, interfaceIndex);
                         return length;
                     }
 
-                    continue; // truncated single datagram: not a WireGuard message, drop it
+                    continue;
                 }
 
                 if (n == 0)
                 {
-                    continue; // empty datagram
+                    continue;
                 }
 
-                if (!WaitAfterReceiveError((int)-n))
+                if (!wait || !WaitAfterReceiveError((int)-n))
                 {
                     break;
                 }
@@ -537,50 +514,7 @@ public sealed class LinuxUdpSocket : IUdpTransport
         from = default;
         local = default;
         segmentSize = 0;
-        return 0;
-    }
-
-    /// <summary>
-    /// As <see cref="ReceiveCoalesced"/>, but only if data is queued right now: its length, or -1 when nothing is
-    /// queued (or the socket is closed). Lets a reader drain a burst after a blocking receive.
-    /// </summary>
-    /// <remarks>Thread-safe, no heap allocation, never blocks.</remarks>
-    public int TryReceiveCoalesced(Span<byte> buffer, out NetEndpoint from, out PacketInfo local, out int segmentSize)
-    {
-        local = default;
-        from = default;
-        segmentSize = 0;
-        try
-        {
-            for (int attempt = 0; attempt < 4 && Volatile.Read(ref _closed) == 0; attempt++)
-            {
-                long n = NativeSocket.UdpReceive(_fd, buffer, out from, out NetEndpoint localAddress, out int interfaceIndex, out bool truncated, out int gso);
-                if (n > 0)
-                {
-                    int length = AcceptCoalesced(n, truncated, gso, out segmentSize);
-                    if (length > 0)
-                    {
-                        local = new PacketInfo(localAddress, interfaceIndex);
-                        return length;
-                    }
-                }
-
-                if (n >= 0)
-                {
-                    continue;
-                }
-
-                break; // EAGAIN (or an error the blocking receive will handle)
-            }
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-
-        from = default;
-        local = default;
-        segmentSize = 0;
-        return -1;
+        return wait ? 0 : -1;
     }
 
     /// <inheritdoc/>

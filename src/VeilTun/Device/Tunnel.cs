@@ -289,6 +289,7 @@ public sealed partial class Tunnel : IDisposable
         while (!_stop.IsCancellationRequested)
         {
             bool closed = false;
+            var now = TimeSpan.Zero; // read once per burst, after the blocking receive
             // One blocking receive, then whatever else is queued (up to a batch), then hand the batches over.
             for (int i = 0; i < CryptoPipeline.MaxBatch; i++)
             {
@@ -324,6 +325,7 @@ public sealed partial class Tunnel : IDisposable
                     if (n == 0 && i == 0) closed = true; // closed (rebind or down)
                     break;
                 }
+                if (i == 0) now = _now();
                 if (segment > 0 && segment < n)
                 {
                     // UDP GRO handed over several datagrams back to back. Each after the first is copied into its
@@ -342,20 +344,28 @@ public sealed partial class Tunnel : IDisposable
                         groExtras.Add(extra);
                     }
                     buffer.SetData(PacketBuffer.DefaultHeadroom, segment);
-                    Dispatch(buffer, from, local);
-                    foreach (var extra in groExtras) Dispatch(extra, from, local);
+                    Dispatch(buffer, from, local, now);
+                    foreach (var extra in groExtras) Dispatch(extra, from, local, now);
                     groExtras.Clear();
                     continue;
                 }
                 buffer.SetData(PacketBuffer.DefaultHeadroom, n);
-                Dispatch(buffer, from, local);
+                Dispatch(buffer, from, local, now);
             }
             _pipeline?.FlushInbound();
             if (closed) break;
         }
     }
 
-    private void Dispatch(PacketBuffer buffer, NetEndpoint from, in PacketInfo local)
+    // Drops decided before the engine sees a datagram are counted on the tunnel's own counters, without the
+    // engine lock, so a flood of junk never contends with the data path (GetDropCounts sums both).
+    private void DropEarly(DropReason reason, PacketBuffer buffer)
+    {
+        CountDrop(reason);
+        buffer.Return();
+    }
+
+    private void Dispatch(PacketBuffer buffer, NetEndpoint from, in PacketInfo local, TimeSpan now)
     {
         var data = buffer.Data;
         byte type = data.Length >= 4 && data[1] == 0 && data[2] == 0 && data[3] == 0 ? data[0] : (byte)0;
@@ -364,13 +374,12 @@ public sealed partial class Tunnel : IDisposable
             // mac1 first, as cheap as one BLAKE2s: junk never reaches the queue (the engine checks again).
             if (!Messages.TryClassify(data, out _, out var reason) || !_engine.CheckMac1(data))
             {
-                lock (_sync) _engine.DropReceived(reason != DropReason.None ? reason : DropReason.InvalidMac1, null, buffer);
+                DropEarly(reason != DropReason.None ? reason : DropReason.InvalidMac1, buffer);
                 return;
             }
             if (!_handshakePool.TryRent(out var copy))
             {
-                buffer.Return();
-                CountDrop(DropReason.HandshakeQueueFull);
+                DropEarly(DropReason.HandshakeQueueFull, buffer);
                 return;
             }
             copy.SetLength(data.Length);
@@ -385,16 +394,15 @@ public sealed partial class Tunnel : IDisposable
         }
         if (_pipeline is not null && type == 4 && data.Length >= Messages.KeepaliveSize)
         {
-            var now = _now();
             if (_engine.TryBeginTransport(buffer, now, out var peer, out var keypair, out ulong counter, out var reason))
                 _pipeline.AddInbound(buffer, peer!, keypair, counter, from, local);
             else
-                lock (_sync) _engine.DropReceived(reason, peer, buffer);
+                DropEarly(reason, buffer);
             return;
         }
         lock (_sync)
         {
-            _engine.ReceiveDatagram(buffer, from, local, _now());
+            _engine.ReceiveDatagram(buffer, from, local, now);
             AfterEngine();
         }
     }
@@ -409,33 +417,41 @@ public sealed partial class Tunnel : IDisposable
             SendOutboundBatchSegmented(b, gso);
             return;
         }
-        for (int i = 0; i < b.Count; i++)
+        for (int i = 0; i < b.Count; i++) SendOne(udp, b.Buffers[i], b.Endpoints[i], b.Locals[i], b.Lane.Peer);
+    }
+
+    /// <summary>
+    /// Sends one datagram and returns its buffer. A cached source address that stopped working (address removed,
+    /// route changed) is forgotten and the datagram goes again, routed by the kernel (kernel socket.c,
+    /// wireguard-go sticky_linux.go). The tunnel lock is reentrant, so callers may hold it.
+    /// </summary>
+    private bool SendOne(IUdpTransport? udp, PacketBuffer datagram, NetEndpoint to, in PacketInfo source, Peer? peer)
+    {
+        try
         {
-            var buffer = b.Buffers[i];
-            try
+            if (udp is null)
             {
-                if (udp is null)
-                {
-                    CountDrop(DropReason.DeviceDown);
-                    continue;
-                }
-                var result = udp.Send(buffer.Data, b.Endpoints[i], b.Locals[i]);
-                if (result == SendResult.SourceInvalid)
-                {
-                    lock (_sync) _engine.ClearSource(b.Lane.Peer);
-                    result = udp.Send(buffer.Data, b.Endpoints[i], default);
-                }
-                if (result != SendResult.Ok) CountDrop(DropReason.SendFailed);
+                CountDrop(DropReason.DeviceDown);
+                return false;
             }
-            catch (Exception ex)
+            var result = udp.Send(datagram.Data, to, source);
+            if (result == SendResult.SourceInvalid && peer is not null)
             {
-                CountDrop(DropReason.SendFailed);
-                Log(TunnelLogLevel.Verbose, $"UDP send failed: {ex.Message}");
+                lock (_sync) _engine.ClearSource(peer);
+                result = udp.Send(datagram.Data, to, default);
             }
-            finally
-            {
-                buffer.Return();
-            }
+            if (result != SendResult.Ok) CountDrop(DropReason.SendFailed);
+            return result == SendResult.Ok;
+        }
+        catch (Exception ex)
+        {
+            CountDrop(DropReason.SendFailed);
+            Log(TunnelLogLevel.Verbose, $"UDP send failed: {ex.Message}");
+            return false;
+        }
+        finally
+        {
+            datagram.Return();
         }
     }
 
@@ -631,32 +647,8 @@ public sealed partial class Tunnel : IDisposable
     /// <summary>The engine's output: sends and TUN writes happen on the calling thread, under the tunnel lock.</summary>
     private sealed class Output(Tunnel tunnel) : IProtocolOutput
     {
-        public bool SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer)
-        {
-            var udp = tunnel._udp;
-            try
-            {
-                if (udp is null)
-                {
-                    tunnel.CountDrop(DropReason.DeviceDown);
-                    return false;
-                }
-                var result = udp.Send(datagram.Data, destination, source);
-                if (result == SendResult.SourceInvalid && peer is not null)
-                {
-                    // The cached source address is gone (address removed, route changed): forget it and let the
-                    // kernel route (kernel socket.c, wireguard-go sticky_linux.go).
-                    tunnel._engine.ClearSource(peer);
-                    result = udp.Send(datagram.Data, destination, default);
-                }
-                if (result != SendResult.Ok) tunnel.CountDrop(DropReason.SendFailed);
-                return result == SendResult.Ok;
-            }
-            finally
-            {
-                datagram.Return();
-            }
-        }
+        public bool SendDatagram(PacketBuffer datagram, NetEndpoint destination, in PacketInfo source, Peer? peer) =>
+            tunnel.SendOne(tunnel._udp, datagram, destination, source, peer);
 
         public bool SealAndSend(PacketBuffer packet, Keypair keypair, ulong nonce, Peer peer, int mtu)
         {

@@ -178,7 +178,7 @@ public sealed partial class ProtocolEngine
     /// <summary>
     /// First, lock-free step of receiving a transport message: finds the keypair by the receiver index and checks
     /// its age. Safe on any thread (index lookups are concurrent-safe). False with a drop reason when the message
-    /// cannot be for us; the caller then returns the buffer via <see cref="DropReceived"/>.
+    /// cannot be for us; the caller then counts the drop and returns the buffer.
     /// </summary>
     public bool TryBeginTransport(PacketBuffer datagram, TimeSpan now, out Peer? peer, out Keypair keypair,
         out ulong counter, out DropReason reason)
@@ -212,9 +212,6 @@ public sealed partial class ProtocolEngine
         var sealedPart = datagram.Data[Messages.TransportHeaderSize..];
         return counter < Protocol.RejectAfterMessages && keypair.TryOpen(counter, sealedPart, sealedPart[..^Messages.TagSize]);
     }
-
-    /// <summary>Counts and returns a datagram rejected by <see cref="TryBeginTransport"/>.</summary>
-    public void DropReceived(DropReason reason, Peer? peer, PacketBuffer datagram) => Drop(reason, peer, datagram);
 
     /// <summary>
     /// The sequential step, in arrival order per peer, under the engine's serialization: replay window, key

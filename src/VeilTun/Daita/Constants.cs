@@ -17,4 +17,10 @@ public static class Constants
     public const int StateMax = 100_000;
     /// <summary>Smallest non-zero probability accepted by Binomial/Geometric.</summary>
     public const double DistMinProbability = 1e-9;
+    /// <summary>Cap on a sampled SendPadding/BlockOutgoing timeout, µs (one day).</summary>
+    public const double MaxSampledTimeout = 86_400_000_000.0;
+    /// <summary>Cap on a sampled UpdateTimer duration, µs (one day).</summary>
+    public const double MaxSampledTimerDuration = 86_400_000_000.0;
+    /// <summary>Cap on a sampled BlockOutgoing duration, µs (one day).</summary>
+    public const double MaxSampledBlockDuration = 86_400_000_000.0;
 }

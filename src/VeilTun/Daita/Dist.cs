@@ -24,6 +24,14 @@ public sealed record Dist(DistType Type, double P1, double P2, double P3, ulong 
         new(DistType.Uniform, low, high, 0, 0, start, max);
 
     /// <summary>
+    /// dist.rs <c>sample()</c>: a draw from the distribution plus <see cref="Start"/>, non-finite results mapped to 0,
+    /// clamped to [0, <see cref="Max"/>] (or [0, +inf) when Max ≤ 0). Always finite and ≥ 0, never throws, allocation-free;
+    /// meaningful for validated dists (see <see cref="Validate"/>). Uniform with low == high draws nothing.
+    /// Algorithms per type: see DistSampler (distributions of rand_distr 0.5.1, not its bit streams).
+    /// </summary>
+    public double Sample(IDaitaRandom random) => DistSampler.Sample(this, random);
+
+    /// <summary>
     /// dist.rs validate(): returns null if valid, else the reason. Mirrors the Rust comparisons exactly,
     /// including NaN behaviour (a comparison with NaN is false).
     /// </summary>

@@ -17,7 +17,10 @@ public sealed class State
         CounterA = counterA;
         CounterB = counterB;
         Transitions = transitions;
+        _transitions = transitions;
     }
+
+    private readonly Transition[]?[] _transitions;
 
     /// <summary>Action taken on entering this state, if any.</summary>
     public MachineAction? Action { get; }
@@ -30,6 +33,34 @@ public sealed class State
 
     /// <summary>Transitions on <paramref name="e"/>, or null.</summary>
     public Transition[]? On(Event e) => Transitions[(int)e];
+
+    /// <summary>
+    /// state.rs <c>sample_state(event)</c>: with a transition list for <paramref name="e"/>, draws ONE uniform f32 r in
+    /// [0, 1) (rand 0.9 <c>random_range(0.0..1.0)</c>: multiples of 2^-23) and returns the first target whose f32 running probability sum exceeds r; false (no transition) if the
+    /// probabilities run out (they may sum to less than 1). Without a list draws nothing and returns false.
+    /// <paramref name="next"/> is a state index, <see cref="Constants.StateEnd"/> or <see cref="Constants.StateSignal"/>.
+    /// Allocation-free.
+    /// </summary>
+    public bool TrySampleNext(Event e, IDaitaRandom random, out ulong next)
+    {
+        Transition[]? list = (uint)e < (uint)_transitions.Length ? _transitions[(int)e] : null;
+        if (list is not null)
+        {
+            float r = random.NextSingleRange();
+            float sum = 0f;
+            foreach (Transition t in list)
+            {
+                sum += t.Probability;
+                if (r < sum)
+                {
+                    next = t.Target;
+                    return true;
+                }
+            }
+        }
+        next = 0;
+        return false;
+    }
 
     /// <summary>
     /// state.rs validate(num_states): targets in range (or END/SIGNAL), no duplicates, each p and the f32 sum in

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.IO.Pipes;
+using System.Net;
 using System.Runtime.InteropServices;
 using VeilTun.Device;
+using VeilTun.Multihop;
 using VeilTun.Tun;
 using VeilTun.Uapi;
 
@@ -13,18 +15,81 @@ namespace VeilTun.Cli;
 /// and exit 0 only once it listens (1 if its setup failed). WG_TUN_FD / WG_UAPI_FD hand over existing
 /// descriptors; LOG_LEVEL is verbose|debug, error (default) or silent. SIGINT/SIGTERM, deleting the interface or
 /// deleting the socket file stop it; the socket and the interface are removed on the way out.
+/// With <c>--via ENTRYNAME --entry-address ADDR[,ADDR6] [--entry-mtu N]</c> it runs a multihop pair (issue 7): the exit
+/// device on IFNAME and an entry device with no TUN and its own socket ENTRYNAME.sock beside IFNAME.sock.
 /// </summary>
 internal static class DaemonCommand
 {
     private const int ExitSetupSuccess = 0;
     private const int ExitSetupFailed = 1;
 
-    public static int Run(string interfaceName, bool foreground)
+    /// <summary>The parsed daemon command line.</summary>
+    internal sealed record Arguments(string InterfaceName, bool Foreground, string? Via, IReadOnlyList<IPAddress> EntryAddresses, int EntryMtu);
+
+    /// <summary>Parses <c>[-f] [--via NAME --entry-address A[,A6] [--entry-mtu N]] IFNAME</c>; null + error if invalid.</summary>
+    public static Arguments? Parse(string[] args, out string? error)
+    {
+        bool foreground = false;
+        string? via = null, name = null, addresses = null;
+        int mtu = 1420;
+        error = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            string? Value() => i + 1 < args.Length ? args[++i] : null;
+            switch (a)
+            {
+                case "-f" or "--foreground":
+                    foreground = true;
+                    break;
+                case "--via":
+                    via = Value();
+                    if (via is null) { error = "--via needs the entry interface name"; return null; }
+                    break;
+                case "--entry-address":
+                    addresses = Value();
+                    if (addresses is null) { error = "--entry-address needs ADDR[,ADDR6]"; return null; }
+                    break;
+                case "--entry-mtu":
+                    if (!int.TryParse(Value(), out mtu)) { error = "--entry-mtu needs a number"; return null; }
+                    break;
+                default:
+                    if (a.StartsWith('-') || name is not null) { error = $"unexpected argument '{a}'"; return null; }
+                    name = a;
+                    break;
+            }
+        }
+        if (name is null) { error = "missing interface name"; return null; }
+        var list = new List<IPAddress>();
+        if (via is null && addresses is not null) { error = "--entry-address needs --via"; return null; }
+        if (via is not null)
+        {
+            if (via == name || via.Length is 0 or > 15 || via.Contains('/')) { error = $"invalid entry interface name '{via}'"; return null; }
+            if (addresses is null) { error = "--via needs --entry-address ADDR[,ADDR6]"; return null; }
+            foreach (var part in addresses.Split(','))
+            {
+                var text = part.Trim();
+                int slash = text.IndexOf('/');
+                if (slash >= 0) text = text[..slash]; // wg-quick style "10.64.0.2/32" is accepted
+                if (!IPAddress.TryParse(text, out var ip)) { error = $"invalid entry address '{part}'"; return null; }
+                if (list.Any(x => x.AddressFamily == ip.AddressFamily)) { error = "at most one IPv4 and one IPv6 entry address"; return null; }
+                list.Add(ip);
+            }
+            if (!MultihopMtu.TryValidate(mtu, list.Any(x => x.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6), out _, out var mtuError))
+            {
+                error = mtuError;
+                return null;
+            }
+        }
+        return new Arguments(name, foreground, via, list, mtu);
+    }
+
+    public static int Run(Arguments args, string[] rawArgs)
     {
         var logLevel = (Environment.GetEnvironmentVariable("LOG_LEVEL") ?? "error").ToLowerInvariant();
-        if (!foreground && Environment.GetEnvironmentVariable("WG_PROCESS_FOREGROUND") != "1")
-            return StartDetached(interfaceName, logLevel);
-        return RunForeground(interfaceName, logLevel);
+        if (!args.Foreground && Environment.GetEnvironmentVariable("WG_PROCESS_FOREGROUND") != "1")
+            return StartDetached(rawArgs, logLevel);
+        return RunForeground(args, logLevel);
     }
 
     private static Action<TunnelLogLevel, string> Logger(string name, string level)
@@ -39,7 +104,7 @@ internal static class DaemonCommand
         };
     }
 
-    private static int StartDetached(string interfaceName, string logLevel)
+    private static int StartDetached(string[] rawArgs, string logLevel)
     {
         using var ready = new AnonymousPipeServerStream(PipeDirection.In, HandleInheritability.Inheritable);
         var self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find own executable");
@@ -47,7 +112,8 @@ internal static class DaemonCommand
         var entry = Path.Combine(AppContext.BaseDirectory, "VeilTun.Cli.dll");
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(entry);
         psi.ArgumentList.Add("-f");
-        psi.ArgumentList.Add(interfaceName);
+        foreach (var a in rawArgs)
+            if (a is not ("-f" or "--foreground")) psi.ArgumentList.Add(a);
         psi.Environment["WG_PROCESS_FOREGROUND"] = "1";
         psi.Environment["VEILTUN_READY_FD"] = ready.GetClientHandleAsString();
         psi.Environment["VEILTUN_DETACH"] = logLevel is "silent" or "error" && Environment.GetEnvironmentVariable("LOG_LEVEL") is null ? "null" : "keep";
@@ -61,8 +127,9 @@ internal static class DaemonCommand
         return ExitSetupSuccess;
     }
 
-    private static int RunForeground(string interfaceName, string logLevel)
+    private static int RunForeground(Arguments args, string logLevel)
     {
+        string interfaceName = args.InterfaceName;
         var log = Logger(interfaceName, logLevel);
         LinuxTun tun;
         try
@@ -94,12 +161,45 @@ internal static class DaemonCommand
             return ExitSetupFailed;
         }
 
-        var tunnel = new Tunnel(new TunnelOptions { Tun = tun, Log = log });
+        Tunnel tunnel;
+        MultihopTunnel? multihop = null;
+        UapiListener? entryListener = null;
+        if (args.Via is { } via)
+        {
+            try
+            {
+                entryListener = UapiListener.Create(via);
+                multihop = MultihopTunnel.Create(new TunnelOptions { Tun = tun, Log = log },
+                    new MultihopOptions { EntryName = via, EntryAddresses = args.EntryAddresses, EntryMtu = args.EntryMtu },
+                    new TunnelOptions { Tun = tun, Log = Logger(via, logLevel) });
+            }
+            catch (Exception ex)
+            {
+                log(TunnelLogLevel.Error, $"Failed to set up the entry hop {via}: {ex.Message}");
+                entryListener?.Dispose();
+                listener.Dispose();
+                tun.Dispose();
+                return ExitSetupFailed;
+            }
+            tunnel = multihop.Exit;
+        }
+        else
+        {
+            tunnel = new Tunnel(new TunnelOptions { Tun = tun, Log = log });
+        }
         using var stop = new CancellationTokenSource();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-        tunnel.Start();
+        if (multihop is not null) multihop.Start();
+        else tunnel.Start();
         var uapi = listener.RunAsync(tunnel, stop.Token);
+        var waits = new List<Task> { Task.Delay(Timeout.Infinite, stop.Token), listener.SocketRemoved, tunnel.Stopped, uapi };
+        if (multihop is not null && entryListener is not null)
+        {
+            waits.Add(entryListener.RunAsync(multihop.Entry, stop.Token));
+            waits.Add(entryListener.SocketRemoved);
+            waits.Add(multihop.Entry.Stopped);
+        }
         log(TunnelLogLevel.Verbose, "UAPI listener started");
         log(TunnelLogLevel.Verbose, "Device started");
 
@@ -117,7 +217,7 @@ internal static class DaemonCommand
             Daemon.Detach(keepStdio: Environment.GetEnvironmentVariable("VEILTUN_DETACH") == "keep");
         }
 
-        var stopped = Task.WhenAny(Task.Delay(Timeout.Infinite, stop.Token), listener.SocketRemoved, tunnel.Stopped, uapi);
+        var stopped = Task.WhenAny(waits);
         try
         {
             stopped.Wait();
@@ -127,8 +227,10 @@ internal static class DaemonCommand
         }
         log(TunnelLogLevel.Verbose, "Shutting down");
         stop.Cancel();
-        tunnel.Dispose();
+        if (multihop is not null) multihop.Dispose();
+        else tunnel.Dispose();
         listener.Dispose();
+        entryListener?.Dispose();
         return 0;
     }
 }

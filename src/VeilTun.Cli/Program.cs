@@ -14,16 +14,27 @@ switch (args)
         return InProcessDemo.Run();
     case ["stats", var ifname]:
         return StatsCommand.Run(ifname);
-    case ["-f" or "--foreground", var ifname]:
-        return DaemonCommand.Run(ifname, foreground: true);
-    case [var ifname] when !ifname.StartsWith('-'):
-        return DaemonCommand.Run(ifname, foreground: false);
+    case ["daita", ..]:
+        return DaitaCommand.Run(args[1..]);
+    case [_, ..] when args[0] is not ("-h" or "--help" or "demo" or "stats" or "daita"):
+    {
+        var parsed = DaemonCommand.Parse(args, out var parseError);
+        if (parsed is null)
+        {
+            Console.Error.WriteLine($"veiltun: {parseError}");
+            return 2;
+        }
+        return DaemonCommand.Run(parsed, args);
+    }
     default:
         // As wireguard-go: a wrong argument count prints the usage and exits 0... but -h/--help is the only
         // way to get here on purpose, so say what exists.
         Console.WriteLine("""
             Usage: veiltun [-f/--foreground] INTERFACE-NAME
+                   veiltun [-f] --via ENTRY-NAME --entry-address ADDR[,ADDR6] [--entry-mtu N] INTERFACE-NAME
+                                                      multihop: INTERFACE-NAME's WireGuard rides inside ENTRY-NAME's
                    veiltun stats INTERFACE-NAME       drops by reason and per-peer counters
+                   veiltun daita inspect|set|off ...  DAITA machines and per-peer settings (veiltun daita for help)
                    veiltun demo --in-process          two in-process peers, every message printed
                    veiltun --version
             """);

@@ -1,5 +1,4 @@
 using System.Net.Sockets;
-using System.Text;
 
 namespace VeilTun.Cli;
 
@@ -8,26 +7,14 @@ internal static class StatsCommand
 {
     public static int Run(string interfaceName)
     {
-        var path = Path.Combine("/var/run/wireguard", interfaceName + ".sock");
         string text;
         try
         {
-            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            socket.Connect(new UnixDomainSocketEndPoint(path));
-            socket.Send("get=1\n\n"u8);
-            var sb = new StringBuilder();
-            var buffer = new byte[65536];
-            while (!sb.ToString().Contains("errno="))
-            {
-                int n = socket.Receive(buffer);
-                if (n == 0) break;
-                sb.Append(Encoding.UTF8.GetString(buffer, 0, n));
-            }
-            text = sb.ToString();
+            text = UapiClient.Transact(interfaceName, "get=1\n\n");
         }
         catch (SocketException ex)
         {
-            Console.Error.WriteLine($"veiltun stats: {path}: {ex.Message}");
+            Console.Error.WriteLine($"veiltun stats: {interfaceName}: {ex.Message}");
             return 1;
         }
         Console.WriteLine($"interface: {interfaceName}");
@@ -44,7 +31,8 @@ internal static class StatsCommand
                     peer = Convert.ToBase64String(Convert.FromHexString(value));
                     Console.WriteLine($"\npeer: {peer}");
                     break;
-                case "endpoint" or "tx_bytes" or "rx_bytes" or "last_handshake_time_sec" when peer is not null:
+                case "endpoint" or "tx_bytes" or "rx_bytes" or "last_handshake_time_sec" or "daita_rx_padding_bytes"
+                    or "daita_tx_padding_bytes" or "daita_rx_decoy_packet_bytes" or "daita_tx_decoy_packet_bytes" when peer is not null:
                     Console.WriteLine($"  {key}: {value}");
                     break;
                 default:

@@ -27,6 +27,17 @@ public sealed partial class Tunnel : IUapiHandler
                 if (p.PresharedKey is { Length: not 32 }) return UapiError.Invalid("preshared_key must be 32 bytes");
                 if (p.PersistentKeepaliveInterval is < 0 or > ushort.MaxValue)
                     return UapiError.Invalid($"invalid persistent_keepalive_interval {p.PersistentKeepaliveInterval}");
+                if (p.Daita is { } d && d.Validate() is { } daitaError) return UapiError.Invalid(daitaError);
+                if (p.ExtensionKeys.Count > 0)
+                {
+                    if (!DaitaKeys.TryParse(p.ExtensionKeys, out bool touched, out var settings, out var error))
+                        return UapiError.Invalid(error!);
+                    if (touched)
+                    {
+                        p.Daita = settings;
+                        p.DisableDaita = settings is null;
+                    }
+                }
             }
 
             // The only fallible side effect: bind the new port before changing anything.
@@ -93,6 +104,14 @@ public sealed partial class Tunnel : IUapiHandler
             else _engine.AllowedIps.Insert(address[..n], ip.PrefixLength, peer);
         }
         if (change.PersistentKeepaliveInterval is int keepalive) _engine.SetPersistentKeepalive(peer, keepalive, now);
+        if (change.Daita is { } daita)
+        {
+            if (!_engine.SetDaita(peer, daita, now, out var error)) Log(TunnelLogLevel.Error, $"{peer} - DAITA not enabled: {error}");
+        }
+        else if (change.DisableDaita)
+        {
+            _engine.SetDaita(peer, null, now, out _);
+        }
         // A peer section ends: packets that waited for configuration (e.g. an endpoint) may go now.
         if (_engine.IsUp && peer.StagedCount > 0) _engine.SendStagedPackets(peer, now);
     }
@@ -142,6 +161,7 @@ public sealed partial class Tunnel : IUapiHandler
                     ps.LastHandshakeTime = (ticks / TimeSpan.TicksPerSecond, ticks % TimeSpan.TicksPerSecond * 100);
                 }
                 foreach (var (address, prefix) in _engine.AllowedIps.EntriesFor(peer)) ps.AllowedIps.Add((address, prefix));
+                if (peer.Daita is { } daita) DaitaKeys.AppendSnapshot(ps.ExtraKeys, daita);
                 snapshot.Peers.Add(ps);
             }
         }
@@ -166,6 +186,8 @@ public sealed partial class Tunnel : IUapiHandler
             request.ClearSecrets();
         }
     }
+
+    bool IUapiHandler.IsExtensionPeerKey(string key) => DaitaKeys.IsSetKey(key);
 
     void IUapiHandler.OnError(string message) => Log(TunnelLogLevel.Error, "UAPI: " + message);
 }

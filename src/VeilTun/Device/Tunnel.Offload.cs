@@ -138,6 +138,23 @@ public sealed partial class Tunnel
     private void FlushTunLocked()
     {
         if (_pendingTun.Count == 0) return;
+        if (_tun is IPacketBufferTun bufferTun)
+        {
+            foreach (var b in _pendingTun)
+            {
+                try
+                {
+                    bufferTun.WriteBuffer(b);
+                }
+                catch (Exception ex)
+                {
+                    CountDrop(DropReason.TunWriteFailed);
+                    Log(TunnelLogLevel.Verbose, $"TUN write failed: {ex.Message}");
+                }
+            }
+            _pendingTun.Clear();
+            return;
+        }
         var tun = OffloadTun;
         if (tun is null)
         {
@@ -227,5 +244,7 @@ public sealed partial class Tunnel
     {
         _pipeline?.FlushOutbound();
         FlushTunLocked();
+        // A DAITA timer set for earlier than the timer thread's wake-up: wake it now.
+        if (_engine.TakeNewDaitaDeadline().Ticks < _timerSleepUntil) _timerWake.Set();
     }
 }

@@ -48,6 +48,7 @@ public sealed partial class Tunnel : IDisposable
     private int _listenPort;
     private uint _fwmark;
     private TimeSpan _underLoadUntil;
+    private long _timerSleepUntil; // ticks of the engine clock; written and read under _sync
     private bool _started;
     private int _disposed;
 
@@ -227,6 +228,11 @@ public sealed partial class Tunnel : IDisposable
             TunReaderLoopOffload(offloadTun);
             return;
         }
+        if (_tun is IPacketBufferTun bufferTun)
+        {
+            TunReaderLoopBuffers(bufferTun);
+            return;
+        }
         var scratch = new byte[BufferSize];
         var burst = new PacketBuffer[CryptoPipeline.MaxBatch];
         bool closed = false;
@@ -282,8 +288,70 @@ public sealed partial class Tunnel : IDisposable
         }
     }
 
+    // An in-process TUN hands over whole buffers (multihop's entry device): no copy, same batching.
+    private void TunReaderLoopBuffers(IPacketBufferTun tun)
+    {
+        var burst = new PacketBuffer[CryptoPipeline.MaxBatch];
+        bool closed = false;
+        while (!_stop.IsCancellationRequested && !closed)
+        {
+            int count = 0;
+            while (count < burst.Length)
+            {
+                var buffer = count == 0 ? tun.ReadBuffer() : tun.TryReadBuffer();
+                if (buffer is null)
+                {
+                    if (count == 0) closed = true;
+                    break;
+                }
+                burst[count++] = buffer;
+            }
+            if (count == 0) continue;
+            lock (_sync)
+            {
+                var now = _now();
+                for (int i = 0; i < count; i++) _engine.SendPacket(burst[i], now);
+                AfterEngine();
+            }
+            Array.Clear(burst, 0, count);
+        }
+        if (!_stop.IsCancellationRequested)
+        {
+            Raise(new TunnelEvent(TunnelEventKind.Closed, Message: "TUN closed"));
+            ThreadPool.QueueUserWorkItem(_ => Dispose());
+        }
+    }
+
+    // An in-process transport hands over whole buffers (multihop's exit device): no copy, same batching.
+    private void UdpReaderLoopBuffers(IPacketBufferUdp udp)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            bool closed = false;
+            var now = TimeSpan.Zero;
+            for (int i = 0; i < CryptoPipeline.MaxBatch; i++)
+            {
+                var buffer = i == 0 ? udp.ReceiveBuffer(out var from, out var local) : udp.TryReceiveBuffer(out from, out local);
+                if (buffer is null)
+                {
+                    if (i == 0) closed = true;
+                    break;
+                }
+                if (i == 0) now = _now();
+                Dispatch(buffer, from, local, now);
+            }
+            _pipeline?.FlushInbound();
+            if (closed) break;
+        }
+    }
+
     private void UdpReaderLoop(IUdpTransport udp)
     {
+        if (udp is IPacketBufferUdp bufferUdp)
+        {
+            UdpReaderLoopBuffers(bufferUdp);
+            return;
+        }
         var scratch = new byte[BufferSize];
         var groExtras = new List<PacketBuffer>(64);
         while (!_stop.IsCancellationRequested)
@@ -427,6 +495,13 @@ public sealed partial class Tunnel : IDisposable
     /// </summary>
     private bool SendOne(IUdpTransport? udp, PacketBuffer datagram, NetEndpoint to, in PacketInfo source, Peer? peer)
     {
+        if (udp is IPacketBufferUdp bufferUdp)
+        {
+            // Ownership passes to the transport (it wraps the datagram in place and passes the buffer on).
+            var sent = bufferUdp.SendBuffer(datagram, to, source);
+            if (sent != SendResult.Ok) CountDrop(DropReason.SendFailed);
+            return sent == SendResult.Ok;
+        }
         try
         {
             if (udp is null)
@@ -540,9 +615,10 @@ public sealed partial class Tunnel : IDisposable
                 AfterEngine();
                 var next = _engine.NextDeadline;
                 wait = next == TimeSpan.MaxValue ? TimeSpan.FromMilliseconds(100) : next - now;
+                if (wait > TimeSpan.FromMilliseconds(100)) wait = TimeSpan.FromMilliseconds(100);
+                if (wait < TimeSpan.FromMilliseconds(1)) wait = TimeSpan.FromMilliseconds(1);
+                _timerSleepUntil = (now + wait).Ticks;
             }
-            if (wait > TimeSpan.FromMilliseconds(100)) wait = TimeSpan.FromMilliseconds(100);
-            if (wait < TimeSpan.FromMilliseconds(1)) wait = TimeSpan.FromMilliseconds(1);
             WaitHandle.WaitAny([_timerWake, _stop.Token.WaitHandle], wait);
         }
     }

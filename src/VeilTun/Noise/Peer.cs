@@ -67,6 +67,9 @@ public sealed class Peer
     /// <summary>Free-form slot for the layer above (device, DAITA, multihop) to hang per-peer state on.</summary>
     public object? Tag { get; set; }
 
+    /// <summary>The peer's DAITA state (null: DAITA off). Set through <see cref="ProtocolEngine.SetDaita"/>.</summary>
+    public Daita.DaitaPeer? Daita { get; internal set; }
+
     internal Queue<PacketBuffer> Staged => _staged;
 
     public override string ToString()

@@ -253,6 +253,17 @@ public sealed partial class ProtocolEngine
         }
         peer.Timers.DataReceived(now);
 
+        if (peer.Daita is { } daita)
+        {
+            bool real = daita.OnReceived(plaintext);
+            daita.Flush(now);
+            if (!real)
+            {
+                datagram.Return(); // a decoy: authenticated, counted by DAITA, never delivered
+                return;
+            }
+        }
+
         // Inner packet: trim the padding by the IP header's own length, then check the source belongs to this
         // peer (cryptokey routing, whitepaper §2).
         if (!TryGetInnerLength(plaintext, out int innerLength, out var source))

@@ -46,6 +46,14 @@ public sealed partial class ProtocolEngine
                 Drop(DropReason.PacketTooBig, peer, packet);
                 return;
             }
+            if (peer.Daita is { } daita)
+            {
+                if (packet.Length > 0) daita.OnNormalSent(packet);
+                Stage(peer, packet);
+                SendStagedPackets(peer, now);
+                daita.Flush(now);
+                return;
+            }
             Stage(peer, packet);
             SendStagedPackets(peer, now);
         }
@@ -99,9 +107,15 @@ public sealed partial class ProtocolEngine
         }
 
         bool sentData = false, sentAny = false;
+        var daita = peer.Daita;
         peer.Timers.AnyAuthenticatedPacketTraversal(now, peer.PersistentKeepaliveInterval);
         while (peer.Staged.TryPeek(out var packet))
         {
+            if (daita is { IsDelaying: true } && packet.Length > 0 && daita.TryDelay(packet))
+            {
+                peer.Staged.Dequeue(); // held back by a DAITA delay; it goes out when the delay ends
+                continue;
+            }
             if (!keypair.TryTakeNonce(out ulong nonce))
             {
                 // Nonces exhausted mid-batch: the rest stays staged and a new handshake starts.
@@ -112,8 +126,11 @@ public sealed partial class ProtocolEngine
             if (packet.Length > 0) sentData = true;
             int length = Messages.TransportOverhead + Messages.PaddedLength(packet.Length, Mtu);
             sentAny = true;
+            bool isData = packet.Length > 0;
             if (_output.SealAndSend(packet, keypair, nonce, peer, Mtu)) peer.AddTx(length);
+            if (daita is not null && isData) daita.OnTunnelSent();
         }
+        daita?.Flush(now);
         if (!sentAny) return;
         peer.Timers.AnyAuthenticatedPacketSent();
         if (sentData) peer.Timers.DataSent(now, Jitter());

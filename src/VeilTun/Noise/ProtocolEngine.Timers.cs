@@ -15,6 +15,7 @@ public sealed partial class ProtocolEngine
             {
                 var d = peer.Timers.NextDeadline;
                 if (d < min) min = d;
+                if (peer.Daita is { } daita && (d = daita.NextDeadline) < min) min = d;
             }
             return min;
         }
@@ -26,6 +27,18 @@ public sealed partial class ProtocolEngine
         if (!IsUp) return;
         foreach (var peer in _peers.Values)
         {
+            if (peer.Daita is { } daita && daita.NextDeadline <= now)
+            {
+                try
+                {
+                    daita.Tick(now);
+                }
+                catch (Exception ex)
+                {
+                    LastInternalError = ex;
+                    Drop(Noise.DropReason.Internal, peer, null);
+                }
+            }
             if (peer.Timers.NextDeadline > now) continue;
             try
             {

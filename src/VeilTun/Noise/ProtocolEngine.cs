@@ -157,6 +157,8 @@ public sealed partial class ProtocolEngine
     {
         if (!_peers.Remove(peer.PublicKey)) return;
         AllowedIps.RemoveByPeer(peer);
+        peer.Daita?.Reset(TimeSpan.Zero, static b => b.Return());
+        peer.Daita = null;
         peer.Timers.Enabled = false;
         peer.Timers.StopAll();
         ZeroAndFlushAll(peer);
@@ -215,6 +217,7 @@ public sealed partial class ProtocolEngine
         IsUp = true;
         foreach (var peer in _peers.Values)
         {
+            peer.Daita?.Reset(now, static b => b.Return()); // the machines start afresh with the interface
             peer.Timers.Enabled = true;
             if (peer.PersistentKeepaliveInterval > 0) SendKeepalive(peer, now);
         }
@@ -227,6 +230,7 @@ public sealed partial class ProtocolEngine
         IsUp = false;
         foreach (var peer in _peers.Values)
         {
+            peer.Daita?.Reset(TimeSpan.Zero, static b => b.Return());
             peer.Timers.Enabled = false;
             peer.Timers.StopAll();
             ZeroAndFlushAll(peer);

@@ -49,4 +49,10 @@ public sealed class PeerChange
     /// repeat). Their values are not validated here.
     /// </summary>
     public List<KeyValuePair<string, string>> ExtensionKeys { get; } = new();
+
+    /// <summary>DAITA settings to enable (library API, or folded from the <c>daita_*</c> UAPI keys); null = unchanged.</summary>
+    public Daita.DaitaSettings? Daita { get; set; }
+
+    /// <summary>Turn DAITA off for this peer (<c>daita_enable=0</c>).</summary>
+    public bool DisableDaita { get; set; }
 }

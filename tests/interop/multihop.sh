@@ -108,7 +108,7 @@ sleep 1
 
 vt_check ping-ipv4-through-both-hops "no replies from 198.51.100.130" vt_ping "$C" 198.51.100.130 3 15
 vt_check ping-ipv6-through-both-hops "no replies from 2001:db8:5::2" vt_ping "$C" 2001:db8:5::2 3 10
-ping_mtu() { timeout 15 ip netns exec "$C" ping -n -q -c 2 -i 0.2 -W 2 -M do -s $((1340 - 28)) 198.51.100.130 >/dev/null 2>&1; }
+ping_mtu() { timeout 15 ip netns exec "$C" ping -n -q -c 2 -i 0.2 -W 2 -M "do" -s $((1340 - 28)) 198.51.100.130 >/dev/null 2>&1; }
 vt_check ping-full-exit-mtu "1340-byte packets did not pass" ping_mtu
 ip netns exec "$S" timeout 30 iperf3 -s -1 >/dev/null 2>&1 &
 vt_track_pid $!

@@ -25,6 +25,11 @@ public sealed class DaitaPeer
     private const int MaxRounds = 8;
     private const int MaxPendingEvents = 4096;
 
+    // Timers run at most once per millisecond per peer (the tunnel's timer thread wakes at most that often too):
+    // a machine that asks for zero timeouts in a loop gets 1000 rounds a second, not a busy core.
+    private static readonly TimeSpan MinTickInterval = TimeSpan.FromMilliseconds(1);
+    private TimeSpan _lastTick = TimeSpan.MinValue;
+
     private readonly IDaitaHost _host;
     private readonly IDaitaRandom _random;
     private Framework _framework;
@@ -112,14 +117,15 @@ public sealed class DaitaPeer
     {
         get
         {
-            if (_pending.Count > 0 || _abortDelay) return TimeSpan.Zero;
-            var min = _delaying ? _delayUntil : TimeSpan.MaxValue;
+            var min = _pending.Count > 0 || _abortDelay ? TimeSpan.Zero : _delaying ? _delayUntil : TimeSpan.MaxValue;
             for (int m = 0; m < _machines; m++)
             {
                 if (_actionDue[m] < min) min = _actionDue[m];
                 if (_internalDue[m] < min) min = _internalDue[m];
             }
-            return min;
+            if (min == TimeSpan.MaxValue || _lastTick == TimeSpan.MinValue) return min;
+            var earliest = _lastTick + MinTickInterval;
+            return min < earliest ? earliest : min;
         }
     }
 
@@ -210,6 +216,7 @@ public sealed class DaitaPeer
     /// <summary>Runs every timer due at <paramref name="now"/>, then the events they produced.</summary>
     public void Tick(TimeSpan now)
     {
+        _lastTick = now;
         for (int round = 0; round < MaxRounds; round++)
         {
             bool any = false;

@@ -10,13 +10,13 @@
 # Checks: the daemon serves two UAPI sockets that wg(8) configures and shows; pings (IPv4 and IPv6) and an
 # iperf3 transfer reach the server; a capture on the client's wire holds only WireGuard to the entry relay; the
 # server sees the exit relay's address; the entry relay knows only the client, the exit relay only the entry
-# relay; killing and restarting the exit relay recovers within 30 s. Prints PASS/FAIL lines and "N passed, N failed".
+# relay; killing and restarting the exit relay, then the entry relay, recovers within 30 s each. Prints PASS/FAIL lines and "N passed, N failed".
 # shellcheck disable=SC2317 # helpers run through vt_check/vt_wait look unreachable to shellcheck
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib/common.bash
 source "$here/lib/common.bash"
-vt_init multihop 150
+vt_init multihop 200
 vt_require wireguard-go ping iperf3 nft tshark jq
 
 C=vtmh-$VT_ID-c E=vtmh-$VT_ID-e X=vtmh-$VT_ID-x S=vtmh-$VT_ID-s
@@ -152,6 +152,18 @@ else
 fi
 vt_check entry-hop-untouched-by-exit-restart "entry handshake changed (${hs_before:-0})" \
     test "$(vt_latest_handshake "$C" "$ENT" "$(pub e)")" = "$hs_before"
+
+# --- the entry relay restarts: both hops heal within 30 s (the exit hop's session survives inside) ------------------
+for p in $(vt_pids_of "$E" "$(command -v "$VT_WGGO")"); do kill -TERM "$p"; done
+vt_wait 10 bash -c "! ip -n '$E' link show '$WGE' >/dev/null 2>&1"
+ip netns exec "$E" nft delete table inet vtmh 2>/dev/null
+if relay_e; then
+    start=$SECONDS
+    vt_check entry-relay-restart-recovers "no reply within 30 s" vt_ping "$C" 198.51.100.130 1 30
+    vt_log "recovered after $((SECONDS - start)) s"
+else
+    vt_fail entry-relay-restart-recovers "the entry relay did not come back up"
+fi
 
 drops=$(vt_drops "$EXIT" | tr '\n' ' ')
 vt_log "exit drops: ${drops:-none}; entry drops: $(vt_drops "$ENT" | tr '\n' ' ')"

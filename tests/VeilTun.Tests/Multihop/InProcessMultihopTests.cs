@@ -1,10 +1,13 @@
 using System.Net;
 using VeilTun.Buffers;
 using VeilTun.Crypto;
+using VeilTun.Daita;
 using VeilTun.Device;
 using VeilTun.Multihop;
+using VeilTun.Noise;
 using VeilTun.Tests.Fakes;
 using VeilTun.Tun;
+using VeilTun.Uapi;
 using VeilTun.Udp;
 using Xunit;
 
@@ -15,15 +18,71 @@ namespace VeilTun.Tests.Multihop;
 /// exit relay (plain VeilTun tunnels), all on in-memory TUNs and an in-memory UDP network. The entry relay's
 /// "kernel" is a forwarder that routes the inner UDP between its TUN and the exit relay, with one NAT mapping.
 /// </summary>
-public sealed class InProcessMultihopTests : IDisposable
+public sealed class InProcessMultihopTests
+{
+    [Fact]
+    public void TrafficCrossesBothHopsAndEachRelaySeesOnlyItsNeighbour()
+    {
+        using var chain = new MultihopChain(ipv6: false);
+        chain.AssertRoundTrip();
+    }
+
+    [Fact]
+    public void IPv6OuterAndInnerHeadersWorkToo()
+    {
+        using var chain = new MultihopChain(ipv6: true);
+        chain.AssertRoundTrip();
+        chain.AssertManyInOrder(50);
+    }
+
+    [Fact]
+    public void ManyPacketsArriveInOrderThroughBothHops()
+    {
+        using var chain = new MultihopChain(ipv6: false);
+        chain.AssertRoundTrip(); // both sessions first: packets waiting for a handshake are bounded (oldest dropped)
+        chain.AssertManyInOrder(200);
+    }
+
+    [Fact]
+    public void DaitaOnTheExitHopRidesInsideTheEntryHop()
+    {
+        using var chain = new MultihopChain(ipv6: false);
+        var request = new SetRequest();
+        request.Peers.Add(new PeerChange
+        {
+            PublicKey = chain.ExitRelayKey.Bytes.ToArray(),
+            UpdateOnly = true,
+            Daita = new DaitaSettings { Machines = [Daita.DaitaEngineTests.PadLoop(20_000)] },
+        });
+        Assert.Null(chain.Client.Exit.Configure(request));
+        chain.AssertRoundTrip();
+        chain.AssertManyInOrder(20);
+        long DecoyBytes() => long.Parse(chain.Client.Exit.GetSnapshot().Peers.Single().ExtraKeys
+            .Single(k => k.Key == "daita_tx_decoy_packet_bytes").Value);
+        Assert.True(SpinWait.SpinUntil(() => DecoyBytes() > 0, TimeSpan.FromSeconds(10)), "no decoys sent");
+        // The exit relay has no DAITA and drops the decoys as invalid inner packets: they crossed both hops.
+        Assert.True(SpinWait.SpinUntil(() => chain.ExitRelay.GetDropCounts().ContainsKey(DropReason.InvalidInnerPacket),
+            TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public void AnEntryMtuThatCannotCarryTheExitHopIsAClearError()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => MultihopTunnel.Create(new TunnelOptions { Tun = new InMemoryTun("x") },
+            new MultihopOptions { EntryName = "e", EntryAddresses = [IPAddress.Parse("10.0.0.1")], EntryMtu = 600 }));
+        Assert.Contains("MTU", ex.Message);
+    }
+}
+
+/// <summary>A multihop client, an entry relay with its forwarder and an exit relay; IPv4 or IPv6 everywhere.</summary>
+internal sealed class MultihopChain : IDisposable
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
-    private static readonly IPAddress ClientPublic = IPAddress.Parse("198.51.100.1");
-    private static readonly IPAddress EntryRelay = IPAddress.Parse("198.51.100.10");
-    private static readonly IPAddress EntryRelayNat = IPAddress.Parse("198.51.100.11");
-    private static readonly IPAddress ExitRelay = IPAddress.Parse("198.51.100.20");
-    private const string ClientEntryAddress = "10.64.0.2"; // the client inside the entry tunnel
-    private const string ClientExitAddress = "10.65.0.2"; // the client inside the exit tunnel
+    private readonly bool _ipv6;
+    private readonly IPAddress _clientPublic, _entryRelay, _entryRelayNat, _exitRelay;
+    private readonly string _clientEntryAddress; // the client inside the entry tunnel
+    private readonly string _clientExitAddress; // the client inside the exit tunnel
+    private readonly string _server;
 
     private readonly InMemoryNetwork _net = new();
     private readonly InMemoryTun _clientTun = new("mh0", mtu: 1340), _entryTun = new("relayE"), _exitTun = new("relayX");
@@ -40,9 +99,21 @@ public sealed class InProcessMultihopTests : IDisposable
     private static IUdpTransport Bind(InMemoryNetwork net, IPAddress address, int port) =>
         net.Bind(NetEndpoint.FromIPEndPoint(new IPEndPoint(address, port)));
 
-    public InProcessMultihopTests()
+    private static string Endpoint(IPAddress a) => new IPEndPoint(a, 51820).ToString();
+
+    public MultihopChain(bool ipv6)
     {
-        _entry = new Tunnel(new TunnelOptions { Tun = _entryTun, BindUdp = p => Bind(_net, EntryRelay, p) });
+        _ipv6 = ipv6;
+        _clientPublic = IPAddress.Parse(ipv6 ? "2001:db8:100::1" : "198.51.100.1");
+        _entryRelay = IPAddress.Parse(ipv6 ? "2001:db8:100::10" : "198.51.100.10");
+        _entryRelayNat = IPAddress.Parse(ipv6 ? "2001:db8:100::11" : "198.51.100.11");
+        _exitRelay = IPAddress.Parse(ipv6 ? "2001:db8:100::20" : "198.51.100.20");
+        _clientEntryAddress = ipv6 ? "2001:db8:64::2" : "10.64.0.2";
+        _clientExitAddress = ipv6 ? "2001:db8:65::2" : "10.65.0.2";
+        _server = ipv6 ? "2001:db8:99::99" : "192.0.2.99";
+        string host = ipv6 ? "/128" : "/32";
+
+        _entry = new Tunnel(new TunnelOptions { Tun = _entryTun, BindUdp = p => Bind(_net, _entryRelay, p) });
         _entry.Configure($"""
             [Interface]
             PrivateKey = {Convert.ToBase64String(_entryKey.Bytes)}
@@ -50,9 +121,9 @@ public sealed class InProcessMultihopTests : IDisposable
 
             [Peer]
             PublicKey = {_clientEntryKey.DerivePublicKey()}
-            AllowedIPs = {ClientEntryAddress}/32
+            AllowedIPs = {_clientEntryAddress}{host}
             """);
-        _exit = new Tunnel(new TunnelOptions { Tun = _exitTun, BindUdp = p => Bind(_net, ExitRelay, p) });
+        _exit = new Tunnel(new TunnelOptions { Tun = _exitTun, BindUdp = p => Bind(_net, _exitRelay, p) });
         _exit.Configure($"""
             [Interface]
             PrivateKey = {Convert.ToBase64String(_exitKey.Bytes)}
@@ -60,19 +131,19 @@ public sealed class InProcessMultihopTests : IDisposable
 
             [Peer]
             PublicKey = {_clientExitKey.DerivePublicKey()}
-            AllowedIPs = {ClientExitAddress}/32
+            AllowedIPs = {_clientExitAddress}{host}
             """);
         _client = MultihopTunnel.Create(new TunnelOptions { Tun = _clientTun },
-            new MultihopOptions { EntryName = "mh-entry", EntryAddresses = [IPAddress.Parse(ClientEntryAddress)] },
-            new TunnelOptions { Tun = _clientTun, BindUdp = p => Bind(_net, ClientPublic, p) });
+            new MultihopOptions { EntryName = "mh-entry", EntryAddresses = [IPAddress.Parse(_clientEntryAddress)] },
+            new TunnelOptions { Tun = _clientTun, BindUdp = p => Bind(_net, _clientPublic, p) });
         _client.Exit.Configure($"""
             [Interface]
             PrivateKey = {Convert.ToBase64String(_clientExitKey.Bytes)}
 
             [Peer]
             PublicKey = {_exitKey.DerivePublicKey()}
-            AllowedIPs = 0.0.0.0/0
-            Endpoint = {ExitRelay}:51820
+            AllowedIPs = 0.0.0.0/0, ::/0
+            Endpoint = {Endpoint(_exitRelay)}
             """);
         _client.Entry.Configure($"""
             [Interface]
@@ -80,11 +151,11 @@ public sealed class InProcessMultihopTests : IDisposable
 
             [Peer]
             PublicKey = {_entryKey.DerivePublicKey()}
-            AllowedIPs = {ExitRelay}/32
-            Endpoint = {EntryRelay}:51820
+            AllowedIPs = {_exitRelay}{host}
+            Endpoint = {Endpoint(_entryRelay)}
             """);
 
-        _nat = Bind(_net, EntryRelayNat, 40001);
+        _nat = Bind(_net, _entryRelayNat, 40001);
         _forwardOut = new Thread(ForwardOut) { IsBackground = true };
         _forwardBack = new Thread(ForwardBack) { IsBackground = true };
         _forwardOut.Start();
@@ -93,6 +164,12 @@ public sealed class InProcessMultihopTests : IDisposable
         _exit.Start();
         _client.Start();
     }
+
+    public MultihopTunnel Client => _client;
+
+    public Tunnel ExitRelay => _exit;
+
+    public PublicKey ExitRelayKey => _exitKey.DerivePublicKey();
 
     // Entry relay, tunnel → world: UDP from the client's entry address goes out from the NAT address.
     private void ForwardOut()
@@ -128,6 +205,47 @@ public sealed class InProcessMultihopTests : IDisposable
         }
     }
 
+    private byte[] ClientPacket(int length) =>
+        _ipv6 ? Packets.Ipv6(_clientExitAddress, _server, length) : Packets.Ipv4(_clientExitAddress, _server, length);
+
+    public void AssertRoundTrip()
+    {
+        var ping = ClientPacket(84);
+        Assert.True(_clientTun.Inject(ping));
+        Assert.True(_exitTun.TryTake(out var atExit, Wait), "the packet did not reach the exit relay's TUN");
+        Assert.Equal(ping, atExit);
+
+        var reply = _ipv6 ? Packets.Ipv6(_server, _clientExitAddress, 100) : Packets.Ipv4(_server, _clientExitAddress, 100);
+        Assert.True(_exitTun.Inject(reply));
+        Assert.True(_clientTun.TryTake(out var back, Wait), "the reply did not come back through both hops");
+        Assert.Equal(reply, back);
+
+        // The exit relay knows the client only by the entry relay's NAT address; the entry relay by its real one.
+        Assert.Equal(new IPEndPoint(_entryRelayNat, 40001).ToString(), Assert.Single(_exit.GetPeerStats()).Endpoint);
+        var clientEndpoint = IPEndPoint.Parse(Assert.Single(_entry.GetPeerStats()).Endpoint);
+        Assert.Equal(_clientPublic, clientEndpoint.Address);
+        // Each hop did its own handshake.
+        Assert.NotNull(Assert.Single(_client.Exit.GetPeerStats()).LastHandshake);
+        Assert.NotNull(Assert.Single(_client.Entry.GetPeerStats()).LastHandshake);
+        Assert.Equal(0, _client.Link.Dropped);
+        Assert.Equal(0, _client.Link.Invalid);
+    }
+
+    public void AssertManyInOrder(int count)
+    {
+        var sent = new List<byte[]>();
+        for (int i = 0; i < count; i++)
+        {
+            var p = ClientPacket(100 + i % 1200);
+            p[^1] = (byte)i;
+            sent.Add(p);
+            Assert.True(_clientTun.Inject(p));
+        }
+        var received = new List<byte[]>();
+        while (received.Count < sent.Count && _exitTun.TryTake(out var p, Wait)) received.Add(p);
+        Assert.Equal(sent, received);
+    }
+
     public void Dispose()
     {
         _stop.Cancel();
@@ -141,53 +259,5 @@ public sealed class InProcessMultihopTests : IDisposable
         Assert.Equal(0, _client.Entry.OutstandingBuffers);
         Assert.Equal(0, _entry.OutstandingBuffers);
         Assert.Equal(0, _exit.OutstandingBuffers);
-    }
-
-    [Fact]
-    public void TrafficCrossesBothHopsAndEachRelaySeesOnlyItsNeighbour()
-    {
-        var ping = Icmp.EchoRequest(ClientExitAddress, "192.0.2.99", 7, 1);
-        Assert.True(_clientTun.Inject(ping));
-        Assert.True(_exitTun.TryTake(out var atExit, Wait), "the packet did not reach the exit relay's TUN");
-        Assert.Equal(ping, atExit);
-
-        var reply = Icmp.ReplyTo(atExit);
-        Assert.True(_exitTun.Inject(reply));
-        Assert.True(_clientTun.TryTake(out var back, Wait), "the reply did not come back through both hops");
-        Assert.Equal(reply, back);
-
-        // The exit relay knows the client only by the entry relay's NAT address; the entry relay by its real one.
-        Assert.Equal($"{EntryRelayNat}:40001", Assert.Single(_exit.GetPeerStats()).Endpoint);
-        Assert.StartsWith($"{ClientPublic}:", Assert.Single(_entry.GetPeerStats()).Endpoint);
-        // Each hop did its own handshake.
-        Assert.NotNull(Assert.Single(_client.Exit.GetPeerStats()).LastHandshake);
-        Assert.NotNull(Assert.Single(_client.Entry.GetPeerStats()).LastHandshake);
-        Assert.Equal(0, _client.Link.Dropped);
-        Assert.Equal(0, _client.Link.Invalid);
-    }
-
-    [Fact]
-    public void ManyPacketsArriveInOrderThroughBothHops()
-    {
-        var sent = new List<byte[]>();
-        for (int i = 0; i < 200; i++)
-        {
-            var p = Packets.Ipv4(ClientExitAddress, "192.0.2.99", 100 + i % 1200);
-            p[^1] = (byte)i;
-            sent.Add(p);
-            Assert.True(_clientTun.Inject(p));
-            if (i == 0) Assert.True(_exitTun.TryTake(out _, Wait)); // first one after the two handshakes
-        }
-        var received = new List<byte[]>();
-        while (received.Count < sent.Count - 1 && _exitTun.TryTake(out var p, Wait)) received.Add(p);
-        Assert.Equal(sent.Skip(1), received);
-    }
-
-    [Fact]
-    public void AnEntryMtuThatCannotCarryTheExitHopIsAClearError()
-    {
-        var ex = Assert.Throws<ArgumentException>(() => MultihopTunnel.Create(new TunnelOptions { Tun = new InMemoryTun("x") },
-            new MultihopOptions { EntryName = "e", EntryAddresses = [IPAddress.Parse("10.0.0.1")], EntryMtu = 600 }));
-        Assert.Contains("MTU", ex.Message);
     }
 }

@@ -139,9 +139,17 @@ hs_ent=$(vt_latest_handshake "$C" "$ENT" "$(pub e)")
 hs_exit=$(vt_latest_handshake "$C" "$EXIT" "$(pub x)")
 vt_check handshake-on-each-hop "entry ${hs_ent:-0}, exit ${hs_exit:-0}" test "${hs_ent:-0}" -gt 0 -a "${hs_exit:-0}" -gt 0
 
+# stop_relay NS IF: TERM its wireguard-go and wait until the process, the interface and the socket are gone.
+relay_gone() { [ -z "$(vt_pids_of "$1" "$(command -v "$VT_WGGO")")" ] && ! ip -n "$1" link show "$2" >/dev/null 2>&1; }
+stop_relay() {
+    local p
+    for p in $(vt_pids_of "$1" "$(command -v "$VT_WGGO")"); do kill -TERM "$p"; done
+    vt_wait 10 relay_gone "$1" "$2"
+    rm -f "$VT_RUNDIR/$2.sock"
+}
+
 # --- the exit relay restarts: the exit hop heals within 30 s, the entry hop is untouched ------------------------------
-for p in $(vt_pids_of "$X" "$(command -v "$VT_WGGO")"); do kill -TERM "$p"; done
-vt_wait 10 bash -c "! ip -n '$X' link show '$WGX' >/dev/null 2>&1"
+stop_relay "$X" "$WGX"
 hs_before=$(vt_latest_handshake "$C" "$ENT" "$(pub e)")
 if relay_x; then
     start=$SECONDS
@@ -154,8 +162,7 @@ vt_check entry-hop-untouched-by-exit-restart "entry handshake changed (${hs_befo
     test "$(vt_latest_handshake "$C" "$ENT" "$(pub e)")" = "$hs_before"
 
 # --- the entry relay restarts: both hops heal within 30 s (the exit hop's session survives inside) ------------------
-for p in $(vt_pids_of "$E" "$(command -v "$VT_WGGO")"); do kill -TERM "$p"; done
-vt_wait 10 bash -c "! ip -n '$E' link show '$WGE' >/dev/null 2>&1"
+stop_relay "$E" "$WGE"
 ip netns exec "$E" nft delete table inet vtmh 2>/dev/null
 if relay_e; then
     start=$SECONDS
@@ -164,6 +171,16 @@ if relay_e; then
 else
     vt_fail entry-relay-restart-recovers "the entry relay did not come back up"
 fi
+
+# --- fragments: with 1420-byte exit MTUs the exit relay's replies (1480-byte inner UDP) exceed the entry
+# relay's tunnel MTU (1420); after one ICMP "fragmentation needed" the exit relay fragments them, the entry relay
+# carries the fragments, and the client's link reassembles them before its exit device sees the datagram. ----
+ip -n "$C" link set "$EXIT" mtu 1420 && ip -n "$X" link set "$WGX" mtu 1420
+big_ping() { timeout 20 ip netns exec "$C" ping -n -q -c 3 -i 0.3 -W 2 -w 15 -M "do" -s $((1420 - 28)) 198.51.100.130 >/dev/null 2>&1; }
+vt_check fragmented-replies-reassembled "1420-byte pings got no replies" big_ping
+reassembled=$(printf 'get=1\n\n' | vt_uapi "$EXIT" | sed -n 's/^veiltun_multihop_reassembled=//p')
+vt_check link-counted-reassemblies "veiltun_multihop_reassembled=${reassembled:-missing}" test "${reassembled:-0}" -gt 0
+ip -n "$C" link set "$EXIT" mtu 1340 && ip -n "$X" link set "$WGX" mtu 1340
 
 drops=$(vt_drops "$EXIT" | tr '\n' ' ')
 vt_log "exit drops: ${drops:-none}; entry drops: $(vt_drops "$ENT" | tr '\n' ' ')"

@@ -167,8 +167,12 @@ public sealed partial class Tunnel : IUapiHandler
         }
         foreach (var (reason, count) in GetDropCounts())
             snapshot.ExtraKeys.Add(new("veiltun_drop_" + ToSnake(reason.ToString()), count.ToString()));
+        if (ExtraStats is { } extra) snapshot.ExtraKeys.AddRange(extra());
         return snapshot;
     }
+
+    /// <summary>More device-level <c>veiltun_*</c> get keys (multihop's link counters on the exit device).</summary>
+    internal Func<IEnumerable<KeyValuePair<string, string>>>? ExtraStats { get; set; }
 
     private static string ToSnake(string pascal) =>
         string.Concat(pascal.Select((c, i) => char.IsUpper(c) && i > 0 ? "_" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));

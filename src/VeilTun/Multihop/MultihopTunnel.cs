@@ -77,6 +77,13 @@ public sealed class MultihopTunnel : IDisposable
             CryptoWorkers = e.CryptoWorkers,
             MaxBuffers = e.MaxBuffers,
         });
+        exitTunnel.ExtraStats = () =>
+        [
+            new("veiltun_multihop_dropped", link.Dropped.ToString()),
+            new("veiltun_multihop_invalid", link.Invalid.ToString()),
+            new("veiltun_multihop_not_for_us", link.NotForUs.ToString()),
+            new("veiltun_multihop_reassembled", link.Reassembler.Reassembled.ToString()),
+        ];
         return new MultihopTunnel(link, exitTunnel, entryTunnel);
     }
 

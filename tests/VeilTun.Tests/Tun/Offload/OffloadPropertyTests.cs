@@ -325,11 +325,17 @@ public sealed class OffloadPropertyTests
         }
 
         Assert.Equal(48_01_02, Once()); // 48 segments; 44 segments into 1; two flows into 2 (JIT warm-up too)
+        // Tiered compilation may allocate on this thread while it re-JITs the loop (seen once in CI on a busy
+        // machine: 5 KB); a real per-call allocation shows in every round, so up to three rounds are measured.
         int wrong = 0;
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 100; i++)
-            wrong += Once() == 48_01_02 ? 0 : 1;
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        long allocated = -1;
+        for (int round = 0; round < 3 && allocated != 0; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 100; i++)
+                wrong += Once() == 48_01_02 ? 0 : 1;
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
         Assert.Equal(0, wrong);
         Assert.Equal(0, allocated);
     }

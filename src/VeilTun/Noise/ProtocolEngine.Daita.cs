@@ -74,7 +74,7 @@ public sealed partial class ProtocolEngine
         peer.Timers.AnyAuthenticatedPacketTraversal(now, peer.PersistentKeepaliveInterval);
         if (_output.SealAndSend(plaintext, keypair, nonce, peer, Mtu)) peer.AddTx(length);
         peer.Timers.AnyAuthenticatedPacketSent();
-        peer.Timers.DataSent(now, Jitter());
+        if (peer.Timers.DataSentArms) peer.Timers.DataSent(now, Jitter());
         KeepKeyFreshSending(peer, keypair, now);
         return true;
     }

@@ -133,7 +133,7 @@ public sealed partial class ProtocolEngine
         daita?.Flush(now);
         if (!sentAny) return;
         peer.Timers.AnyAuthenticatedPacketSent();
-        if (sentData) peer.Timers.DataSent(now, Jitter());
+        if (sentData && peer.Timers.DataSentArms) peer.Timers.DataSent(now, Jitter());
         KeepKeyFreshSending(peer, keypair, now);
     }
 

@@ -73,6 +73,12 @@ public sealed class PeerTimers
 
     // Hooks, named and ordered as wireguard-go timers.go.
 
+    /// <summary>
+    /// True when <see cref="DataSent"/> would arm the new-handshake timer: callers draw the jitter only then (a
+    /// random draw per packet cost about a microsecond under the engine lock).
+    /// </summary>
+    public bool DataSentArms => Enabled && !IsNewHandshakePending;
+
     /// <summary>After sending a batch with data: expect a reply within KEEPALIVE + REKEY_TIMEOUT (+ jitter).</summary>
     public void DataSent(TimeSpan now, TimeSpan jitter)
     {

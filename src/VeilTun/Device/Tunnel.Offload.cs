@@ -162,7 +162,10 @@ public sealed partial class Tunnel
             _pendingTun.Clear();
             return;
         }
-        _gro ??= new GroCoalescer(CryptoPipeline.MaxBatch * 2) { CoalesceUdp = false };
+        // Decrypted packets were authenticated by Poly1305, a far stronger check than the inner TCP checksum: the
+        // kernel module marks them CHECKSUM_UNNECESSARY (receive.c) and so do we, by not re-summing them while
+        // coalescing (the virtio header's NEEDS_CSUM makes the kernel trust the super-packet).
+        _gro ??= new GroCoalescer(CryptoPipeline.MaxBatch * 2) { CoalesceUdp = false, VerifyChecksums = false };
         int start = 0;
         while (start < _pendingTun.Count)
         {

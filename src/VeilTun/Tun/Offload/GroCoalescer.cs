@@ -367,9 +367,13 @@ public sealed class GroCoalescer
         }
 
         ReadOnlySpan<byte> payload = packet[g.HeaderLength..];
-        ulong payloadSum = Checksum.CopyAndAdd(payload, h.Slice(g.Length, payload.Length));
-        if (VerifyChecksums)
+        if (!VerifyChecksums)
         {
+            payload.CopyTo(h.Slice(g.Length, payload.Length)); // a plain copy: no summing pass at all
+        }
+        else
+        {
+            ulong payloadSum = Checksum.CopyAndAdd(payload, h.Slice(g.Length, payload.Length));
             ulong sum = Checksum.Add(PseudoHeader(packet, g.IpHeaderLength, g.Key.IsV6, isTcp), payloadSum);
             sum = Checksum.Add(packet[g.IpHeaderLength..g.HeaderLength], sum);
             if (Checksum.Fold(sum) != 0xFFFF)

@@ -84,6 +84,10 @@ internal static class DaemonCommand
         return new Arguments(name, foreground, via, list, mtu);
     }
 
+    // VEILTUN_MAX_BUFFERS: the data path's packet buffer bound (default 1024 of 64 KiB), for tuning and benchmarks.
+    private static int MaxBuffersFromEnvironment() =>
+        int.TryParse(Environment.GetEnvironmentVariable("VEILTUN_MAX_BUFFERS"), out int n) && n is >= 64 and <= 65536 ? n : 1024;
+
     public static int Run(Arguments args, string[] rawArgs)
     {
         var logLevel = (Environment.GetEnvironmentVariable("LOG_LEVEL") ?? "error").ToLowerInvariant();
@@ -185,7 +189,7 @@ internal static class DaemonCommand
         }
         else
         {
-            tunnel = new Tunnel(new TunnelOptions { Tun = tun, Log = log });
+            tunnel = new Tunnel(new TunnelOptions { Tun = tun, Log = log, MaxBuffers = MaxBuffersFromEnvironment() });
         }
         using var stop = new CancellationTokenSource();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });

@@ -208,15 +208,16 @@ public sealed class LinuxTun : ITunDevice
         {
             // A new descriptor starts with no offloads (TUNSETOFFLOAD never called), so with IFF_VNET_HDR the
             // kernel only ever hands us GSO_NONE packets with complete checksums — unless offloads are asked for.
-            bool offloads = false;
+            bool offloads = false, udpOffloads = false;
             if (options.Offloads)
             {
                 const int basic = NativeTun.TUN_F_CSUM | NativeTun.TUN_F_TSO4 | NativeTun.TUN_F_TSO6;
-                offloads = NativeTun.ValueIoctl(fd, NativeTun.TUNSETOFFLOAD, basic | NativeTun.TUN_F_USO4 | NativeTun.TUN_F_USO6) == 0
-                           || NativeTun.ValueIoctl(fd, NativeTun.TUNSETOFFLOAD, basic) == 0;
+                udpOffloads = NativeTun.ValueIoctl(fd, NativeTun.TUNSETOFFLOAD, basic | NativeTun.TUN_F_USO4 | NativeTun.TUN_F_USO6) == 0;
+                offloads = udpOffloads || NativeTun.ValueIoctl(fd, NativeTun.TUNSETOFFLOAD, basic) == 0;
             }
             var tun = new LinuxTun(fd, actualName, flags, NativeTun.VirtioNetHdrLength, mtu, requireMonitor: true);
             tun.OffloadsEnabled = offloads;
+            tun.UdpOffloadsEnabled = udpOffloads;
             return tun;
         }
         catch
@@ -300,6 +301,12 @@ public sealed class LinuxTun : ITunDevice
 
     /// <summary>True when the kernel accepted TUNSETOFFLOAD (see <see cref="TunOptions.Offloads"/>).</summary>
     public bool OffloadsEnabled { get; private set; }
+
+    /// <summary>
+    /// True when the kernel also accepted UDP segmentation offload (TUN_F_USO4|TUN_F_USO6, Linux 6.2+): it may hand
+    /// over USO super-packets and takes GSO_UDP_L4 super-packets back.
+    /// </summary>
+    public bool UdpOffloadsEnabled { get; private set; }
 
     /// <summary>
     /// Reads one packet with its 10-byte virtio_net_hdr in front (offload mode): a super-packet of up to 64 KiB

@@ -239,7 +239,8 @@ public class DaitaEngineTests
                 pair.Run(TimeSpan.FromSeconds(1)); // long enough for short delays to end; long ones may still hold packets
                 var delivered = pair.B.Delivered;
                 Assert.Equal(sent.Take(delivered.Count), delivered);
-                Assert.Equal(sent.Count, delivered.Count + a.DelayedCount + pair.PeerOfA.StagedCount);
+                // What has not arrived is still held (the delay queue may also hold decoys, so <=).
+                Assert.True(sent.Count - delivered.Count <= a.DelayedCount + pair.PeerOfA.StagedCount);
                 Assert.All(Data(pair.A), d => Assert.Equal(Mtu + 32, d.Bytes.Length));
                 AssertNoLeaks(pair);
             }, iter: 60);

@@ -82,6 +82,10 @@ public sealed class GroCoalescer
     /// reject UDP_L4 writes. Default true.</summary>
     public bool CoalesceUdp { get; set; } = true;
 
+    /// <summary>Merge IPv6 UDP too (with <see cref="CoalesceUdp"/>). Default true; the Tunnel turns it off (see
+    /// Tunnel.Offload.cs: the Linux 6.18 receive path reordered IPv6 datagrams around USO writes in tests/interop/offload.sh).</summary>
+    public bool CoalesceUdp6 { get; set; } = true;
+
     /// <summary>Verify each merged packet's TCP/UDP checksum first (default true, as wireguard-go).</summary>
     public bool VerifyChecksums { get; set; } = true;
 
@@ -307,7 +311,7 @@ public sealed class GroCoalescer
                 return Class.Unidentified;
             kind = isV6 ? KindUdp6 : KindUdp4;
             s.HeaderLength = ipLength + 8;
-            candidate &= CoalesceUdp && BinaryPrimitives.ReadUInt16BigEndian(t[4..]) == t.Length;
+            candidate &= CoalesceUdp && (!isV6 || CoalesceUdp6) && BinaryPrimitives.ReadUInt16BigEndian(t[4..]) == t.Length;
         }
         else
         {

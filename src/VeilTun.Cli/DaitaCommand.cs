@@ -141,7 +141,7 @@ internal static class DaitaCommand
         {
             reply = UapiClient.Transact(ifname, $"set=1\npublic_key={Convert.ToHexStringLower(key)}\nupdate_only=true\n{daitaLines}\n");
         }
-        catch (SocketException ex)
+        catch (Exception ex) when (ex is SocketException or IOException)
         {
             Console.Error.WriteLine($"veiltun daita: {ifname}: {ex.Message}");
             return 1;

@@ -12,7 +12,7 @@ internal static class StatsCommand
         {
             text = UapiClient.Transact(interfaceName, "get=1\n\n");
         }
-        catch (SocketException ex)
+        catch (Exception ex) when (ex is SocketException or IOException)
         {
             Console.Error.WriteLine($"veiltun stats: {interfaceName}: {ex.Message}");
             return 1;

@@ -140,7 +140,9 @@ internal static class DaemonCommand
         {
             tun = Environment.GetEnvironmentVariable("WG_TUN_FD") is { } tunFd
                 ? LinuxTun.FromFileDescriptor(int.Parse(tunFd))
-                : LinuxTun.Create(interfaceName, LinuxTun.DefaultMtu,
+                : LinuxTun.Create(interfaceName,
+                    // Multihop: the exit hop's packets must fit the entry hop after its overhead (IPv6 worst case).
+                    args.Via is null ? LinuxTun.DefaultMtu : MultihopMtu.ExitMtu(args.EntryMtu, ipv6Outer: true),
                     new TunOptions { Offloads = Environment.GetEnvironmentVariable("VEILTUN_OFFLOADS") != "0" });
         }
         catch (Exception ex)

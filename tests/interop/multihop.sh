@@ -78,6 +78,8 @@ fi
 vt_pass daemon-starts-with-via
 vt_check two-uapi-sockets "missing $VT_RUNDIR/$EXIT.sock or $ENT.sock" test -S "$VT_RUNDIR/$EXIT.sock" -a -S "$VT_RUNDIR/$ENT.sock"
 vt_check entry-has-no-tun "an interface $ENT exists" bash -c "! ip -n '$C' link show '$ENT' >/dev/null 2>&1"
+vt_check exit-tun-created-with-exit-mtu "$(ip -n "$C" link show "$EXIT" | head -n 1)" \
+    bash -c "ip -n '$C' link show '$EXIT' | grep -q 'mtu 1340'"
 
 # Both hops configured with plain wg(8), as wg-quick or an app would.
 cfg_ok=1

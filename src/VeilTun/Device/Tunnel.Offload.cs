@@ -16,6 +16,8 @@ namespace VeilTun.Device;
 public sealed partial class Tunnel
 {
     private readonly List<PacketBuffer> _pendingTun = new();
+    // VEILTUN_TUN_UDP6_GRO=1 turns IPv6 UDP coalescing on, for investigating the reordering in docs/status.md.
+    private static readonly bool s_udp6Gro = Environment.GetEnvironmentVariable("VEILTUN_TUN_UDP6_GRO") == "1";
     private GroCoalescer? _gro;
     private int[] _groOut = new int[CryptoPipeline.MaxBatch * 2];
 
@@ -170,7 +172,7 @@ public sealed partial class Tunnel
         // (1-2 in 1800, receiver-side only; not understood yet, docs/status.md).
         _gro ??= new GroCoalescer(CryptoPipeline.MaxBatch * 2)
         {
-            CoalesceUdp = tun.UdpOffloadsEnabled, CoalesceUdp6 = false, VerifyChecksums = false,
+            CoalesceUdp = tun.UdpOffloadsEnabled, CoalesceUdp6 = s_udp6Gro, VerifyChecksums = false,
         };
         int start = 0;
         while (start < _pendingTun.Count)

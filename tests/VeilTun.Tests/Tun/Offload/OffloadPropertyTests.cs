@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using CsCheck;
 using VeilTun.Tun.Offload;
+using VeilTun.Tests.Fakes;
 using Xunit;
 using static VeilTun.Tests.Tun.Offload.OffloadPackets;
 
@@ -325,17 +326,12 @@ public sealed class OffloadPropertyTests
         }
 
         Assert.Equal(48_01_02, Once()); // 48 segments; 44 segments into 1; two flows into 2 (JIT warm-up too)
-        // Tiered compilation may allocate on this thread while it re-JITs the loop (seen once in CI on a busy
-        // machine: 5 KB); a real per-call allocation shows in every round, so up to three rounds are measured.
         int wrong = 0;
-        long allocated = -1;
-        for (int round = 0; round < 3 && allocated != 0; round++)
+        long allocated = Allocations.InSteadyState(() =>
         {
-            long before = GC.GetAllocatedBytesForCurrentThread();
             for (int i = 0; i < 100; i++)
                 wrong += Once() == 48_01_02 ? 0 : 1;
-            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        }
+        });
         Assert.Equal(0, wrong);
         Assert.Equal(0, allocated);
     }

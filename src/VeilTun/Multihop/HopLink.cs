@@ -106,9 +106,7 @@ public sealed class HopLink : IDisposable
             Drop(datagram, ref _invalid);
             return SendResult.Error;
         }
-        Span<byte> a = stackalloc byte[16];
-        int n = source.WriteAddress(a);
-        source = NetEndpoint.FromAddress(a[..n], sourcePort);
+        source = source.WithPort(sourcePort);
         ushort id = (ushort)Interlocked.Increment(ref _nextId);
         if (!UdpEncapsulation.TryWrap(datagram, source, to, id, _flowLabel))
         {
@@ -133,7 +131,7 @@ public sealed class HopLink : IDisposable
             PacketBuffer? whole;
             lock (_reassemblyLock)
             {
-                if (!_reassembler.TryAdd(packet, BootClock(), out whole) || whole is null) return;
+                if (!_reassembler.TryAdd(packet, Device.BootTimeClock.Now, out whole) || whole is null) return;
             }
             packet = whole;
             result = UdpEncapsulation.TryUnwrap(packet, out from, out to);
@@ -149,7 +147,7 @@ public sealed class HopLink : IDisposable
             return;
         }
         var exit = Volatile.Read(ref _exit);
-        if (exit is null || exit.IsClosed || to.Port != exit.Port || !SameAddress(to, to.IsIPv4 ? _sourceV4 : _sourceV6))
+        if (exit is null || exit.IsClosed || to != (to.IsIPv4 ? _sourceV4 : _sourceV6).WithPort((ushort)exit.Port))
         {
             Drop(packet, ref _notForUs);
             return;
@@ -157,15 +155,38 @@ public sealed class HopLink : IDisposable
         if (!exit.Enqueue(packet, from)) Drop(packet, ref _dropped);
     }
 
-    private static TimeSpan BootClock() => TimeSpan.FromTicks(Environment.TickCount64 * TimeSpan.TicksPerMillisecond);
-
-    private static bool SameAddress(NetEndpoint a, NetEndpoint b)
+    // The span-based ITunDevice/IUdpTransport members (for callers that are not a Tunnel): one copy out of a
+    // handed-over buffer, which goes back to its pool. Returns -1 when it does not fit.
+    private static int CopyOut(PacketBuffer b, Span<byte> destination)
     {
-        if (a.IsNone || b.IsNone || a.IsIPv4 != b.IsIPv4) return false;
-        Span<byte> x = stackalloc byte[16], y = stackalloc byte[16];
-        int n = a.WriteAddress(x);
-        b.WriteAddress(y);
-        return x[..n].SequenceEqual(y[..n]);
+        try
+        {
+            if (b.Length > destination.Length) return -1;
+            b.Data.CopyTo(destination);
+            return b.Length;
+        }
+        finally
+        {
+            b.Return();
+        }
+    }
+
+    // The reverse: one copy of a span into a buffer of the link's own pool, or null (counted) when none is free.
+    private PacketBuffer? CopyIn(ReadOnlySpan<byte> data)
+    {
+        if (!_copyPool.TryRent(out var b))
+        {
+            Interlocked.Increment(ref _dropped);
+            return null;
+        }
+        if (data.Length > b.Tailroom)
+        {
+            Drop(b, ref _invalid);
+            return null;
+        }
+        b.SetLength(data.Length);
+        data.CopyTo(b.Data);
+        return b;
     }
 
     /// <summary>Closes both sides and returns every queued buffer.</summary>
@@ -220,51 +241,17 @@ public sealed class HopLink : IDisposable
         {
             while (ReadBuffer() is { } b)
             {
-                try
-                {
-                    if (b.Length > packet.Length) continue;
-                    b.Data.CopyTo(packet);
-                    return b.Length;
-                }
-                finally
-                {
-                    b.Return();
-                }
+                int n = CopyOut(b, packet);
+                if (n >= 0) return n; // larger than the caller's buffer: dropped, as a TUN would
             }
             return 0;
         }
 
-        public int TryRead(Span<byte> packet)
-        {
-            var b = TryReadBuffer();
-            if (b is null) return -1;
-            try
-            {
-                if (b.Length > packet.Length) return -1;
-                b.Data.CopyTo(packet);
-                return b.Length;
-            }
-            finally
-            {
-                b.Return();
-            }
-        }
+        public int TryRead(Span<byte> packet) => TryReadBuffer() is { } b ? CopyOut(b, packet) : -1;
 
         public void Write(ReadOnlySpan<byte> packet)
         {
-            if (!link._copyPool.TryRent(out var b))
-            {
-                Interlocked.Increment(ref link._dropped);
-                return;
-            }
-            if (packet.Length > b.Tailroom)
-            {
-                link.Drop(b, ref link._invalid);
-                return;
-            }
-            b.SetLength(packet.Length);
-            packet.CopyTo(b.Data);
-            WriteBuffer(b);
+            if (link.CopyIn(packet) is { } b) WriteBuffer(b);
         }
 
         public void Close()
@@ -347,52 +334,17 @@ public sealed class HopLink : IDisposable
         {
             while (ReceiveBuffer(out from, out local) is { } b)
             {
-                try
-                {
-                    if (b.Length > buffer.Length) continue;
-                    b.Data.CopyTo(buffer);
-                    return b.Length;
-                }
-                finally
-                {
-                    b.Return();
-                }
+                int n = CopyOut(b, buffer);
+                if (n >= 0) return n;
             }
             return 0;
         }
 
-        public int TryReceive(Span<byte> buffer, out NetEndpoint from, out PacketInfo local)
-        {
-            var b = TryReceiveBuffer(out from, out local);
-            if (b is null) return -1;
-            try
-            {
-                if (b.Length > buffer.Length) return -1;
-                b.Data.CopyTo(buffer);
-                return b.Length;
-            }
-            finally
-            {
-                b.Return();
-            }
-        }
+        public int TryReceive(Span<byte> buffer, out NetEndpoint from, out PacketInfo local) =>
+            TryReceiveBuffer(out from, out local) is { } b ? CopyOut(b, buffer) : -1;
 
-        public SendResult Send(ReadOnlySpan<byte> datagram, NetEndpoint to, in PacketInfo source)
-        {
-            if (!link._copyPool.TryRent(out var b))
-            {
-                Interlocked.Increment(ref link._dropped);
-                return SendResult.Error;
-            }
-            if (datagram.Length > b.Tailroom)
-            {
-                link.Drop(b, ref link._invalid);
-                return SendResult.Error;
-            }
-            b.SetLength(datagram.Length);
-            datagram.CopyTo(b.Data);
-            return SendBuffer(b, to, source);
-        }
+        public SendResult Send(ReadOnlySpan<byte> datagram, NetEndpoint to, in PacketInfo source) =>
+            link.CopyIn(datagram) is { } b ? SendBuffer(b, to, source) : SendResult.Error;
 
         public void SetFwmark(uint mark)
         {

@@ -20,9 +20,7 @@ public sealed class InMemoryNetwork
     {
         if (address.Port == 0)
         {
-            Span<byte> a = stackalloc byte[16];
-            int n = address.WriteAddress(a);
-            address = NetEndpoint.FromAddress(a[..n], (ushort)Interlocked.Increment(ref _nextPort));
+            address = address.WithPort((ushort)Interlocked.Increment(ref _nextPort));
         }
         var t = new Transport(this, address);
         if (!_bound.TryAdd(address, t)) throw new IOException($"address in use: {address}");

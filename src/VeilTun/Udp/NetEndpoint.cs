@@ -61,6 +61,9 @@ public readonly struct NetEndpoint : IEquatable<NetEndpoint>
         return new NetEndpoint(value, port, 6, scopeId);
     }
 
+    /// <summary>The same address (and scope) with another port.</summary>
+    public NetEndpoint WithPort(ushort port) => new(_address, port, _family, _scopeId);
+
     /// <summary>Builds an endpoint from 4 or 16 address bytes.</summary>
     public static NetEndpoint FromAddress(ReadOnlySpan<byte> address, ushort port, uint scopeId = 0) =>
         address.Length == 4 ? FromIPv4(address, port) : FromIPv6(address, port, scopeId);

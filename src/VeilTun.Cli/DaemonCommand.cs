@@ -84,9 +84,15 @@ internal static class DaemonCommand
         return new Arguments(name, foreground, via, list, mtu);
     }
 
-    // VEILTUN_MAX_BUFFERS: the data path's packet buffer bound (default 1024 of 64 KiB), for tuning and benchmarks.
-    private static int MaxBuffersFromEnvironment() =>
-        int.TryParse(Environment.GetEnvironmentVariable("VEILTUN_MAX_BUFFERS"), out int n) && n is >= 64 and <= 65536 ? n : 1024;
+    // The device's options, with the tuning variables: VEILTUN_MAX_BUFFERS (the packet buffer bound, default 1024
+    // of 64 KiB) and VEILTUN_TUN_UDP6_GRO=1 (coalesce IPv6 UDP on TUN writes, for the investigation in docs/status.md).
+    private static TunnelOptions Options(ITunDevice tun, Action<TunnelLogLevel, string> log) => new()
+    {
+        Tun = tun,
+        Log = log,
+        MaxBuffers = int.TryParse(Environment.GetEnvironmentVariable("VEILTUN_MAX_BUFFERS"), out int n) && n is >= 64 and <= 65536 ? n : 1024,
+        CoalesceUdp6 = Environment.GetEnvironmentVariable("VEILTUN_TUN_UDP6_GRO") == "1",
+    };
 
     public static int Run(Arguments args, string[] rawArgs)
     {
@@ -175,7 +181,7 @@ internal static class DaemonCommand
             try
             {
                 entryListener = UapiListener.Create(via);
-                multihop = MultihopTunnel.Create(new TunnelOptions { Tun = tun, Log = log },
+                multihop = MultihopTunnel.Create(Options(tun, log),
                     new MultihopOptions { EntryName = via, EntryAddresses = args.EntryAddresses, EntryMtu = args.EntryMtu },
                     new TunnelOptions { Tun = tun, Log = Logger(via, logLevel) });
             }
@@ -191,7 +197,7 @@ internal static class DaemonCommand
         }
         else
         {
-            tunnel = new Tunnel(new TunnelOptions { Tun = tun, Log = log, MaxBuffers = MaxBuffersFromEnvironment() });
+            tunnel = new Tunnel(Options(tun, log));
         }
         using var stop = new CancellationTokenSource();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });

@@ -16,8 +16,6 @@ namespace VeilTun.Device;
 public sealed partial class Tunnel
 {
     private readonly List<PacketBuffer> _pendingTun = new();
-    // VEILTUN_TUN_UDP6_GRO=1 turns IPv6 UDP coalescing on, for investigating the reordering in docs/status.md.
-    private static readonly bool s_udp6Gro = Environment.GetEnvironmentVariable("VEILTUN_TUN_UDP6_GRO") == "1";
     private GroCoalescer? _gro;
     private int[] _groOut = new int[CryptoPipeline.MaxBatch * 2];
 
@@ -102,19 +100,10 @@ public sealed partial class Tunnel
                 if (nothing) break;
             }
             if (burst.Count == 0) continue;
-            lock (_sync)
-            {
-                var now = _now();
-                foreach (var packet in burst) _engine.SendPacket(packet, now);
-                AfterEngine();
-            }
+            SendBurst(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(burst));
             burst.Clear();
         }
-        if (!_stop.IsCancellationRequested)
-        {
-            Raise(new TunnelEvent(TunnelEventKind.Closed, Message: "TUN closed"));
-            ThreadPool.QueueUserWorkItem(_ => Dispose());
-        }
+        OnTunReaderEnded();
     }
 
     /// <summary>Batch view over the pending decrypted packets for <see cref="GroCoalescer"/>.</summary>
@@ -172,7 +161,7 @@ public sealed partial class Tunnel
         // (1-2 in 1800, receiver-side only; not understood yet, docs/status.md).
         _gro ??= new GroCoalescer(CryptoPipeline.MaxBatch * 2)
         {
-            CoalesceUdp = tun.UdpOffloadsEnabled, CoalesceUdp6 = s_udp6Gro, VerifyChecksums = false,
+            CoalesceUdp = tun.UdpOffloadsEnabled, CoalesceUdp6 = _options.CoalesceUdp6, VerifyChecksums = false,
         };
         int start = 0;
         while (start < _pendingTun.Count)

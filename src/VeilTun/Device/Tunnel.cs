@@ -273,19 +273,29 @@ public sealed partial class Tunnel : IDisposable
                 burst[count++] = buffer;
             }
             if (count == 0) continue;
-            lock (_sync)
-            {
-                var now = _now();
-                for (int i = 0; i < count; i++) _engine.SendPacket(burst[i], now);
-                AfterEngine();
-            }
+            SendBurst(burst.AsSpan(0, count));
             Array.Clear(burst, 0, count);
         }
-        if (!_stop.IsCancellationRequested)
+        OnTunReaderEnded();
+    }
+
+    // One locked engine section per burst read from the TUN: one clock read, one batch per peer.
+    private void SendBurst(ReadOnlySpan<PacketBuffer> burst)
+    {
+        lock (_sync)
         {
-            Raise(new TunnelEvent(TunnelEventKind.Closed, Message: "TUN closed"));
-            ThreadPool.QueueUserWorkItem(_ => Dispose());
+            var now = _now();
+            foreach (var packet in burst) _engine.SendPacket(packet, now);
+            AfterEngine();
         }
+    }
+
+    // The TUN reader stopped: unless we are stopping anyway, the TUN went away and takes the tunnel with it.
+    private void OnTunReaderEnded()
+    {
+        if (_stop.IsCancellationRequested) return;
+        Raise(new TunnelEvent(TunnelEventKind.Closed, Message: "TUN closed"));
+        ThreadPool.QueueUserWorkItem(_ => Dispose());
     }
 
     // An in-process TUN hands over whole buffers (multihop's entry device): no copy, same batching.
@@ -307,19 +317,10 @@ public sealed partial class Tunnel : IDisposable
                 burst[count++] = buffer;
             }
             if (count == 0) continue;
-            lock (_sync)
-            {
-                var now = _now();
-                for (int i = 0; i < count; i++) _engine.SendPacket(burst[i], now);
-                AfterEngine();
-            }
+            SendBurst(burst.AsSpan(0, count));
             Array.Clear(burst, 0, count);
         }
-        if (!_stop.IsCancellationRequested)
-        {
-            Raise(new TunnelEvent(TunnelEventKind.Closed, Message: "TUN closed"));
-            ThreadPool.QueueUserWorkItem(_ => Dispose());
-        }
+        OnTunReaderEnded();
     }
 
     // An in-process transport hands over whole buffers (multihop's exit device): no copy, same batching.

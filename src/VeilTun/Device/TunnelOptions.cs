@@ -50,6 +50,12 @@ public sealed class TunnelOptions
 
     /// <summary>Upper bound on packet buffers (each holds one packet of up to 64 KiB).</summary>
     public int MaxBuffers { get; init; } = 1024;
+
+    /// <summary>
+    /// Coalesce IPv6 UDP into USO super-packets on TUN writes too (default off: Linux 6.18 delivered a few datagrams
+    /// of a flow out of order after such writes; docs/status.md). IPv4 UDP is coalesced whenever the kernel accepts USO.
+    /// </summary>
+    public bool CoalesceUdp6 { get; init; }
 }
 
 /// <summary>Log levels, as wireguard-go's LOG_LEVEL: errors, or everything (verbose).</summary>

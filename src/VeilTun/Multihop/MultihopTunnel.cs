@@ -61,6 +61,7 @@ public sealed class MultihopTunnel : IDisposable
             ParallelCrypto = exit.ParallelCrypto,
             CryptoWorkers = exit.CryptoWorkers,
             MaxBuffers = exit.MaxBuffers,
+            CoalesceUdp6 = exit.CoalesceUdp6,
         });
         var e = entry ?? new TunnelOptions { Tun = link.EntryTun };
         var entryTunnel = new Tunnel(new TunnelOptions

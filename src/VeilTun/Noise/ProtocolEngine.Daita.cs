@@ -57,8 +57,7 @@ public sealed partial class ProtocolEngine
     {
         bool decoy = plaintext.Length > 0 && plaintext.Data[0] == DaitaPeer.DecoyMarker;
         var keypair = peer.Keypairs.Current;
-        if (!IsUp || keypair is null || !keypair.IsValid || keypair.SendNonce >= Protocol.RejectAfterMessages
-            || now - keypair.Created >= Protocol.RejectAfterTime || peer.Endpoint.IsNone || !keypair.TryTakeNonce(out ulong nonce))
+        if (!IsUp || !CanSendWith(keypair, now) || peer.Endpoint.IsNone || !keypair.TryTakeNonce(out ulong nonce))
         {
             // No session: a decoy is pointless without one (GotaTun drops it too); a real packet waits for it.
             if (decoy || !IsUp)

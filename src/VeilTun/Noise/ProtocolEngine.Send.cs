@@ -94,8 +94,7 @@ public sealed partial class ProtocolEngine
     {
         if (peer.Staged.Count == 0 || !IsUp) return;
         var keypair = peer.Keypairs.Current;
-        if (keypair is null || !keypair.IsValid || keypair.SendNonce >= Protocol.RejectAfterMessages
-            || now - keypair.Created >= Protocol.RejectAfterTime)
+        if (!CanSendWith(keypair, now))
         {
             SendHandshakeInitiation(peer, isRetry: false, now);
             return;
@@ -156,6 +155,11 @@ public sealed partial class ProtocolEngine
         var body = packet.Data[Messages.TransportHeaderSize..];
         keypair.Seal(nonce, body[..padded], body);
     }
+
+    // wireguard-go SendStagedPackets: a current keypair, not wiped, with nonces left and younger than REJECT_AFTER_TIME.
+    private static bool CanSendWith([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] Keypair? keypair, TimeSpan now) =>
+        keypair is not null && keypair.IsValid && keypair.SendNonce < Protocol.RejectAfterMessages
+        && now - keypair.Created < Protocol.RejectAfterTime;
 
     private void KeepKeyFreshSending(Peer peer, Keypair keypair, TimeSpan now)
     {

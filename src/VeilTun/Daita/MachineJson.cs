@@ -363,11 +363,23 @@ public static class MachineJson
             return;
         }
         // IEEE-754 binary64: value = m · 2^e.
-        ulong m = biased == 0 ? fraction : fraction | (1UL << 52);
-        int e = (biased == 0 ? 1 : biased) - 1075;
-        (BigInteger digits, int exp10) = Shortest(m, e, lowerGapHalved: fraction == 0 && biased > 1);
+        (BigInteger digits, int exp10) = ShortestF64(v);
         // ryu src/pretty/mod.rs format64: fixed notation iff -5 < kk <= 16 (zmij: FIXED_DEC_EXP -5..=15 for f64).
         AppendLayout(sb, digits, exp10, maxKk: 16, minKkExclusive: -5, format);
+    }
+
+    /// <summary>
+    /// The shortest round-trip decimal of a finite, non-zero f64 as <c>digits · 10^exp10</c> (digits without trailing
+    /// zeros), as ryu, zmij and Rust's <c>Display</c> choose it. For other number layouts (UAPI's Rust Display).
+    /// </summary>
+    internal static (BigInteger Digits, int Exp10) ShortestF64(double v)
+    {
+        ulong bits = BitConverter.DoubleToUInt64Bits(Math.Abs(v));
+        ulong fraction = bits & ((1UL << 52) - 1);
+        int biased = (int)(bits >> 52);
+        ulong m = biased == 0 ? fraction : fraction | (1UL << 52);
+        int e = (biased == 0 ? 1 : biased) - 1075;
+        return Shortest(m, e, lowerGapHalved: fraction == 0 && biased > 1);
     }
 
     private static void AppendF32(StringBuilder sb, float v, SerdeJsonFloatFormat format)

@@ -134,21 +134,18 @@ public static class DaitaKeys
 
     /// <summary>
     /// Rust's <c>Display</c> for f64: the shortest digits that round-trip, always positional (no exponent), no
-    /// trailing ".0" (0.0 → "0", 1.0 → "1", 1e-7 → "0.0000001").
+    /// trailing ".0" (0.0 → "0", 1.0 → "1", 1e-7 → "0.0000001"). The digits come from the same exact shortest-
+    /// decimal search as the machine JSON (.NET's own formatting does not always round-trip, e.g. 2^-25).
     /// </summary>
     public static string FormatRustF64(double value)
     {
         if (double.IsNaN(value)) return "NaN";
         if (double.IsInfinity(value)) return value > 0 ? "inf" : "-inf";
-        string r = value.ToString(CultureInfo.InvariantCulture); // shortest round-trip digits (.NET Core 3.0+)
-        int e = r.IndexOfAny(['E', 'e']);
-        if (e < 0) return r == "-0" ? "-0" : r;
-        bool negative = r[0] == '-';
-        string mantissa = r[(negative ? 1 : 0)..e];
-        int exponent = int.Parse(r[(e + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
-        int dot = mantissa.IndexOf('.');
-        string digits = dot < 0 ? mantissa : mantissa.Remove(dot, 1);
-        int pointPos = (dot < 0 ? mantissa.Length : dot) + exponent; // digits before the decimal point
+        bool negative = double.IsNegative(value);
+        if (value == 0) return negative ? "-0" : "0";
+        var (shortest, exp10) = MachineJson.ShortestF64(value);
+        string digits = shortest.ToString(CultureInfo.InvariantCulture);
+        int pointPos = digits.Length + exp10; // digits before the decimal point
         string body;
         if (pointPos <= 0) body = "0." + new string('0', -pointPos) + digits;
         else if (pointPos >= digits.Length) body = digits + new string('0', pointPos - digits.Length);

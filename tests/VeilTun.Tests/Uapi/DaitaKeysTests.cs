@@ -27,6 +27,8 @@ public class DaitaKeysTests
     [InlineData(2.5e-10, "0.00000000025")]
     [InlineData(1e21, "1000000000000000000000")]
     [InlineData(123.456, "123.456")]
+    [InlineData(2.9802322387695312E-08, "0.000000029802322387695312")] // 2^-25: .NET's own shortest form does not round-trip
+    [InlineData(-0.5, "-0.5")]
     public void FractionsPrintAsRustDisplays(double value, string expected) =>
         Assert.Equal(expected, DaitaKeys.FormatRustF64(value));
 

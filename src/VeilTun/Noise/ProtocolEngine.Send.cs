@@ -46,16 +46,11 @@ public sealed partial class ProtocolEngine
                 Drop(DropReason.PacketTooBig, peer, packet);
                 return;
             }
-            if (peer.Daita is { } daita)
-            {
-                if (packet.Length > 0) daita.OnNormalSent(packet);
-                Stage(peer, packet);
-                SendStagedPackets(peer, now);
-                daita.Flush(now);
-                return;
-            }
+            var daita = peer.Daita;
+            if (daita is not null && packet.Length > 0) daita.OnNormalSent(packet); // pads to the MTU
             Stage(peer, packet);
             SendStagedPackets(peer, now);
+            daita?.Flush(now); // NormalSent is pending even when nothing could be sent yet
         }
         catch (Exception ex)
         {

@@ -57,6 +57,8 @@
 # starts is stopped by PID and its namespaces (vtf-<pid>-*) are deleted by an EXIT trap; leftovers of a killed
 # earlier run whose PID is gone are removed on start. Every daemon, wg, veiltun and iperf3 call is bounded by timeout.
 set -u -o pipefail
+# shellcheck source=bench/lib.bash
+source "$(dirname "$0")/lib.bash"
 export LC_ALL=C
 
 : "${VT_REPS:=3}"
@@ -129,18 +131,6 @@ DAEMONS=()                       # keys of the daemons we started: a b mh sgl e 
 SRV_PID=; CLI_PID=               # the iperf3 processes running right now (cleared once reaped)
 FAILED=0
 
-# kill_pid PID: SIGTERM, wait up to STOP_TIMEOUT, then SIGKILL. Only ever given PIDs this script started or that
-# live in a namespace this script created.
-kill_pid() {
-  local pid=$1 i
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-  for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-  return 0
-}
-
 cleanup() {
   local rc=$? k ns pid
   set +e
@@ -160,20 +150,6 @@ cleanup() {
   fi
   echo "features: total runtime $((SECONDS - T_START)) s" >&2
   exit "$rc"
-}
-
-# namespaces vtf-<pid>-* left by an earlier run of this script that was killed (its PID is gone)
-clean_stale() {
-  local ns id pid
-  for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
-    [[ $ns =~ ^${PREFIX}([0-9]+)- ]] || continue
-    id=${BASH_REMATCH[1]}
-    [ "$id" = $$ ] && continue
-    kill -0 "$id" 2>/dev/null && continue
-    say "removing stale namespace $ns"
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill_pid "$pid"; done
-    ip netns del "$ns" 2>/dev/null
-  done
 }
 
 # `ip netns exec NS "${BIND[@]}" RUN CMD...` runs CMD in NS with RUN bind-mounted on /var/run/wireguard in the
@@ -317,16 +293,6 @@ EOF
 }
 
 # ---------------------------------------------------------------- measurements
-
-# ticks PID -> REPLY = utime + stime of the process (all its threads), in clock ticks; 0 if it is gone
-ticks() {
-  local line rest; local -a f
-  REPLY=0
-  { read -r line < "/proc/$1/stat"; } 2>/dev/null || return 0
-  rest=${line##*) }
-  read -r -a f <<< "$rest"         # f[0] is field 3 (state): utime = field 14 = f[11], stime = f[12]
-  REPLY=$((f[11] + f[12]))
-}
 
 # shellcheck disable=SC2154 # out is a nameref to the caller's associative array
 # snap NAME: every daemon's ticks, whole-machine process ticks, this shell's reaped children's ticks, the time

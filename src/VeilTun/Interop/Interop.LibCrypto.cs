@@ -19,8 +19,6 @@ internal static partial class Interop
 
         // include/openssl/evp.h
         internal const int EVP_CTRL_AEAD_SET_IVLEN = 0x9;
-        internal const int EVP_CTRL_AEAD_GET_TAG = 0x10;
-        internal const int EVP_CTRL_AEAD_SET_TAG = 0x11;
 
         /// <summary>EVP_MAX_BLOCK_LENGTH: the most EVP_CipherFinal_ex may ever write (ChaCha20 writes 0).</summary>
         private const int EVP_MAX_BLOCK_LENGTH = 32;
@@ -50,6 +48,39 @@ internal static partial class Interop
 
         [LibraryImport(LibraryName)]
         private static unsafe partial int EVP_CIPHER_CTX_ctrl(nint ctx, int type, int arg, void* ptr);
+
+        // The tag goes through the provider's parameters directly: EVP_CIPHER_CTX_ctrl(GET_TAG / SET_TAG) builds the
+        // same one-element OSSL_PARAM array on every call and then calls these (30 ns of the 75 ns per call measured
+        // with a C loop on OpenSSL 3.0; bench/aead-evp.sh).
+        [LibraryImport(LibraryName)]
+        private static unsafe partial int EVP_CIPHER_CTX_get_params(nint ctx, OsslParam* parameters);
+
+        [LibraryImport(LibraryName)]
+        private static unsafe partial int EVP_CIPHER_CTX_set_params(nint ctx, OsslParam* parameters);
+
+        /// <summary>include/openssl/core.h <c>struct ossl_param_st</c> (40 bytes on LP64).</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        private unsafe struct OsslParam
+        {
+            public byte* Key;
+            public uint DataType;
+            public void* Data;
+            public nuint DataSize;
+            public nuint ReturnSize;
+        }
+
+        private const uint OSSL_PARAM_OCTET_STRING = 5;
+        private static readonly nuint OSSL_PARAM_UNMODIFIED = nuint.MaxValue;
+
+        /// <summary>OSSL_CIPHER_PARAM_AEAD_TAG, NUL-terminated; u8 literal data lives in the image and never moves.</summary>
+        private static ReadOnlySpan<byte> TagParamName => "tag\0"u8;
+
+        // Fills params[0] with the AEAD tag parameter over `tag` and params[1] with the terminator.
+        private static unsafe void TagParams(OsslParam* parameters, byte* name, byte* tag)
+        {
+            parameters[0] = new OsslParam { Key = name, DataType = OSSL_PARAM_OCTET_STRING, Data = tag, DataSize = ChaCha20Poly1305TagSize, ReturnSize = OSSL_PARAM_UNMODIFIED };
+            parameters[1] = default;
+        }
 
         private static readonly Lazy<bool> s_isAvailable = new(ProbeAvailability);
 
@@ -188,11 +219,13 @@ internal static partial class Interop
                     // bytes into a stack buffer of that size. Zero-length inputs are skipped so a NULL pointer from
                     // an empty span never reaches OpenSSL as data (NULL output in Update means "this is AAD").
                     byte* finalOut = stackalloc byte[EVP_MAX_BLOCK_LENGTH];
+                    OsslParam* parameters = stackalloc OsslParam[2];
                     fixed (byte* n = nonce)
                     fixed (byte* p = plaintext)
                     fixed (byte* a = associatedData)
                     fixed (byte* c = ciphertext)
                     fixed (byte* t = tag)
+                    fixed (byte* name = TagParamName)
                     {
                         int outLen;
                         if (EVP_CipherInit_ex(h, 0, 0, null, n, -1) != 1)
@@ -211,8 +244,9 @@ internal static partial class Interop
                             return false;
                         }
 
+                        TagParams(parameters, name, t);
                         return EVP_CipherFinal_ex(h, finalOut, &outLen) == 1
-                            && EVP_CIPHER_CTX_ctrl(h, EVP_CTRL_AEAD_GET_TAG, ChaCha20Poly1305TagSize, t) == 1;
+                            && EVP_CIPHER_CTX_get_params(h, parameters) == 1; // copies DataSize bytes
                     }
                 }
             }
@@ -252,18 +286,21 @@ internal static partial class Interop
                 unsafe
                 {
                     // Sound: as in AeadSeal, all buffers are pinned and every length passed equals the span length.
-                    // SET_TAG only reads arg = 16 bytes from tag (OpenSSL copies them into the context before any
-                    // plaintext is written, so an in-place layout cannot clobber the tag it checks).
+                    // The tag parameter only reads its DataSize = 16 bytes from tag (OpenSSL copies them into the context
+                    // before any plaintext is written, so an in-place layout cannot clobber the tag it checks).
                     byte* finalOut = stackalloc byte[EVP_MAX_BLOCK_LENGTH];
+                    OsslParam* parameters = stackalloc OsslParam[2];
                     fixed (byte* n = nonce)
                     fixed (byte* c = ciphertext)
                     fixed (byte* a = associatedData)
                     fixed (byte* t = tag)
                     fixed (byte* p = plaintext)
+                    fixed (byte* name = TagParamName)
                     {
                         int outLen;
+                        TagParams(parameters, name, t);
                         if (EVP_CipherInit_ex(h, 0, 0, null, n, -1) != 1
-                            || EVP_CIPHER_CTX_ctrl(h, EVP_CTRL_AEAD_SET_TAG, ChaCha20Poly1305TagSize, t) != 1)
+                            || EVP_CIPHER_CTX_set_params(h, parameters) != 1)
                         {
                             return false;
                         }

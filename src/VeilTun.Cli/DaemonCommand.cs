@@ -84,13 +84,14 @@ internal static class DaemonCommand
         return new Arguments(name, foreground, via, list, mtu);
     }
 
-    // The device's options, with the tuning variables: VEILTUN_MAX_BUFFERS (the packet buffer bound, default 1024
-    // of 64 KiB) and VEILTUN_TUN_UDP6_GRO=1 (coalesce IPv6 UDP on TUN writes, for the investigation in docs/status.md).
+    // The device's options, with the tuning variables: VEILTUN_MAX_BUFFERS (the large packet buffer bound, default
+    // 1024 of 64 KiB), VEILTUN_MAX_SMALL_BUFFERS (the small one, default 4096 of 2 KiB) and VEILTUN_TUN_UDP6_GRO=1 (coalesce IPv6 UDP on TUN writes, for the investigation in docs/status.md).
     private static TunnelOptions Options(ITunDevice tun, Action<TunnelLogLevel, string> log) => new()
     {
         Tun = tun,
         Log = log,
         MaxBuffers = int.TryParse(Environment.GetEnvironmentVariable("VEILTUN_MAX_BUFFERS"), out int n) && n is >= 64 and <= 65536 ? n : 1024,
+        MaxSmallBuffers = int.TryParse(Environment.GetEnvironmentVariable("VEILTUN_MAX_SMALL_BUFFERS"), out int s) && s is >= 64 and <= 262144 ? s : 4096,
         CoalesceUdp6 = Environment.GetEnvironmentVariable("VEILTUN_TUN_UDP6_GRO") == "1",
     };
 

@@ -44,6 +44,9 @@ public sealed class PacketPool
     /// <summary>Most buffers this pool ever creates.</summary>
     public int MaxBuffers { get; }
 
+    /// <summary>Buffers created so far (they are kept and reused, never freed while the pool lives).</summary>
+    public int Created => Volatile.Read(ref _created);
+
     /// <summary>Buffers currently rented (created minus free, wherever the free ones are kept).</summary>
     public int Outstanding
     {

@@ -16,19 +16,17 @@ namespace VeilTun.Device;
 public sealed partial class Tunnel
 {
     private readonly List<PacketBuffer> _pendingTun = new();
-    private GroCoalescer? _gro;
-    private int[] _groOut = new int[CryptoPipeline.MaxBatch * 2];
 
     private LinuxTun? OffloadTun => _tun is LinuxTun { OffloadsEnabled: true } t ? t : null;
 
     /// <summary>Sink for <see cref="GsoSplitter"/>: each segment goes into its own pooled buffer after the headroom.</summary>
-    private struct PoolSink(PacketPool pool, List<PacketBuffer> output) : ISegmentSink
+    private struct PoolSink(Tunnel tunnel, List<PacketBuffer> output) : ISegmentSink
     {
         private PacketBuffer? _current;
 
         public Span<byte> NextSegment(int length)
         {
-            if (!pool.TryRent(out var b)) return Span<byte>.Empty;
+            if (!tunnel.TryRentFor(length, out var b)) return Span<byte>.Empty;
             _current = b;
             return b.ReadArea()[..length];
         }
@@ -79,7 +77,7 @@ public sealed partial class Tunnel
             burst.Add(buffer);
             return true;
         }
-        var sink = new PoolSink(_pool, burst);
+        var sink = new PoolSink(this, burst);
         GsoSplitter.Split(buffer.Data, header, ref sink, out var error);
         buffer.Return();
         if (error != OffloadError.None) CountDrop(error == OffloadError.SinkFull ? DropReason.PoolExhausted : DropReason.InvalidInnerPacket);
@@ -94,7 +92,7 @@ public sealed partial class Tunnel
         {
             open = ReadOffload(tun, burst, wait: true, out _);
             // Then whatever else is queued, up to about two batches of packets.
-            while (open && burst.Count < CryptoPipeline.MaxBatch * 2)
+            while (open && burst.Count < MaxBurstPackets)
             {
                 open = ReadOffload(tun, burst, wait: false, out bool nothing);
                 if (nothing) break;
@@ -106,32 +104,76 @@ public sealed partial class Tunnel
         OnTunReaderEnded();
     }
 
-    /// <summary>Batch view over the pending decrypted packets for <see cref="GroCoalescer"/>.</summary>
-    private struct PendingBatch(List<PacketBuffer> packets) : IGroBatch
+    /// <summary>Batch view over a run of pending decrypted packets for <see cref="GroCoalescer"/>.</summary>
+    private readonly struct PendingBatch(List<PacketBuffer> packets, int start, int count, PacketPool large) : IGroBatch
     {
-        public readonly int Count => packets.Count;
+        public int Count => count;
 
-        public readonly Span<byte> GetBuffer(int index, out int offset, out int length)
+        public Span<byte> GetBuffer(int index, out int offset, out int length)
         {
-            var b = packets[index];
+            var b = packets[start + index];
             offset = b.Offset;
             length = b.Length;
             return b.Raw;
         }
 
-        public readonly void SetLength(int index, int length) => packets[index].SetLength(length);
+        public void SetLength(int index, int length) => packets[start + index].SetLength(length);
 
-        // Pool buffers hold 64 KiB after the headroom already: a super-packet always fits where the head is.
-        public readonly bool TryEnlarge(int index, int capacity) => packets[index].Raw.Length - packets[index].Offset >= capacity;
+        // A head in a small buffer moves into a large one (one copy of one packet per super-packet); large buffers
+        // hold 64 KiB after the headroom already.
+        public bool TryEnlarge(int index, int capacity)
+        {
+            var head = packets[start + index];
+            if (head.Raw.Length - head.Offset >= capacity) return true;
+            if (capacity > large.BufferSize - PacketBuffer.DefaultHeadroom || !large.TryRent(out var moved)) return false;
+            moved.SetData(PacketBuffer.DefaultHeadroom, head.Length);
+            head.Data.CopyTo(moved.Data);
+            packets[start + index] = moved;
+            head.Return();
+            return true;
+        }
     }
 
-    // Called at the end of every locked engine section: coalesce and write what was delivered.
+    /// <summary>
+    /// A thread's own coalescing state, for TUN writes made after the engine lock is released (inbound batches:
+    /// the pipeline drains each peer's lane on one thread at a time, so a peer's packets still reach the TUN in order).
+    /// </summary>
+    private sealed class TunWriter
+    {
+        public readonly List<PacketBuffer> Pending = new(CryptoPipeline.MaxBatch);
+        public GroCoalescer? Gro;
+        public int[] Out = new int[MaxBurstPackets];
+    }
+
+    [ThreadStatic] private static TunWriter? t_tunWriter;
+
+    // Set (under the engine lock) by a caller that writes the TUN itself once it has let go of the lock.
+    private TunWriter? _deferTunTo;
+
+    // Called at the end of every locked engine section: coalesce and write what was delivered, or hand it to the
+    // caller that asked to write it after the lock (a 64 KiB TUN write is a long syscall to hold the engine for).
     private void FlushTunLocked()
     {
         if (_pendingTun.Count == 0) return;
+        if (_deferTunTo is { } writer && _tun is LinuxTun)
+        {
+            writer.Pending.AddRange(_pendingTun);
+            _pendingTun.Clear();
+            return;
+        }
+        _sharedTunWriter ??= new TunWriter();
+        WriteTun(_pendingTun, _sharedTunWriter);
+    }
+
+    private TunWriter? _sharedTunWriter; // used under the engine lock only
+
+    // Writes `pending` to the TUN (coalesced when the TUN has offloads), returns every buffer and clears the list.
+    private void WriteTun(List<PacketBuffer> pending, TunWriter writer)
+    {
+        if (pending.Count == 0) return;
         if (_tun is IPacketBufferTun bufferTun)
         {
-            foreach (var b in _pendingTun)
+            foreach (var b in pending)
             {
                 try
                 {
@@ -143,37 +185,35 @@ public sealed partial class Tunnel
                     Log(TunnelLogLevel.Verbose, $"TUN write failed: {ex.Message}");
                 }
             }
-            _pendingTun.Clear();
+            pending.Clear();
             return;
         }
         var tun = OffloadTun;
         if (tun is null)
         {
-            foreach (var b in _pendingTun) WriteTunPlain(b);
-            _pendingTun.Clear();
+            foreach (var b in pending) WriteTunPlain(b);
+            pending.Clear();
             return;
         }
         // Decrypted packets were authenticated by Poly1305, a far stronger check than the inner TCP checksum: the
         // kernel module marks them CHECKSUM_UNNECESSARY (receive.c) and so do we, by not re-summing them while
         // coalescing (the virtio header's NEEDS_CSUM makes the kernel trust the super-packet).
         // UDP is merged only when the kernel accepted USO on this TUN (it rejects GSO_UDP_L4 writes otherwise), and
-        // only IPv4: with IPv6 super-packets tests/interop/offload.sh saw datagrams of one flow arrive out of order
-        // (1-2 in 1800, receiver-side only; not understood yet, docs/status.md).
-        _gro ??= new GroCoalescer(CryptoPipeline.MaxBatch * 2)
-        {
-            CoalesceUdp = tun.UdpOffloadsEnabled, CoalesceUdp6 = _options.CoalesceUdp6, VerifyChecksums = false,
-        };
+        // only IPv4 unless TunnelOptions.CoalesceUdp6: with IPv6 super-packets tests/interop/offload.sh saw
+        // datagrams of one flow arrive out of order (1-4 in 1800, inside the kernel; docs/status.md).
+        var gro = writer.Gro ??= new GroCoalescer(MaxBurstPackets) { VerifyChecksums = false };
+        gro.CoalesceUdp = tun.UdpOffloadsEnabled;
+        gro.CoalesceUdp6 = _options.CoalesceUdp6;
         int start = 0;
-        while (start < _pendingTun.Count)
+        while (start < pending.Count)
         {
-            int count = Math.Min(_gro.MaxBatchSize, _pendingTun.Count - start);
-            var slice = _pendingTun.GetRange(start, count);
-            var batch = new PendingBatch(slice);
-            if (_groOut.Length < count) _groOut = new int[count];
+            int count = Math.Min(gro.MaxBatchSize, pending.Count - start);
+            var batch = new PendingBatch(pending, start, count, _pool);
+            if (writer.Out.Length < count) writer.Out = new int[count];
             int written;
             try
             {
-                written = _gro.Coalesce(ref batch, _groOut);
+                written = gro.Coalesce(ref batch, writer.Out);
             }
             catch (InvalidOperationException)
             {
@@ -182,13 +222,13 @@ public sealed partial class Tunnel
             if (written < 0)
             {
                 // Never expected; fall back to plain writes with an empty header.
-                foreach (var b in slice) WriteVnetPlain(tun, b);
+                for (int i = start; i < start + count; i++) WriteVnetPlain(tun, pending[i]);
             }
             else
             {
                 for (int i = 0; i < written; i++)
                 {
-                    var b = slice[_groOut[i]];
+                    var b = pending[start + writer.Out[i]];
                     try
                     {
                         tun.WriteVnet(b.Raw.Slice(b.Offset - VirtioNetHeader.Size, b.Length + VirtioNetHeader.Size));
@@ -198,11 +238,11 @@ public sealed partial class Tunnel
                         CountDrop(DropReason.TunWriteFailed);
                     }
                 }
-                foreach (var b in slice) b.Return();
+                for (int i = start; i < start + count; i++) pending[i].Return();
             }
             start += count;
         }
-        _pendingTun.Clear();
+        pending.Clear();
     }
 
     private void WriteVnetPlain(LinuxTun tun, PacketBuffer b)

@@ -25,11 +25,22 @@ public sealed partial class Tunnel : IDisposable
     private const int HandshakeQueueSize = 1024; // wireguard-go QueueHandshakeSize
     private const int BufferSize = 65535 + PacketBuffer.DefaultHeadroom + 64;
 
+    /// <summary>
+    /// Small buffers: headroom, a packet of up to the MTU, padding and tag (2 KiB fits MTUs up to ~1880; a larger MTU
+    /// or packet takes a large buffer).
+    /// </summary>
+    private const int SmallBufferSize = 2048;
+    private const int SmallBufferSlack = 64; // padding (15) + tag (16), rounded up
+
+    /// <summary>Packets a reader collects before handing them over (about two pipeline batches).</summary>
+    private const int MaxBurstPackets = CryptoPipeline.MaxBatch * 2;
+
     private readonly object _sync = new();
     private readonly TunnelOptions _options;
     private readonly ITunDevice _tun;
     private readonly ProtocolEngine _engine;
     private readonly PacketPool _pool;
+    private readonly PacketPool _smallPool;
     // Handshake messages are copied into their own small buffers: a flood of them must never hold the data
     // path's buffers (found by tests/interop/badinput.sh: junk initiations starved real traffic).
     private readonly PacketPool _handshakePool = new(PacketBuffer.DefaultHeadroom + Messages.InitiationSize + 64, HandshakeQueueSize);
@@ -60,6 +71,7 @@ public sealed partial class Tunnel : IDisposable
         _tun = options.Tun;
         _now = options.MonotonicClock ?? (() => BootTimeClock.Now);
         _pool = new PacketPool(BufferSize, options.MaxBuffers);
+        _smallPool = new PacketPool(SmallBufferSize, options.MaxSmallBuffers);
         _output = new Output(this);
         _engine = new ProtocolEngine(_output, _pool, options.Random, options.WallClock) { Mtu = _tun.Mtu };
     }
@@ -359,8 +371,11 @@ public sealed partial class Tunnel : IDisposable
         {
             bool closed = false;
             var now = TimeSpan.Zero; // read once per burst, after the blocking receive
-            // One blocking receive, then whatever else is queued (up to a batch), then hand the batches over.
-            for (int i = 0; i < CryptoPipeline.MaxBatch; i++)
+            // One blocking receive, then whatever else is queued, then hand the batches over. A burst ends after
+            // about two batches of packets, not of receives: one GRO receive holds up to ~45 datagrams, and 64 of
+            // them in a row emptied the buffer pool and dropped segments (pool_exhausted under TCP load).
+            int packets = 0;
+            for (int i = 0; i < CryptoPipeline.MaxBatch && packets < MaxBurstPackets; i++)
             {
                 if (!_pool.TryRent(out var buffer))
                 {
@@ -403,7 +418,7 @@ public sealed partial class Tunnel : IDisposable
                     for (int offset = segment; offset < n; offset += segment)
                     {
                         int length = Math.Min(segment, n - offset);
-                        if (!_pool.TryRent(out var extra))
+                        if (!TryRentFor(length, out var extra))
                         {
                             CountDrop(DropReason.PoolExhausted);
                             continue;
@@ -415,15 +430,25 @@ public sealed partial class Tunnel : IDisposable
                     buffer.SetData(PacketBuffer.DefaultHeadroom, segment);
                     Dispatch(buffer, from, local, now);
                     foreach (var extra in groExtras) Dispatch(extra, from, local, now);
+                    packets += 1 + groExtras.Count;
                     groExtras.Clear();
                     continue;
                 }
                 buffer.SetData(PacketBuffer.DefaultHeadroom, n);
                 Dispatch(buffer, from, local, now);
+                packets++;
             }
             _pipeline?.FlushInbound();
             if (closed) break;
         }
+    }
+
+    // A buffer for one packet of `length` bytes: small when it (and, for DAITA's padding, the MTU) fits in one.
+    private bool TryRentFor(int length, out PacketBuffer buffer)
+    {
+        int needed = PacketBuffer.DefaultHeadroom + Math.Max(length, _engine.Mtu) + SmallBufferSlack;
+        if (needed <= SmallBufferSize && _smallPool.TryRent(out buffer)) return true;
+        return _pool.TryRent(out buffer);
     }
 
     // Drops decided before the engine sees a datagram are counted on the tunnel's own counters, without the
@@ -570,15 +595,27 @@ public sealed partial class Tunnel : IDisposable
         }
     }
 
+    // Runs on the one thread draining the peer's lane (CryptoPipeline), so the TUN writes after the lock still
+    // keep the peer's order.
     private void CompleteInboundBatch(CryptoPipeline.Batch b)
     {
+        var writer = t_tunWriter ??= new TunWriter();
         lock (_sync)
         {
             var now = _now();
             for (int i = 0; i < b.Count; i++)
                 _engine.CompleteTransport(b.Buffers[i], b.Lane.Peer, b.Keypairs[i], b.Counters[i], b.Ok[i], b.Endpoints[i], b.Locals[i], now);
-            AfterEngine();
+            _deferTunTo = writer;
+            try
+            {
+                AfterEngine();
+            }
+            finally
+            {
+                _deferTunTo = null;
+            }
         }
+        WriteTun(writer.Pending, writer);
     }
 
     private void HandshakeLoop()
@@ -687,7 +724,10 @@ public sealed partial class Tunnel : IDisposable
     }
 
     /// <summary>Buffers currently rented (for leak checks in tests).</summary>
-    public int OutstandingBuffers => _pool.Outstanding + _handshakePool.Outstanding;
+    public int OutstandingBuffers => _pool.Outstanding + _smallPool.Outstanding + _handshakePool.Outstanding;
+
+    /// <summary>Test hook: buffers created so far in the large and the small pool.</summary>
+    internal (int Large, int Small) BuffersCreated => (_pool.Created, _smallPool.Created);
 
     // ---- Lifetime -----------------------------------------------------------------------------------------
 

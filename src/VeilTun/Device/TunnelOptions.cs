@@ -48,8 +48,15 @@ public sealed class TunnelOptions
     /// <summary>Crypto worker threads; default one per core.</summary>
     public int? CryptoWorkers { get; init; }
 
-    /// <summary>Upper bound on packet buffers (each holds one packet of up to 64 KiB).</summary>
+    /// <summary>Upper bound on large packet buffers (each holds one packet or super-packet of up to 64 KiB).</summary>
     public int MaxBuffers { get; init; } = 1024;
+
+    /// <summary>
+    /// Upper bound on small packet buffers (2 KiB each: one packet of up to the MTU with its headroom, padding and
+    /// tag). They hold the segments split out of TUN and UDP super-packets, which are most packets in flight under
+    /// TCP load: many of them cost little memory, and too few made the readers drop segments (TCP retransmits).
+    /// </summary>
+    public int MaxSmallBuffers { get; init; } = 4096;
 
     /// <summary>
     /// Coalesce IPv6 UDP into USO super-packets on TUN writes too (default off: Linux 6.18 delivered a few datagrams

@@ -3,8 +3,8 @@
 # mean of seal and open GB/s at 1420 B >= 0.7 x `openssl speed -evp chacha20-poly1305 -bytes 1420`).
 # Run by hand, not in CI. Each repetition measures, back to back: `openssl speed` (OpenSSL streaming one long
 # message through one context, no per-packet nonce/final/tag), bench/aead/evp_sequence.c (the exact per-packet
-# EVP call sequence VeilTun makes, in C: OpenSSL's own per-packet cost) and VeilTun's AeadBenchmarks (BenchmarkDotNet,
-# short job). Prints medians and the ratios. Needs gcc and libssl-dev (installed when missing).
+# EVP call sequence VeilTun's libcrypto backend makes, in C: OpenSSL's own per-packet cost) and VeilTun's
+# AeadBenchmarks (BenchmarkDotNet, short job) on its default backend (AVX-512 where the CPU has it) and on libcrypto. Prints medians and the ratios. Needs gcc and libssl-dev (installed when missing).
 #
 #   sudo bench/aead.sh              # 3 repetitions, 1420 B: about 6 minutes
 #   VT_REPS=5 bench/aead.sh
@@ -27,22 +27,31 @@ dotnet build -c Release bench/VeilTun.Benchmarks >/dev/null
 to_ns() { awk '{v=$1; gsub(",","",v); u=$2; if (u=="μs"||u=="us") v*=1000; else if (u=="ms") v*=1e6; printf "%.1f\n", v}'; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
+# bdn NAME BACKEND: one short BenchmarkDotNet run of AeadBenchmarks at 1420 B with VEILTUN_AEAD=BACKEND; appends
+# the means (ns) to $tmp/NAME_seal and $tmp/NAME_open.
+bdn() {
+  local name=$1 backend=$2 csv col
+  VEILTUN_AEAD=$backend dotnet run -c Release --no-build --project bench/VeilTun.Benchmarks -- \
+    --filter '*AeadBenchmarks.*1420*' --job short --exporters csv --artifacts "$tmp/bdn" >"$tmp/bdn.log"
+  csv=$(ls "$tmp"/bdn/results/*AeadBenchmarks-report.csv)
+  col=$(head -1 "$csv" | tr ',' '\n' | grep -n '^Mean$' | cut -d: -f1)
+  # The CSV quotes nothing and uses ',' both as separator and (never, in C locale) as digit group separator.
+  awk -F',' -v c="$col" '$1 ~ /Seal1420/ {print $c}' "$csv" | to_ns >>"$tmp/${name}_seal"
+  awk -F',' -v c="$col" '$1 ~ /Open1420/ {print $c}' "$csv" | to_ns >>"$tmp/${name}_open"
+  grep -q . "$tmp/${name}_seal" || { cat "$tmp/bdn.log" >&2; exit 1; }
+  rm -rf "$tmp/bdn"
+}
+
 for ((r = 1; r <= VT_REPS; r++)); do
   say "repetition $r/$VT_REPS"
   openssl speed -evp chacha20-poly1305 -bytes $LEN -seconds 3 2>/dev/null | tail -1 \
     | awk '{v=$NF; sub("k","",v); printf "%.4f\n", v*1000/1e9}' >>"$tmp/speed"          # GB/s
   read -r c_ctrl c_params c_open < <("$tmp/evp_sequence" $LEN 3000)
   echo "$c_ctrl" >>"$tmp/c_seal_ctrl"; echo "$c_params" >>"$tmp/c_seal"; echo "$c_open" >>"$tmp/c_open"
-  dotnet run -c Release --no-build --project bench/VeilTun.Benchmarks -- \
-    --filter '*AeadBenchmarks.*1420*' --job short --exporters csv --artifacts "$tmp/bdn" >"$tmp/bdn.log"
-  csv=$(ls "$tmp"/bdn/results/*AeadBenchmarks-report.csv)
-  col=$(head -1 "$csv" | tr ',' '\n' | grep -n '^Mean$' | cut -d: -f1)
-  # The CSV quotes nothing and uses ',' both as separator and (never, in C locale) as digit group separator.
-  awk -F',' -v c="$col" '$1 ~ /Seal1420/ {print $c}' "$csv" | to_ns >>"$tmp/vt_seal"
-  awk -F',' -v c="$col" '$1 ~ /Open1420/ {print $c}' "$csv" | to_ns >>"$tmp/vt_open"
-  grep -q . "$tmp/vt_seal" || { cat "$tmp/bdn.log" >&2; exit 1; }
-  rm -rf "$tmp/bdn"
-  say "  openssl speed $(tail -1 "$tmp/speed") GB/s; C seal/open $c_params/$c_open ns; VeilTun seal/open $(tail -1 "$tmp/vt_seal")/$(tail -1 "$tmp/vt_open") ns"
+  bdn vt ""            # the default backend (AVX-512 where the CPU has it)
+  bdn vtssl openssl     # VeilTun's libcrypto EVP backend
+  say "  openssl speed $(tail -1 "$tmp/speed") GB/s; C seal/open $c_params/$c_open ns;" \
+    "VeilTun seal/open $(tail -1 "$tmp/vt_seal")/$(tail -1 "$tmp/vt_open") ns, on libcrypto $(tail -1 "$tmp/vtssl_seal")/$(tail -1 "$tmp/vtssl_open") ns"
 done
 
 speed=$(median <"$tmp/speed")
@@ -50,6 +59,7 @@ gbps() { awk -v l=$LEN -v ns="$1" 'BEGIN {printf "%.3f", l/ns}'; }
 mean_ratio() { awk -v l=$LEN -v s="$1" -v o="$2" -v sp="$speed" 'BEGIN {printf "%.2f", ((l/s)+(l/o))/2/sp}'; }
 c_seal_ctrl=$(median <"$tmp/c_seal_ctrl"); c_seal=$(median <"$tmp/c_seal"); c_open=$(median <"$tmp/c_open")
 vt_seal=$(median <"$tmp/vt_seal"); vt_open=$(median <"$tmp/vt_open")
+vtssl_seal=$(median <"$tmp/vtssl_seal"); vtssl_open=$(median <"$tmp/vtssl_open")
 cat <<REPORT
 ## AEAD at $LEN B, one core ($(date -u +%Y-%m-%d), $(nproc) cores, $(openssl version | cut -d' ' -f1-2), medians of $VT_REPS)
 
@@ -58,5 +68,6 @@ cat <<REPORT
 | openssl speed -evp (streaming, no per-packet work) | | | $speed | 1.00 |
 | C, VeilTun's EVP sequence, tag via ctrl | $c_seal_ctrl | | $(gbps "$c_seal_ctrl") (seal) | |
 | C, VeilTun's EVP sequence, tag via params | $c_seal | $c_open | $(awk -v l=$LEN -v s="$c_seal" -v o="$c_open" 'BEGIN {printf "%.3f", ((l/s)+(l/o))/2}') | $(mean_ratio "$c_seal" "$c_open") |
-| VeilTun ChaCha20Poly1305Context (BenchmarkDotNet) | $vt_seal | $vt_open | $(awk -v l=$LEN -v s="$vt_seal" -v o="$vt_open" 'BEGIN {printf "%.3f", ((l/s)+(l/o))/2}') | $(mean_ratio "$vt_seal" "$vt_open") |
+| VeilTun ChaCha20Poly1305Context on libcrypto (VEILTUN_AEAD=openssl) | $vtssl_seal | $vtssl_open | $(awk -v l=$LEN -v s="$vtssl_seal" -v o="$vtssl_open" 'BEGIN {printf "%.3f", ((l/s)+(l/o))/2}') | $(mean_ratio "$vtssl_seal" "$vtssl_open") |
+| VeilTun ChaCha20Poly1305Context, default (AVX-512 here: $(grep -q avx512f /proc/cpuinfo && echo yes || echo no)) | $vt_seal | $vt_open | $(awk -v l=$LEN -v s="$vt_seal" -v o="$vt_open" 'BEGIN {printf "%.3f", ((l/s)+(l/o))/2}') | $(mean_ratio "$vt_seal" "$vt_open") |
 REPORT

@@ -8,7 +8,8 @@ version = version.Split('+')[0];
 switch (args)
 {
     case ["--version"]:
-        Console.WriteLine($"veiltun v{version}\n\nUserspace WireGuard daemon for linux-amd64, in C#/.NET.\nInformation: README.md of the VeilTun repository.");
+        Console.WriteLine($"veiltun v{version}\n\nUserspace WireGuard daemon for linux-amd64, in C#/.NET.\n" +
+            $"ChaCha20-Poly1305: {VeilTun.Crypto.ChaCha20Poly1305Context.ImplementationName}\nInformation: README.md of the VeilTun repository.");
         return 0;
     case ["demo", "--in-process"]:
         return InProcessDemo.Run();

@@ -44,12 +44,20 @@ public class ChaCha20Poly1305ContextTests
         + "666572656e6365206d6174657269616c206f7220746f2063697465207468656d206f74686572207468616e206173202f"
         + "e2809c776f726b20696e2070726f67726573732e2fe2809d");
 
-    /// <summary>Both implementations behind the type: the direct libcrypto EVP path and the System fallback.</summary>
-    public static TheoryData<bool> Backends() => new() { true, false };
-
-    private static ChaCha20Poly1305Context NewContext(bool useLibCrypto, ReadOnlySpan<byte> key)
+    /// <summary>
+    /// Every implementation behind the type that this machine runs: the AVX-512 code (where the CPU has it), the
+    /// direct libcrypto EVP path and the System fallback.
+    /// </summary>
+    public static TheoryData<string> Backends()
     {
-        var context = new ChaCha20Poly1305Context(useLibCrypto);
+        var data = new TheoryData<string> { nameof(ChaCha20Poly1305Context.Backend.LibCrypto), nameof(ChaCha20Poly1305Context.Backend.System) };
+        if (ChaCha20Poly1305Avx512.IsSupported) data.Add(nameof(ChaCha20Poly1305Context.Backend.Avx512));
+        return data;
+    }
+
+    private static ChaCha20Poly1305Context NewContext(string backend, ReadOnlySpan<byte> key)
+    {
+        var context = new ChaCha20Poly1305Context(Enum.Parse<ChaCha20Poly1305Context.Backend>(backend));
         context.SetKey(key);
         return context;
     }
@@ -65,22 +73,23 @@ public class ChaCha20Poly1305ContextTests
     }
 
     [Fact]
-    public void LibCryptoIsUsedOnLinux()
+    public void TheFastestAvailableBackendIsTheDefaultOnLinux()
     {
-        // Guards against a silent fall back to the slow path (e.g. a wrong library name) on the platform we ship.
-        if (OperatingSystem.IsLinux())
+        // Guards against a silent fall back to a slow path (e.g. a wrong library name) on the platform we ship.
+        if (OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("VEILTUN_AEAD") is null)
         {
             Assert.True(LibCrypto.IsAvailable);
             using var context = new ChaCha20Poly1305Context();
-            Assert.True(context.UsesLibCrypto);
+            Assert.Equal(ChaCha20Poly1305Avx512.IsSupported ? ChaCha20Poly1305Context.Backend.Avx512 : ChaCha20Poly1305Context.Backend.LibCrypto,
+                context.Implementation);
         }
     }
 
     [Theory]
     [MemberData(nameof(Backends))]
-    public void Rfc8439Section282VectorSealsToThePublishedCiphertextAndTag(bool useLibCrypto)
+    public void Rfc8439Section282VectorSealsToThePublishedCiphertextAndTag(string backend)
     {
-        using var context = NewContext(useLibCrypto, s_rfc8439Key);
+        using var context = NewContext(backend, s_rfc8439Key);
         var output = new byte[s_rfc8439Plaintext.Length + ChaCha20Poly1305Context.TagSize];
 
         context.SealWithNonce(s_rfc8439Nonce, s_rfc8439Plaintext, s_rfc8439Aad, output);
@@ -90,9 +99,9 @@ public class ChaCha20Poly1305ContextTests
 
     [Theory]
     [MemberData(nameof(Backends))]
-    public void Rfc8439Section282VectorOpensToThePublishedPlaintext(bool useLibCrypto)
+    public void Rfc8439Section282VectorOpensToThePublishedPlaintext(string backend)
     {
-        using var context = NewContext(useLibCrypto, s_rfc8439Key);
+        using var context = NewContext(backend, s_rfc8439Key);
         var plaintext = new byte[s_rfc8439Plaintext.Length];
 
         Assert.True(context.TryOpenWithNonce(s_rfc8439Nonce, s_rfc8439CiphertextAndTag, s_rfc8439Aad, plaintext));
@@ -101,9 +110,9 @@ public class ChaCha20Poly1305ContextTests
 
     [Theory]
     [MemberData(nameof(Backends))]
-    public void Rfc8439AppendixA5OpensWithTheWireGuardCounterNonce(bool useLibCrypto)
+    public void Rfc8439AppendixA5OpensWithTheWireGuardCounterNonce(string backend)
     {
-        using var context = NewContext(useLibCrypto, s_a5Key);
+        using var context = NewContext(backend, s_a5Key);
         var plaintext = new byte[s_a5CiphertextAndTag.Length - 16];
 
         Assert.True(context.TryOpen(A5Counter, s_a5CiphertextAndTag, s_a5Aad, plaintext));
@@ -112,9 +121,9 @@ public class ChaCha20Poly1305ContextTests
 
     [Theory]
     [MemberData(nameof(Backends))]
-    public void Rfc8439AppendixA5SealsWithTheWireGuardCounterNonce(bool useLibCrypto)
+    public void Rfc8439AppendixA5SealsWithTheWireGuardCounterNonce(string backend)
     {
-        using var context = NewContext(useLibCrypto, s_a5Key);
+        using var context = NewContext(backend, s_a5Key);
         var output = new byte[s_a5Plaintext.Length + 16];
 
         context.Seal(A5Counter, s_a5Plaintext, s_a5Aad, output);
@@ -124,12 +133,12 @@ public class ChaCha20Poly1305ContextTests
 
     [Theory]
     [MemberData(nameof(Backends))]
-    public void EveryLengthFrom0To1500MatchesSystemChaCha20Poly1305AndRoundTrips(bool useLibCrypto)
+    public void EveryLengthFrom0To1500MatchesSystemChaCha20Poly1305AndRoundTrips(string backend)
     {
         var random = new Random(8439);
         var key = new byte[32];
         random.NextBytes(key);
-        using var context = NewContext(useLibCrypto, key);
+        using var context = NewContext(backend, key);
         ulong[] edgeCounters = [0, 1, uint.MaxValue, (ulong)uint.MaxValue + 1, ulong.MaxValue - 1, ulong.MaxValue];
 
         for (int length = 0; length <= 1500; length++)
@@ -152,12 +161,12 @@ public class ChaCha20Poly1305ContextTests
 
     [Theory]
     [MemberData(nameof(Backends))]
-    public void SealInPlaceAndOpenInPlaceMatchOutOfPlace(bool useLibCrypto)
+    public void SealInPlaceAndOpenInPlaceMatchOutOfPlace(string backend)
     {
         var random = new Random(1420);
         var key = new byte[32];
         random.NextBytes(key);
-        using var context = NewContext(useLibCrypto, key);
+        using var context = NewContext(backend, key);
 
         foreach (int length in new[] { 0, 1, 63, 64, 1420 })
         {
@@ -179,9 +188,9 @@ public class ChaCha20Poly1305ContextTests
 
     [Theory]
     [MemberData(nameof(Backends))]
-    public void FlippedTagBitIsRejectedAndTheContextStillOpensTheNextPacket(bool useLibCrypto)
+    public void FlippedTagBitIsRejectedAndTheContextStillOpensTheNextPacket(string backend)
     {
-        using var context = NewContext(useLibCrypto, s_a5Key);
+        using var context = NewContext(backend, s_a5Key);
         var plaintext = new byte[s_a5Plaintext.Length];
 
         for (int bit = 0; bit < 16 * 8; bit += 13)
@@ -200,9 +209,9 @@ public class ChaCha20Poly1305ContextTests
 
     [Theory]
     [MemberData(nameof(Backends))]
-    public void FlippedCiphertextBitWrongCounterOrWrongAssociatedDataIsRejected(bool useLibCrypto)
+    public void FlippedCiphertextBitWrongCounterOrWrongAssociatedDataIsRejected(string backend)
     {
-        using var context = NewContext(useLibCrypto, s_a5Key);
+        using var context = NewContext(backend, s_a5Key);
         var plaintext = new byte[s_a5Plaintext.Length];
         byte[] tampered = (byte[])s_a5CiphertextAndTag.Clone();
         tampered[100] ^= 0x01;
@@ -218,9 +227,9 @@ public class ChaCha20Poly1305ContextTests
 
     [Theory]
     [MemberData(nameof(Backends))]
-    public void InPlaceOpenOfTamperedPacketZeroesTheBufferAndDoesNotThrow(bool useLibCrypto)
+    public void InPlaceOpenOfTamperedPacketZeroesTheBufferAndDoesNotThrow(string backend)
     {
-        using var context = NewContext(useLibCrypto, s_a5Key);
+        using var context = NewContext(backend, s_a5Key);
         byte[] buffer = (byte[])s_a5CiphertextAndTag.Clone();
         buffer[^1] ^= 0x40;
         int length = buffer.Length - 16;
@@ -231,21 +240,22 @@ public class ChaCha20Poly1305ContextTests
 
     [Theory]
     [MemberData(nameof(Backends))]
-    public void InputShorterThanATagIsRejectedWithoutThrowing(bool useLibCrypto)
+    public void InputShorterThanATagIsRejectedWithoutThrowing(string backend)
     {
-        using var context = NewContext(useLibCrypto, s_a5Key);
+        using var context = NewContext(backend, s_a5Key);
         for (int length = 0; length < 16; length++)
         {
             Assert.False(context.TryOpen(0, new byte[length], default, Span<byte>.Empty));
         }
     }
 
-    [Fact]
-    public void EmptyPlaintextProducesATagThatOpens()
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void EmptyPlaintextProducesATagThatOpens(string backend)
     {
         var key = new byte[32];
         key[0] = 1;
-        using var context = NewContext(useLibCrypto: true, key);
+        using var context = NewContext(backend, key);
         var tag = new byte[16];
 
         // WireGuard keepalives are empty transport payloads: the output is just the tag.
@@ -258,14 +268,14 @@ public class ChaCha20Poly1305ContextTests
 
     [Theory]
     [MemberData(nameof(Backends))]
-    public void SetKeyReplacesTheKeyForBothDirections(bool useLibCrypto)
+    public void SetKeyReplacesTheKeyForBothDirections(string backend)
     {
         var keyA = new byte[32];
         var keyB = new byte[32];
         keyA.AsSpan().Fill(0x11);
         keyB.AsSpan().Fill(0x22);
         byte[] plaintext = Encoding.ASCII.GetBytes("rekey");
-        using var context = NewContext(useLibCrypto, keyA);
+        using var context = NewContext(backend, keyA);
         var output = new byte[plaintext.Length + 16];
         context.Seal(9, plaintext, default, output);
         Assert.Equal(SystemSeal(keyA, 9, plaintext, []), output);

@@ -4,9 +4,10 @@
 # Run by hand, not in CI. Each repetition measures, back to back: `openssl speed` (OpenSSL streaming one long
 # message through one context, no per-packet nonce/final/tag), bench/aead/evp_sequence.c (the exact per-packet
 # EVP call sequence VeilTun's libcrypto backend makes, in C: OpenSSL's own per-packet cost) and VeilTun's
-# AeadBenchmarks (BenchmarkDotNet, short job) on its default backend (AVX-512 where the CPU has it) and on libcrypto. Prints medians and the ratios. Needs gcc and libssl-dev (installed when missing).
+# AeadBenchmarks (BenchmarkDotNet, short job) on its default backend (AVX-512 where the CPU has it) and on
+# libcrypto. Prints medians and the ratios. Needs gcc, libssl-dev and jq (installed when missing).
 #
-#   sudo bench/aead.sh              # 3 repetitions, 1420 B: about 6 minutes
+#   bench/aead.sh                   # 3 repetitions, 1420 B: about 6 minutes
 #   VT_REPS=5 bench/aead.sh
 set -eu -o pipefail
 export LC_ALL=C
@@ -15,29 +16,26 @@ cd "$(dirname "$0")/.."
 LEN=1420
 say() { echo "aead.sh: $*" >&2; }
 
-if ! command -v gcc >/dev/null || [ ! -e /usr/include/openssl/evp.h ]; then
-  say "installing gcc libssl-dev"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev libssl-dev >/dev/null
+if ! command -v gcc >/dev/null || ! command -v jq >/dev/null || [ ! -e /usr/include/openssl/evp.h ]; then
+  say "installing gcc libssl-dev jq"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev libssl-dev jq >/dev/null
 fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 gcc -O2 -Wall -o "$tmp/evp_sequence" bench/aead/evp_sequence.c -lcrypto
 dotnet build -c Release bench/VeilTun.Benchmarks >/dev/null
 
-# BenchmarkDotNet prints "1.234 μs" or "812.3 ns" in its CSV: to ns.
-to_ns() { awk '{v=$1; gsub(",","",v); u=$2; if (u=="μs"||u=="us") v*=1000; else if (u=="ms") v*=1e6; printf "%.1f\n", v}'; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 # bdn NAME BACKEND: one short BenchmarkDotNet run of AeadBenchmarks at 1420 B with VEILTUN_AEAD=BACKEND; appends
-# the means (ns) to $tmp/NAME_seal and $tmp/NAME_open.
+# the means (ns, from the JSON exporter) to $tmp/NAME_seal and $tmp/NAME_open.
 bdn() {
-  local name=$1 backend=$2 csv col
+  local name=$1 backend=$2 json
   VEILTUN_AEAD=$backend dotnet run -c Release --no-build --project bench/VeilTun.Benchmarks -- \
-    --filter '*AeadBenchmarks.*1420*' --job short --exporters csv --artifacts "$tmp/bdn" >"$tmp/bdn.log"
-  csv=$(ls "$tmp"/bdn/results/*AeadBenchmarks-report.csv)
-  col=$(head -1 "$csv" | tr ',' '\n' | grep -n '^Mean$' | cut -d: -f1)
-  # The CSV quotes nothing and uses ',' both as separator and (never, in C locale) as digit group separator.
-  awk -F',' -v c="$col" '$1 ~ /Seal1420/ {print $c}' "$csv" | to_ns >>"$tmp/${name}_seal"
-  awk -F',' -v c="$col" '$1 ~ /Open1420/ {print $c}' "$csv" | to_ns >>"$tmp/${name}_open"
+    --filter '*AeadBenchmarks.*1420*' --job short --exporters json --artifacts "$tmp/bdn" >"$tmp/bdn.log"
+  json=$(ls "$tmp"/bdn/results/*AeadBenchmarks-report-full-compressed.json 2>/dev/null || ls "$tmp"/bdn/results/*AeadBenchmarks*.json | head -1)
+  # Statistics.Mean is in nanoseconds.
+  jq -r '.Benchmarks[] | select(.Method == "Seal1420InPlace") | .Statistics.Mean * 10 | round / 10' "$json" >>"$tmp/${name}_seal"
+  jq -r '.Benchmarks[] | select(.Method == "Open1420InPlace") | .Statistics.Mean * 10 | round / 10' "$json" >>"$tmp/${name}_open"
   grep -q . "$tmp/${name}_seal" || { cat "$tmp/bdn.log" >&2; exit 1; }
   rm -rf "$tmp/bdn"
 }

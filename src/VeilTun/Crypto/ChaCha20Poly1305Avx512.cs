@@ -248,7 +248,9 @@ internal static class ChaCha20Poly1305Avx512
         st = default;
     }
 
-    private static void PaddedBlocks(ref PolyState st, ReadOnlySpan<byte> data)
+    // The AEAD pads a short last block with zeros and keeps its 2^128 bit (RFC 8439 §2.8); plain Poly1305
+    // (`plainLastBlock`, for the tests' §2.5 vectors) puts a 1 byte right after the message instead.
+    private static void PaddedBlocks(ref PolyState st, ReadOnlySpan<byte> data, bool plainLastBlock = false)
     {
         int whole = data.Length & ~15;
         Blocks(ref st, data[..whole], 1 << 24);
@@ -257,7 +259,8 @@ internal static class ChaCha20Poly1305Avx512
             Span<byte> last = stackalloc byte[16];
             last.Clear();
             data[whole..].CopyTo(last);
-            Blocks(ref st, last, 1 << 24);
+            if (plainLastBlock) last[data.Length - whole] = 1;
+            Blocks(ref st, last, plainLastBlock ? 0UL : 1 << 24);
             CryptographicOperations.ZeroMemory(last);
         }
     }
@@ -421,16 +424,7 @@ internal static class ChaCha20Poly1305Avx512
     {
         var st = default(PolyState);
         st.R = KeyLimbs(key);
-        int whole = message.Length & ~15;
-        Blocks(ref st, message[..whole], 1 << 24);
-        if (whole < message.Length)
-        {
-            Span<byte> last = stackalloc byte[16];
-            last.Clear();
-            message[whole..].CopyTo(last);
-            last[message.Length - whole] = 1; // a short final block carries its 1 bit right after the message
-            Blocks(ref st, last, 0);
-        }
+        PaddedBlocks(ref st, message, plainLastBlock: true);
         Emit(ref st.H, key[16..], tag);
     }
 }

@@ -50,6 +50,9 @@ public sealed class PacketBuffer
     /// <summary>The whole array, for I/O that fills the buffer before the data bounds are known.</summary>
     public Span<byte> Raw => _array;
 
+    /// <summary>The whole backing array (allocated on the pinned object heap: its address never moves).</summary>
+    internal byte[] RawArray => _array;
+
     /// <summary>The whole array as memory (for async socket APIs).</summary>
     public Memory<byte> RawMemory => _array;
 

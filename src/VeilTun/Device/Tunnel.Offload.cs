@@ -143,6 +143,7 @@ public sealed partial class Tunnel
         public readonly List<PacketBuffer> Pending = new(CryptoPipeline.MaxBatch);
         public GroCoalescer? Gro;
         public int[] Out = new int[MaxBurstPackets];
+        public readonly (byte[] Array, int Offset, int Length)[] Parts = new (byte[], int, int)[MaxBurstPackets];
     }
 
     [ThreadStatic] private static TunWriter? t_tunWriter;
@@ -201,7 +202,7 @@ public sealed partial class Tunnel
         // UDP is merged only when the kernel accepted USO on this TUN (it rejects GSO_UDP_L4 writes otherwise), and
         // only IPv4 unless TunnelOptions.CoalesceUdp6: with IPv6 super-packets tests/interop/offload.sh saw
         // datagrams of one flow arrive out of order (1-4 in 1800, inside the kernel; docs/status.md).
-        var gro = writer.Gro ??= new GroCoalescer(MaxBurstPackets) { VerifyChecksums = false };
+        var gro = writer.Gro ??= new GroCoalescer(MaxBurstPackets) { VerifyChecksums = false, Gather = true };
         gro.CoalesceUdp = tun.UdpOffloadsEnabled;
         gro.CoalesceUdp6 = _options.CoalesceUdp6;
         int start = 0;
@@ -228,10 +229,26 @@ public sealed partial class Tunnel
             {
                 for (int i = 0; i < written; i++)
                 {
-                    var b = pending[start + writer.Out[i]];
+                    int head = writer.Out[i];
+                    var b = pending[start + head];
                     try
                     {
-                        tun.WriteVnet(b.Raw.Slice(b.Offset - VirtioNetHeader.Size, b.Length + VirtioNetHeader.Size));
+                        var headBytes = b.Raw.Slice(b.Offset - VirtioNetHeader.Size, b.Length + VirtioNetHeader.Size);
+                        int merged = gro.FirstMerged(head);
+                        if (merged < 0)
+                        {
+                            tun.WriteVnet(headBytes);
+                            continue;
+                        }
+                        // Gather: the merged segments' payloads go out from their own buffers (the kernel's copy only).
+                        int skip = gro.MergedPayloadOffset(head);
+                        int parts = 0;
+                        for (int m = merged; m >= 0; m = gro.NextMerged(m))
+                        {
+                            var t = pending[start + m];
+                            writer.Parts[parts++] = (t.RawArray, t.Offset + skip, t.Length - skip);
+                        }
+                        tun.WriteVnetGather(headBytes, writer.Parts.AsSpan(0, parts));
                     }
                     catch (Exception)
                     {

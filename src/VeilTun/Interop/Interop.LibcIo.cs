@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace VeilTun.Interop;
@@ -184,6 +185,37 @@ internal static partial class Interop
                 iov[0] = new IoVec { Base = h, Length = (nuint)head.Length };
                 iov[1] = new IoVec { Base = b, Length = (nuint)body.Length };
                 nint n = writev(fd, iov, 2);
+                return n >= 0 ? n : -LastErrno;
+            }
+        }
+
+        /// <summary>Maximum parts of <see cref="WriteGather"/> (a coalesced super-packet: head plus merged segments).</summary>
+        internal const int MaxGatherParts = 256;
+
+        /// <summary>
+        /// writev(2) of <paramref name="head"/> followed by each of <paramref name="parts"/> (array, offset, length):
+        /// total bytes, or -errno. Every array of <paramref name="parts"/> must live on the pinned object heap
+        /// (<c>GC.AllocateUninitializedArray(n, pinned: true)</c>, as every PacketBuffer's), so its address is
+        /// stable without a pin per part.
+        /// </summary>
+        internal static long WriteGather(SafeFdHandle fd, ReadOnlySpan<byte> head, ReadOnlySpan<(byte[] Array, int Offset, int Length)> parts)
+        {
+            if (parts.Length + 1 > MaxGatherParts) throw new ArgumentException("too many parts", nameof(parts));
+            IoVec* iov = stackalloc IoVec[parts.Length + 1];
+            for (int i = 0; i < parts.Length; i++)
+            {
+                var (array, offset, length) = parts[i];
+                if ((uint)offset > (uint)array.Length || (uint)length > (uint)(array.Length - offset))
+                    throw new ArgumentOutOfRangeException(nameof(parts));
+                // Sound: the array is on the pinned object heap (precondition) and referenced by `parts` for the
+                // whole call, so the address stays valid; the iovec covers exactly [offset, offset + length).
+                iov[i + 1] = new IoVec { Base = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array)) + offset, Length = (nuint)length };
+            }
+            // Sound: head is pinned for the call; the kernel only reads the iovecs' bytes.
+            fixed (byte* h = head)
+            {
+                iov[0] = new IoVec { Base = h, Length = (nuint)head.Length };
+                nint n = writev(fd, iov, parts.Length + 1);
                 return n >= 0 ? n : -LastErrno;
             }
         }

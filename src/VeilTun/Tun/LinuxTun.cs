@@ -319,6 +319,23 @@ public sealed class LinuxTun : ITunDevice
         return ReadCore(buffer, wait, raw: true);
     }
 
+    /// <summary>
+    /// Writes a coalesced super-packet in one writev: <paramref name="headerAndHead"/> (virtio_net_hdr and the head
+    /// packet) then the merged payloads, each in a pinned-heap array (PacketBuffer's). Drops on EIO etc.
+    /// </summary>
+    internal void WriteVnetGather(ReadOnlySpan<byte> headerAndHead, ReadOnlySpan<(byte[] Array, int Offset, int Length)> payloads)
+    {
+        if (_vnetHeaderLength == 0 || _packetInfo) throw new InvalidOperationException("not in offload mode");
+        if (Volatile.Read(ref _closed) != 0) return;
+        try
+        {
+            LibcIo.WriteGather(_tun, headerAndHead, payloads);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
     /// <summary>Writes a packet (or coalesced super-packet) that starts with its virtio_net_hdr. Drops on EIO etc.</summary>
     public void WriteVnet(ReadOnlySpan<byte> headerAndPacket)
     {

@@ -60,6 +60,7 @@ public sealed class GroCoalescer
     private const byte KindUdp6 = 4;
 
     private readonly Group[] _groups;
+    private readonly int[] _nextTail; // gather: the packet merged after this one (head or tail), or -1
     private readonly int[] _slotHead;
     private readonly int[] _slotStamp;
     private int _stamp;
@@ -70,6 +71,7 @@ public sealed class GroCoalescer
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatchSize, 1);
         MaxBatchSize = maxBatchSize;
         _groups = new Group[maxBatchSize];
+        _nextTail = new int[maxBatchSize];
         int slots = (int)BitOperations.RoundUpToPowerOf2((uint)maxBatchSize * 2);
         _slotHead = new int[slots];
         _slotStamp = new int[slots];
@@ -90,6 +92,29 @@ public sealed class GroCoalescer
     public bool VerifyChecksums { get; set; } = true;
 
     /// <summary>
+    /// Gather instead of copy (requires <see cref="VerifyChecksums"/> false): merged payloads stay in their own
+    /// buffers and a head's length stays its own; the writer sends the head followed by each merged packet's payload
+    /// (<see cref="FirstMerged"/>, <see cref="NextMerged"/>, <see cref="MergedPayloadOffset"/>) in one gathering
+    /// write, so the only copy is the kernel's. The head's headers and virtio header describe the whole super-packet
+    /// (<see cref="SuperPacketLength"/>).
+    /// </summary>
+    public bool Gather { get; set; }
+
+    /// <summary>Gather: the first packet merged into head <paramref name="index"/> by the last call, or -1.</summary>
+    public int FirstMerged(int index) => _groups[index].Merged > 0 ? _nextTail[index] : -1;
+
+    /// <summary>Gather: the packet merged after <paramref name="index"/> (a merged packet), or -1.</summary>
+    public int NextMerged(int index) => _nextTail[index];
+
+    /// <summary>Gather: where the payload of a packet merged into head <paramref name="head"/> starts in that packet
+    /// (its IP and transport header length).</summary>
+    public int MergedPayloadOffset(int head) => _groups[head].HeaderLength;
+
+    /// <summary>The length of the super-packet headed by <paramref name="index"/> after the last call, when something
+    /// was merged into it (gather: more than the head's own length).</summary>
+    public int SuperPacketLength(int index) => _groups[index].Length;
+
+    /// <summary>
     /// Coalesces <paramref name="batch"/> in place and lists, in <paramref name="toWrite"/>, the indices of the
     /// packets to write to the TUN, in order; each then has its virtio header in the 10 bytes before it and its
     /// final length in the batch.
@@ -107,6 +132,8 @@ public sealed class GroCoalescer
             throw new ArgumentException($"batch of {count} exceeds MaxBatchSize {MaxBatchSize}", nameof(batch));
         if (toWrite.Length < count)
             throw new ArgumentException("toWrite is shorter than the batch", nameof(toWrite));
+        if (Gather && VerifyChecksums)
+            throw new InvalidOperationException("Gather needs VerifyChecksums off (payloads are not read)");
         NextStamp();
 
         int written = 0;
@@ -118,6 +145,7 @@ public sealed class GroCoalescer
             ReadOnlySpan<byte> packet = buffer.Slice(offset, length);
             ref Group group = ref _groups[i];
             group = default;
+            _nextTail[i] = -1;
             VirtioNetHeader.None.Write(buffer.Slice(offset - VirtioNetHeader.Size));
 
             Class cls = Classify(packet, out Segment segment);
@@ -136,7 +164,7 @@ public sealed class GroCoalescer
                 continue;
             }
             bool packetInvalid = false;
-            if (found && TryAppend(ref batch, _slotHead[slot], packet, segment, out packetInvalid))
+            if (found && TryAppend(ref batch, _slotHead[slot], i, packet, segment, out packetInvalid))
                 continue;
 
             group = new Group
@@ -185,6 +213,7 @@ public sealed class GroCoalescer
         public bool Closed;
         public bool HeadVerified;
         public bool Enlarged;
+        public int LastMerged; // gather: the group's last merged packet (valid when Merged > 0)
     }
 
     private readonly struct FlowKey(UInt128 source, UInt128 destination, uint ports, byte kind) : IEquatable<FlowKey>
@@ -324,7 +353,7 @@ public sealed class GroCoalescer
     }
 
     // Appends packet's payload to the group headed by packet `head`, or explains (by returning false) why not.
-    private bool TryAppend<TBatch>(ref TBatch batch, int head, ReadOnlySpan<byte> packet, in Segment s, out bool packetInvalid)
+    private bool TryAppend<TBatch>(ref TBatch batch, int head, int index, ReadOnlySpan<byte> packet, in Segment s, out bool packetInvalid)
         where TBatch : IGroBatch, allows ref struct
     {
         packetInvalid = false;
@@ -354,6 +383,24 @@ public sealed class GroCoalescer
                 return false;
             }
             g.HeadVerified = true;
+        }
+
+        if (Gather)
+        {
+            // Link the packet behind the group's last one; nothing is copied, the head's buffer is not touched.
+            if (isTcp && (s.TcpFlags & GsoSplitter.TcpPsh) != 0)
+            {
+                h[g.IpHeaderLength + GsoSplitter.TcpFlagsOffset] |= GsoSplitter.TcpPsh;
+                g.Closed = true;
+            }
+            if (s.PayloadLength < g.GsoSize)
+                g.Closed = true;
+            _nextTail[g.Merged == 0 ? head : g.LastMerged] = index;
+            g.LastMerged = index;
+            g.Length = newLength;
+            g.NextSeq += (uint)s.PayloadLength;
+            g.Merged++;
+            return true;
         }
 
         if (offset + newLength > buffer.Length)
@@ -414,13 +461,17 @@ public sealed class GroCoalescer
         return a[1] == b[1] && a[8] == b[8] && (a[6] >> 5) == (b[6] >> 5);
     }
 
-    private static ulong PseudoHeader(ReadOnlySpan<byte> packet, int ipLength, bool isV6, bool isTcp)
+    private static ulong PseudoHeader(ReadOnlySpan<byte> packet, int ipLength, bool isV6, bool isTcp) =>
+        PseudoHeader(packet, packet.Length, ipLength, isV6, isTcp);
+
+    // `length`: the whole IP packet's length (a gathered super-packet is longer than the head's own bytes).
+    private static ulong PseudoHeader(ReadOnlySpan<byte> packet, int length, int ipLength, bool isV6, bool isTcp)
     {
         ulong addresses = isV6
             ? Checksum.AddressSum(packet.Slice(8, 16), packet.Slice(24, 16))
             : Checksum.AddressSum(packet.Slice(12, 4), packet.Slice(16, 4));
         byte protocol = isTcp ? Checksum.ProtocolTcp : Checksum.ProtocolUdp;
-        return Checksum.Add(addresses, (ulong)protocol + (uint)(packet.Length - ipLength));
+        return Checksum.Add(addresses, (ulong)protocol + (uint)(length - ipLength));
     }
 
     private static bool TransportChecksumValid(ReadOnlySpan<byte> packet, int ipLength, bool isV6, bool isTcp) =>
@@ -430,8 +481,8 @@ public sealed class GroCoalescer
         where TBatch : IGroBatch, allows ref struct
     {
         ref Group g = ref _groups[head];
-        Span<byte> buffer = batch.GetBuffer(head, out int offset, out _);
-        Span<byte> p = buffer.Slice(offset, g.Length);
+        Span<byte> buffer = batch.GetBuffer(head, out int offset, out int ownLength);
+        Span<byte> p = buffer.Slice(offset, Gather ? ownLength : g.Length); // gather: the head's own bytes only
         int ipLength = g.IpHeaderLength;
         bool isTcp = g.Key.IsTcp;
         bool isV6 = g.Key.IsV6;
@@ -450,7 +501,7 @@ public sealed class GroCoalescer
         if (!isTcp)
             BinaryPrimitives.WriteUInt16BigEndian(p[(ipLength + 4)..], (ushort)(g.Length - ipLength));
         // CHECKSUM_PARTIAL: the field carries the folded pseudo-header sum; the kernel adds header and payload.
-        BinaryPrimitives.WriteUInt16BigEndian(p[(ipLength + checksumOffset)..], Checksum.Fold(PseudoHeader(p, ipLength, isV6, isTcp)));
+        BinaryPrimitives.WriteUInt16BigEndian(p[(ipLength + checksumOffset)..], Checksum.Fold(PseudoHeader(p, g.Length, ipLength, isV6, isTcp)));
 
         byte gsoType = isTcp ? (isV6 ? VirtioNetHeader.GsoTcpV6 : VirtioNetHeader.GsoTcpV4) : VirtioNetHeader.GsoUdpL4;
         var header = new VirtioNetHeader(VirtioNetHeader.FlagNeedsChecksum, gsoType, (ushort)g.HeaderLength,

@@ -23,8 +23,11 @@ internal static class ChaCha20Poly1305Avx512
     public const int KeySize = 32;
     public const int TagSize = 16;
 
-    /// <summary>True when this CPU and runtime run the AVX-512 code (x64 with AVX-512F).</summary>
-    public static bool IsSupported => Avx512F.IsSupported;
+    /// <summary>
+    /// True when this CPU and runtime run the AVX-512 code: AVX-512F for the intrinsics, and Vector512 operators
+    /// accelerated (the runtime requires F+BW+CD+DQ+VL for that; without it they would run in software).
+    /// </summary>
+    public static bool IsSupported => Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
 
     /// <summary>Seals <paramref name="plaintext"/> into <paramref name="ciphertext"/> (same length, same memory or disjoint) and writes the tag.</summary>
     public static void Seal(ReadOnlySpan<uint> key, ReadOnlySpan<uint> nonce, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData, Span<byte> ciphertext, Span<byte> tag)

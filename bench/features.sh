@@ -75,6 +75,7 @@ export LC_ALL=C
 DAITA_M1='02eNptjLsNwCAQQ++yQRZImTJlRIfYBDEJA7ERJQtQ0iC+dxSIJ1mWLcv5TsLH9wMmF4KLqwkRAawk2yPR00CHX3V3j1GziWvE09NBBWg9Fjk='
 DAITA_M4='02eNpdjr0LQVEYxt9zGES5o4myKVksFM45lEHKx0LJYDAZ5C+QRTHIaGETViYDKYPp3ijFYLj3KkmGK2WwuVwiv3rrrafnA1Jm16ijKBQ+6NRDGPJ2E0Xe6YnAD0hFD9nm/ObIHumlv4imZ3Mm8DwvtaxB0Jy1IUex0pYIIB30lhuCYkYvwW6nQFSV41R1L8vkmwlgEOONVvEaYt1SwLhdhxn8gdBgEfXU7RFmzeR9YtPPxrbqOVkLsd29XJhIJfbqRomGheLcYUWeFgxQodrq9wcP1E88/w=='
 
+SCRIPT_NAME=features
 PREFIX=vtf-
 SOCK_DIR=/var/run/wireguard
 IPERF_PORT=5201
@@ -131,26 +132,6 @@ DAEMONS=()                       # keys of the daemons we started: a b mh sgl e 
 SRV_PID=; CLI_PID=               # the iperf3 processes running right now (cleared once reaped)
 FAILED=0
 
-cleanup() {
-  local rc=$? k ns pid
-  set +e
-  trap - EXIT INT TERM
-  kill_pid "$CLI_PID"; kill_pid "$SRV_PID"
-  for k in "${DAEMONS[@]}"; do kill_pid "${PID[$k]:-}"; done
-  for ns in "${NSLIST[@]}"; do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill_pid "$pid"; done
-    ip netns del "$ns" 2>/dev/null
-  done
-  if [ -n "$TMP" ] && [ -d "$TMP" ]; then
-    if [ "$VT_KEEP_TMP" = 1 ] || [ "$rc" -ne 0 ] || [ "$FAILED" -ne 0 ]; then
-      echo "features: logs and iperf3 JSON kept in $TMP" >&2
-    else
-      rm -rf "$TMP"
-    fi
-  fi
-  echo "features: total runtime $((SECONDS - T_START)) s" >&2
-  exit "$rc"
-}
 
 # `ip netns exec NS "${BIND[@]}" RUN CMD...` runs CMD in NS with RUN bind-mounted on /var/run/wireguard in the
 # private mount namespace `ip netns exec` creates. ip netns exec, sh and exec keep the PID: a daemon started like
@@ -212,14 +193,6 @@ start_daemon() {
   return 1
 }
 
-# ping_until NSKEY DST SECONDS: one ping a second until one answers
-ping_until() {
-  local ns=${NS[$1]} dst=$2 end=$((SECONDS + $3))
-  while ((SECONDS < end)); do
-    timeout 3 ip netns exec "$ns" ping -n -q -c 1 -W 1 "$dst" >/dev/null 2>&1 && return 0
-  done
-  return 1
-}
 
 # ---------------------------------------------------------------- setups
 
@@ -235,7 +208,7 @@ setup_pair() {
     peer "${PUB[pa]}" allowed-ips 192.0.2.129/32 endpoint 198.51.100.193:51820 || return 1
   ip -n "${NS[a]}" addr add 192.0.2.129/25 dev wg0 && ip -n "${NS[a]}" link set wg0 mtu "$PAIR_MTU" up &&
     ip -n "${NS[b]}" addr add 192.0.2.130/25 dev wg0 && ip -n "${NS[b]}" link set wg0 mtu "$PAIR_MTU" up || return 1
-  ping_until a 192.0.2.130 15 && ping_until b 192.0.2.129 15 || { say "plain pair: no traffic through the tunnel"; return 1; }
+  ping_until "${NS[a]}" 192.0.2.130 15 && ping_until "${NS[b]}" 192.0.2.129 15 || { say "plain pair: no traffic through the tunnel"; return 1; }
 }
 
 setup_multihop() {
@@ -288,8 +261,8 @@ EOF
     peer "${PUB[e]}" endpoint 198.51.100.2:51820 allowed-ips 198.51.100.131/32 || return 1
   ip -n "${NS[c]}" addr add 192.0.2.3/32 dev sh0 && ip -n "${NS[c]}" link set sh0 mtu "$MH_MTU" up &&
     ip -n "${NS[c]}" route add 198.51.100.131/32 dev sh0 || return 1
-  ping_until c 198.51.100.130 20 || { say "multihop: no ping to the server through both hops"; return 1; }
-  ping_until c 198.51.100.131 20 || { say "singlehop: no ping to the server through the entry relay"; return 1; }
+  ping_until "${NS[c]}" 198.51.100.130 20 || { say "multihop: no ping to the server through both hops"; return 1; }
+  ping_until "${NS[c]}" 198.51.100.131 20 || { say "singlehop: no ping to the server through the entry relay"; return 1; }
 }
 
 # ---------------------------------------------------------------- measurements
@@ -369,7 +342,7 @@ run_one() {
     daita) daita_on || err="veiltun daita set failed: $(tail -n 1 "$TMP/daita-cmd.log")" ;;
   esac
   for k in "${DAEMONS[@]}"; do kill -0 "${PID[$k]}" 2>/dev/null || err="${err:+$err; }daemon $k not running"; done
-  [ -z "$err" ] && { ping_until "$sk" "$dst" 10 || err="no ping through the tunnel before the run"; }
+  [ -z "$err" ] && { ping_until "${NS[$sk]}" "$dst" 10 || err="no ping through the tunnel before the run"; }
   local st0='{}' st1='{}' kb0='{}' kb1='{}'
   st0=$(allstats "${stats_if[@]}")
   kb0=$(for k in "${paths[@]}"; do printf '{"%s":%s}\n' "$k" "$(rcvbuf "$k")"; done | jq -s -c 'add // {}')

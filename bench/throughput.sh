@@ -64,6 +64,8 @@ export LC_ALL=C
 : "${VT_LOG_LEVEL:=error}"
 : "${VT_KEEP_TMP:=0}"
 
+SCRIPT_NAME=throughput
+T_START=$SECONDS
 PREFIX=vtb-                      # namespace prefix: not "vt-", so the harness's stale-namespace sweep ignores us
 IFNAME=wg0
 SOCK_DIR=/var/run/wireguard
@@ -132,25 +134,6 @@ DAEMONS=()                       # "pair:side" keys of daemons we started
 SRV_PID=; CLI_PID=               # the iperf3 processes running right now (cleared once reaped)
 FAILED=0
 
-cleanup() {
-  local rc=$? k ns pid
-  set +e
-  trap - EXIT INT TERM
-  kill_pid "$CLI_PID"; kill_pid "$SRV_PID"
-  for k in "${DAEMONS[@]}"; do kill_pid "${PID[$k]:-}"; done
-  for ns in "${NSLIST[@]}"; do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill_pid "$pid"; done   # only our namespaces
-    ip netns del "$ns" 2>/dev/null
-  done
-  if [ -n "$TMP" ] && [ -d "$TMP" ]; then
-    if [ "$VT_KEEP_TMP" = 1 ] || [ "$rc" -ne 0 ] || [ "$FAILED" -ne 0 ]; then
-      echo "throughput: logs and iperf3 JSON kept in $TMP" >&2
-    else
-      rm -rf "$TMP"
-    fi
-  fi
-  exit "$rc"
-}
 
 # `ip netns exec NS "${BIND[@]}" RUN CMD...` runs CMD in NS with RUN bind-mounted on /var/run/wireguard, in the
 # private mount namespace that `ip netns exec` creates: each daemon gets its own wg0.sock, and `wg` or
@@ -195,14 +178,6 @@ start_daemon() {
   return 1
 }
 
-# ping_until NS DST SECONDS: one ping a second until one answers
-ping_until() {
-  local ns=$1 dst=$2 end=$((SECONDS + $3))
-  while ((SECONDS < end)); do
-    timeout 3 ip netns exec "$ns" ping -n -q -c 1 -W 1 "$dst" >/dev/null 2>&1 && return 0
-  done
-  return 1
-}
 
 # setup_pair PAIR INDEX: namespaces, veth, keys, both daemons, configuration, a ping each way
 setup_pair() {

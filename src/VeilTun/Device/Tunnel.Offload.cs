@@ -9,10 +9,11 @@ namespace VeilTun.Device;
 // TunOptions.Offloads and the kernel accepted TUNSETOFFLOAD:
 //   read:  one read() returns a TSO/USO super-packet of up to 64 KiB after a virtio_net_hdr; the read lands in
 //          a pooled buffer so the header falls into the headroom; GSO_NONE packets stay where they are (zero
-//          copy), super-packets are split straight into fresh pooled buffers (one copy, checksums computed in it).
-//   write: decrypted packets of one locked section are collected, same-flow TCP/UDP segments are coalesced into
-//          super-packets in the head's buffer, and each goes to the TUN in one write() with its virtio header in
-//          the 10 bytes of headroom before it.
+//          copy), super-packets are split into fresh small pooled buffers (one copy, checksums computed in it).
+//   write: decrypted packets of one batch are collected, same-flow TCP/UDP segments are grouped behind their
+//          head (GroCoalescer in gather mode: the head's headers describe the super-packet, nothing is copied), and
+//          each group goes to the TUN in one writev(): virtio header (in the head's headroom) and head, then every
+//          merged segment's payload from its own buffer.
 public sealed partial class Tunnel
 {
     private readonly List<PacketBuffer> _pendingTun = new();
@@ -104,8 +105,8 @@ public sealed partial class Tunnel
         OnTunReaderEnded();
     }
 
-    /// <summary>Batch view over a run of pending decrypted packets for <see cref="GroCoalescer"/>.</summary>
-    private readonly struct PendingBatch(List<PacketBuffer> packets, int start, int count, PacketPool large) : IGroBatch
+    /// <summary>Batch view over a run of pending decrypted packets for <see cref="GroCoalescer"/> in gather mode.</summary>
+    private readonly struct PendingBatch(List<PacketBuffer> packets, int start, int count) : IGroBatch
     {
         public int Count => count;
 
@@ -117,21 +118,11 @@ public sealed partial class Tunnel
             return b.Raw;
         }
 
+        // Gather mode never grows a head in place, so these are not called; were the mode off, a head would grow
+        // only within its own buffer (no move), which is still correct.
         public void SetLength(int index, int length) => packets[start + index].SetLength(length);
 
-        // A head in a small buffer moves into a large one (one copy of one packet per super-packet); large buffers
-        // hold 64 KiB after the headroom already.
-        public bool TryEnlarge(int index, int capacity)
-        {
-            var head = packets[start + index];
-            if (head.Raw.Length - head.Offset >= capacity) return true;
-            if (capacity > large.BufferSize - PacketBuffer.DefaultHeadroom || !large.TryRent(out var moved)) return false;
-            moved.SetData(PacketBuffer.DefaultHeadroom, head.Length);
-            head.Data.CopyTo(moved.Data);
-            packets[start + index] = moved;
-            head.Return();
-            return true;
-        }
+        public bool TryEnlarge(int index, int capacity) => packets[start + index].Raw.Length - packets[start + index].Offset >= capacity;
     }
 
     /// <summary>
@@ -142,7 +133,7 @@ public sealed partial class Tunnel
     {
         public readonly List<PacketBuffer> Pending = new(CryptoPipeline.MaxBatch);
         public GroCoalescer? Gro;
-        public int[] Out = new int[MaxBurstPackets];
+        public readonly int[] Out = new int[MaxBurstPackets];
         public readonly (byte[] Array, int Offset, int Length)[] Parts = new (byte[], int, int)[MaxBurstPackets];
     }
 
@@ -209,8 +200,7 @@ public sealed partial class Tunnel
         while (start < pending.Count)
         {
             int count = Math.Min(gro.MaxBatchSize, pending.Count - start);
-            var batch = new PendingBatch(pending, start, count, _pool);
-            if (writer.Out.Length < count) writer.Out = new int[count];
+            var batch = new PendingBatch(pending, start, count);
             int written;
             try
             {

@@ -150,29 +150,29 @@ stop_relay() {
     rm -f "$VT_RUNDIR/$2.sock"
 }
 
+# restart_recovers CHECK START_FN WHICH: start the relay again; the client's ping through both hops must come back
+# within 30 s.
+restart_recovers() {
+    if "$2"; then
+        local start=$SECONDS
+        vt_check "$1" "no reply within 30 s" vt_ping "$C" 198.51.100.130 1 30
+        vt_log "recovered after $((SECONDS - start)) s"
+    else
+        vt_fail "$1" "the $3 relay did not come back up"
+    fi
+}
+
 # --- the exit relay restarts: the exit hop heals within 30 s, the entry hop is untouched ------------------------------
 stop_relay "$X" "$WGX"
 hs_before=$(vt_latest_handshake "$C" "$ENT" "$(pub e)")
-if relay_x; then
-    start=$SECONDS
-    vt_check exit-relay-restart-recovers "no reply within 30 s" vt_ping "$C" 198.51.100.130 1 30
-    vt_log "recovered after $((SECONDS - start)) s"
-else
-    vt_fail exit-relay-restart-recovers "the exit relay did not come back up"
-fi
+restart_recovers exit-relay-restart-recovers relay_x exit
 vt_check entry-hop-untouched-by-exit-restart "entry handshake changed (${hs_before:-0})" \
     test "$(vt_latest_handshake "$C" "$ENT" "$(pub e)")" = "$hs_before"
 
 # --- the entry relay restarts: both hops heal within 30 s (the exit hop's session survives inside) ------------------
 stop_relay "$E" "$WGE"
 ip netns exec "$E" nft delete table inet vtmh 2>/dev/null
-if relay_e; then
-    start=$SECONDS
-    vt_check entry-relay-restart-recovers "no reply within 30 s" vt_ping "$C" 198.51.100.130 1 30
-    vt_log "recovered after $((SECONDS - start)) s"
-else
-    vt_fail entry-relay-restart-recovers "the entry relay did not come back up"
-fi
+restart_recovers entry-relay-restart-recovers relay_e entry
 
 # --- fragments: with 1420-byte exit MTUs the exit relay's replies (1480-byte inner UDP) exceed the entry
 # relay's tunnel MTU (1420); after one ICMP "fragmentation needed" the exit relay fragments them, the entry relay

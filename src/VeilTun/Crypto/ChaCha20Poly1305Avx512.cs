@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using System.Security.Cryptography;
@@ -41,6 +42,30 @@ internal static class ChaCha20Poly1305Avx512
         XorStream(plaintext, ciphertext, a, b, c, d, first);
         CryptographicOperations.ZeroMemory(first);
         Poly1305Aead(polyKey, associatedData, ciphertext, tag);
+        CryptographicOperations.ZeroMemory(polyKey);
+    }
+
+    /// <summary>
+    /// Seals a plaintext that lies in two buffers: <paramref name="buffer"/>, except bytes [<paramref name="at"/>,
+    /// <paramref name="at"/> + <paramref name="middle"/>.Length), which come from <paramref name="middle"/> (the buffer's
+    /// own bytes there are ignored). The ciphertext replaces <paramref name="buffer"/>; <paramref name="middle"/> is only
+    /// read and must not overlap <paramref name="buffer"/> or <paramref name="tag"/>. Same output as
+    /// <see cref="Seal"/> over the contiguous plaintext.
+    /// </summary>
+    public static void SealSpliced(ReadOnlySpan<uint> key, ReadOnlySpan<uint> nonce, Span<byte> buffer, int at, ReadOnlySpan<byte> middle, Span<byte> tag)
+    {
+        Check(key, nonce, buffer.Length, buffer.Length, tag.Length);
+        if (at < 0 || at > buffer.Length - middle.Length || middle.Overlaps(buffer) || middle.Overlaps(tag))
+            throw new ArgumentException("Invalid splice position, length or overlap.");
+        Span<byte> polyKey = stackalloc byte[32];
+        InitialState(key, nonce, out var a, out var b, out var c, out var d);
+        Span<byte> first = stackalloc byte[512];
+        EightBlocks(a, b, c, d, first);
+        first[..32].CopyTo(polyKey);
+        XorStreamSpliced(buffer, at, middle, a, b, c, d, first);
+        CryptographicOperations.ZeroMemory(first);
+        // The ciphertext is contiguous in buffer now: Poly1305 runs over it as in Seal.
+        Poly1305Aead(polyKey, default, buffer, tag);
         CryptographicOperations.ZeroMemory(polyKey);
     }
 
@@ -165,13 +190,71 @@ internal static class ChaCha20Poly1305Avx512
         }
     }
 
-    // output[..n] = input XOR keystream[..n], n = input.Length <= keystream.Length (64 bytes at a time, then a tail).
+    // XorStream for SealSpliced: the plaintext is buffer[..at] ++ middle ++ buffer[(at + middle.Length)..] and the
+    // ciphertext goes to buffer. Same keystream chunks and offsets as XorStream; each chunk XORs up to three parts.
+    private static void XorStreamSpliced(Span<byte> buffer, int at, ReadOnlySpan<byte> middle, Vector512<uint> a,
+        Vector512<uint> b, Vector512<uint> c, Vector512<uint> d, Span<byte> keystream)
+    {
+        int length = buffer.Length;
+        XorChunkSpliced(buffer, at, middle, 0, Math.Min(448, length), keystream[64..]);
+        int offset = 448;
+        var eight = Vector512.Create(Vector128.Create(8u, 0, 0, 0));
+        while (offset < length)
+        {
+            d += eight;
+            EightBlocks(a, b, c, d, keystream);
+            int n = Math.Min(512, length - offset);
+            XorChunkSpliced(buffer, at, middle, offset, n, keystream);
+            offset += n;
+        }
+    }
+
+    // Plaintext bytes [start, start + n) XOR keystream[..n] into buffer[start..], each byte read from where it lies:
+    // [0, at) and [at + middle.Length, buffer.Length) in place, [at, at + middle.Length) from middle. The branches
+    // depend on packet layout (lengths and offsets), never on data.
+    private static void XorChunkSpliced(Span<byte> buffer, int at, ReadOnlySpan<byte> middle, int start, int n, ReadOnlySpan<byte> keystream)
+    {
+        int end = start + n;
+        int middleEnd = at + middle.Length;
+
+        int headEnd = Math.Min(end, at);
+        if (start < headEnd)
+            XorBytes(buffer[start..headEnd], buffer[start..], keystream);
+
+        int middleStart = Math.Max(start, at);
+        int middleStop = Math.Min(end, middleEnd);
+        if (middleStart < middleStop)
+            XorBytes(middle[(middleStart - at)..(middleStop - at)], buffer[middleStart..], keystream[(middleStart - start)..]);
+
+        int tailStart = Math.Max(start, middleEnd);
+        if (tailStart < end)
+            XorBytes(buffer[tailStart..end], buffer[tailStart..], keystream[(tailStart - start)..]);
+    }
+
+    // output[..n] = input XOR keystream[..n], n = input.Length <= keystream.Length: 64 bytes at a time, then at most
+    // one step each of 32, 16 and 8 bytes, then up to 7 single bytes (splice edges sit at odd offsets).
     private static void XorBytes(ReadOnlySpan<byte> input, Span<byte> output, ReadOnlySpan<byte> keystream)
     {
         int n = input.Length;
         int i = 0;
         for (; i + 64 <= n; i += 64)
             (Vector512.Create(input[i..]) ^ Vector512.Create(keystream[i..])).CopyTo(output[i..]);
+        if (i + 32 <= n)
+        {
+            (Vector256.Create(input[i..]) ^ Vector256.Create(keystream[i..])).CopyTo(output[i..]);
+            i += 32;
+        }
+        if (i + 16 <= n)
+        {
+            (Vector128.Create(input[i..]) ^ Vector128.Create(keystream[i..])).CopyTo(output[i..]);
+            i += 16;
+        }
+        if (i + 8 <= n)
+        {
+            ulong x = MemoryMarshal.Read<ulong>(input[i..]) ^ MemoryMarshal.Read<ulong>(keystream[i..]);
+            MemoryMarshal.Write(output[i..], in x);
+            i += 8;
+        }
         for (; i < n; i++) output[i] = (byte)(input[i] ^ keystream[i]);
     }
 

@@ -193,6 +193,68 @@ public sealed class ChaCha20Poly1305Context : IDisposable
     }
 
     /// <summary>
+    /// Seals a plaintext that lies in two buffers: it is <c>ciphertextAndTag[..^16]</c>, except bytes
+    /// [<paramref name="at"/>, <paramref name="at"/> + <paramref name="middle"/>.Length), which are
+    /// <paramref name="middle"/> (the buffer's own bytes there are ignored). Ciphertext is written over
+    /// <c>ciphertextAndTag[..^16]</c>, the tag after it. <paramref name="middle"/> must not overlap
+    /// <paramref name="ciphertextAndTag"/> and is only read. No associated data (WireGuard transport has none).
+    /// Same result byte for byte as <see cref="Seal(ulong, ReadOnlySpan{byte}, ReadOnlySpan{byte}, Span{byte})"/>
+    /// over the contiguous plaintext. Zero-copy sealing of a TSO split segment: the segment buffer holds its headers,
+    /// the payload stays in the super-packet buffer (<paramref name="middle"/>), the ciphertext lands in the segment.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="ciphertextAndTag"/> is shorter than a tag, the splice does not
+    /// lie within the plaintext, or <paramref name="middle"/> overlaps <paramref name="ciphertextAndTag"/>.</exception>
+    /// <exception cref="InvalidOperationException">No key was set.</exception>
+    public void SealSpliced(ulong counter, Span<byte> ciphertextAndTag, int at, ReadOnlySpan<byte> middle)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_hasKey)
+        {
+            throw new InvalidOperationException("SetKey must be called before SealSpliced.");
+        }
+
+        if (ciphertextAndTag.Length < TagSize)
+        {
+            throw new ArgumentException("ciphertextAndTag must hold at least the 16-byte tag.", nameof(ciphertextAndTag));
+        }
+
+        int length = ciphertextAndTag.Length - TagSize;
+        if (at < 0 || at > length - middle.Length)
+        {
+            throw new ArgumentException("at and middle.Length must place middle within ciphertextAndTag[..^16].", nameof(at));
+        }
+
+        if (middle.Overlaps(ciphertextAndTag))
+        {
+            throw new ArgumentException("middle must not overlap ciphertextAndTag.", nameof(middle));
+        }
+
+        Span<byte> nonce = stackalloc byte[NonceSize];
+        WriteWireGuardNonce(nonce, counter);
+        Span<byte> buffer = ciphertextAndTag[..length];
+        Span<byte> tag = ciphertextAndTag[length..];
+        if (_managedKey is not null)
+        {
+            Span<uint> words = stackalloc uint[3];
+            NonceWords(nonce, words);
+            ChaCha20Poly1305Avx512.SealSpliced(_managedKey, words, buffer, at, middle, tag);
+        }
+        else if (_encrypt is not null)
+        {
+            if (!LibCrypto.AeadSealSpliced(_encrypt, nonce, buffer, at, middle, tag))
+            {
+                throw new CryptographicException("ChaCha20-Poly1305 encryption failed in libcrypto.");
+            }
+        }
+        else
+        {
+            // System.Security.Cryptography has no streaming API: splice first, then the ordinary in-place seal.
+            middle.CopyTo(buffer[at..]);
+            _fallback!.Encrypt(nonce, buffer, buffer, tag);
+        }
+    }
+
+    /// <summary>
     /// Verifies and decrypts one message sealed with nonce <c>00000000 || LE64(<paramref name="counter"/>)</c>.
     /// <paramref name="plaintext"/> must be exactly <c>ciphertextAndTag.Length - </c><see cref="TagSize"/> bytes and
     /// may start at the same address as <paramref name="ciphertextAndTag"/> (in place; any other overlap throws).

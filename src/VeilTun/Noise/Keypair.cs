@@ -62,7 +62,21 @@ public sealed class Keypair
     internal void ExhaustNonces() => Interlocked.Exchange(ref _sendNonce, unchecked((long)Protocol.RejectAfterMessages));
 
     /// <summary>Seals <paramref name="plaintext"/> into <paramref name="ciphertextAndTag"/> (16 bytes longer; may overlap exactly).</summary>
-    public void Seal(ulong nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertextAndTag)
+    public void Seal(ulong nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertextAndTag) =>
+        SealContext().Seal(nonce, plaintext, default, ciphertextAndTag);
+
+    /// <summary>
+    /// Seals the plaintext <c>ciphertextAndTag[..^16]</c> with bytes [<paramref name="at"/>, <paramref name="at"/> +
+    /// <paramref name="middle"/>.Length) taken from <paramref name="middle"/> instead, in place, tag behind it
+    /// (<see cref="ChaCha20Poly1305Context.SealSpliced"/>: a split segment's headers here, its payload still in the
+    /// super-packet).
+    /// </summary>
+    public void SealSpliced(ulong nonce, Span<byte> ciphertextAndTag, int at, ReadOnlySpan<byte> middle) =>
+        SealContext().SealSpliced(nonce, ciphertextAndTag, at, middle);
+
+    // This thread's seal context, keyed with this keypair's send key (re-keyed only when the thread last sealed for
+    // another keypair).
+    private ChaCha20Poly1305Context SealContext()
     {
         var ctx = s_sealContext ??= new ChaCha20Poly1305Context();
         if (!ReferenceEquals(s_sealOwner, this))
@@ -70,7 +84,7 @@ public sealed class Keypair
             ctx.SetKey(_sendKey);
             s_sealOwner = this;
         }
-        ctx.Seal(nonce, plaintext, default, ciphertextAndTag);
+        return ctx;
     }
 
     /// <summary>Opens in place or into <paramref name="plaintext"/>; false when authentication fails or keys are wiped.</summary>

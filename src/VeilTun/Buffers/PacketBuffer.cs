@@ -7,8 +7,16 @@ namespace VeilTun.Buffers;
 /// leaves through the UDP socket in the same buffer, and the reverse.
 /// </summary>
 /// <remarks>
-/// Ownership moves with the buffer: whoever is handed a buffer ("takes ownership") must either hand it on or
-/// call <see cref="Return"/> exactly once. Not thread-safe; one owner at a time.
+/// <para>Ownership moves with the buffer: whoever is handed a buffer ("takes ownership") must either hand it on or
+/// call <see cref="Return"/> exactly once. Not thread-safe; one owner at a time.</para>
+/// <para>Spliced payload (zero copy for offloads): a packet cut out of a larger buffer (a TSO super-packet, a GRO
+/// receive) may hold only its own headers and leave its payload where it lies. <see cref="Splice"/> records
+/// where (a range of the source buffer, which gains a reference and so stays rented until every packet cut from
+/// it has been returned); the packet's <see cref="Length"/> counts the payload and the bytes of its own array at
+/// the payload's position are a reserved gap. The cipher then reads the payload from the source and writes its
+/// output into the gap (<c>ProtocolEngine.Encrypt</c>, <c>TryOpenTransport</c>): no copy but the crypto's.
+/// Anything else that asks for <see cref="Data"/> first gets the payload copied in (<see cref="Materialize"/>),
+/// so a reader never sees the gap; code that only needs the headers reads <see cref="DataInPlace"/>.</para>
 /// </remarks>
 public sealed class PacketBuffer
 {
@@ -20,6 +28,11 @@ public sealed class PacketBuffer
     private int _length;
     internal PacketPool? Pool;
     internal bool Rented;
+    private int _sharers; // holders besides the owner (packets spliced onto this buffer); changed atomically
+    private PacketBuffer? _spliceSource;
+    private int _spliceAt; // index in _array where the gap starts
+    private int _spliceSourceAt; // index in the source's array
+    private int _spliceLength;
 
     /// <summary>Creates an unpooled buffer of <paramref name="capacity"/> bytes (tests, cold paths).</summary>
     public PacketBuffer(int capacity)
@@ -44,8 +57,79 @@ public sealed class PacketBuffer
     /// <summary>Bytes free behind the data.</summary>
     public int Tailroom => _array.Length - _offset - _length;
 
-    /// <summary>The data.</summary>
-    public Span<byte> Data => _array.AsSpan(_offset, _length);
+    /// <summary>The data (a spliced payload is copied in first; see <see cref="Materialize"/>).</summary>
+    public Span<byte> Data
+    {
+        get
+        {
+            if (_spliceSource is not null) Materialize();
+            return _array.AsSpan(_offset, _length);
+        }
+    }
+
+    /// <summary>
+    /// The data as it lies in this buffer: for a spliced packet the payload's place is a gap of undefined bytes.
+    /// For readers of headers (which always lie in the buffer) and for the cipher, which fills the gap itself.
+    /// </summary>
+    internal Span<byte> DataInPlace => _array.AsSpan(_offset, _length);
+
+    /// <summary>True while the payload still lies in another buffer (<see cref="Splice"/>).</summary>
+    public bool IsSpliced => _spliceSource is not null;
+
+    /// <summary>
+    /// Where the spliced payload is: its bytes in the source buffer, and where they belong in this buffer's data
+    /// (an offset from the data start). False when nothing is spliced.
+    /// </summary>
+    internal bool TryGetSplice(out ReadOnlySpan<byte> payload, out int dataOffset)
+    {
+        if (_spliceSource is not { } source)
+        {
+            payload = default;
+            dataOffset = 0;
+            return false;
+        }
+        payload = source._array.AsSpan(_spliceSourceAt, _spliceLength);
+        dataOffset = _spliceAt - _offset;
+        return true;
+    }
+
+    /// <summary>
+    /// Makes the last <paramref name="length"/> bytes of the data (which must already count them) the bytes at
+    /// <paramref name="sourceIndex"/> of <paramref name="source"/>'s array, without copying them. The source gains
+    /// a reference (it returns to its pool after its owner and every packet spliced onto it have returned).
+    /// </summary>
+    internal void Splice(PacketBuffer source, int sourceIndex, int length)
+    {
+        if (_spliceSource is not null) throw new InvalidOperationException("already spliced");
+        if (ReferenceEquals(source, this) || source._spliceSource is not null) throw new ArgumentException("invalid splice source", nameof(source));
+        if ((uint)length > (uint)_length || (uint)sourceIndex > (uint)source._array.Length || (uint)length > (uint)(source._array.Length - sourceIndex))
+            throw new ArgumentOutOfRangeException(nameof(length));
+        Interlocked.Increment(ref source._sharers);
+        _spliceSource = source;
+        _spliceSourceAt = sourceIndex;
+        _spliceAt = _offset + _length - length;
+        _spliceLength = length;
+    }
+
+    /// <summary>Copies a spliced payload into its place in this buffer and lets go of the source.</summary>
+    public void Materialize()
+    {
+        if (_spliceSource is not { } source) return;
+        source._array.AsSpan(_spliceSourceAt, _spliceLength).CopyTo(_array.AsSpan(_spliceAt));
+        Unsplice();
+    }
+
+    /// <summary>
+    /// Lets go of the source once the caller has written the payload's place itself (the cipher wrote its output
+    /// there), or when the payload is no longer wanted.
+    /// </summary>
+    internal void Unsplice()
+    {
+        var source = _spliceSource;
+        if (source is null) return;
+        _spliceSource = null;
+        source.Return();
+    }
 
     /// <summary>The whole array, for I/O that fills the buffer before the data bounds are known.</summary>
     public Span<byte> Raw => _array;
@@ -60,15 +144,22 @@ public sealed class PacketBuffer
     /// The data as memory that pins for free (the array is allocated pinned), for vectored syscalls such as
     /// sendmsg with one iovec per buffer.
     /// </summary>
-    public ReadOnlyMemory<byte> DataMemory =>
-        System.Runtime.InteropServices.MemoryMarshal.CreateFromPinnedArray(_array, _offset, _length);
+    public ReadOnlyMemory<byte> DataMemory
+    {
+        get
+        {
+            if (_spliceSource is not null) Materialize();
+            return System.Runtime.InteropServices.MemoryMarshal.CreateFromPinnedArray(_array, _offset, _length);
+        }
+    }
 
     /// <summary>Space after the headroom for a read: the caller then calls <see cref="SetData"/>.</summary>
     public Span<byte> ReadArea(int headroom = DefaultHeadroom) => _array.AsSpan(headroom);
 
-    /// <summary>Sets the data bounds.</summary>
+    /// <summary>Sets the data bounds (a spliced payload is copied in first).</summary>
     public void SetData(int offset, int length)
     {
+        if (_spliceSource is not null) Materialize();
         if ((uint)offset > (uint)_array.Length || (uint)length > (uint)(_array.Length - offset))
             throw new ArgumentOutOfRangeException(nameof(length));
         _offset = offset;
@@ -76,7 +167,11 @@ public sealed class PacketBuffer
     }
 
     /// <summary>Empties the buffer and puts the data start at <paramref name="headroom"/>.</summary>
-    public void Reset(int headroom = DefaultHeadroom) => SetData(headroom, 0);
+    public void Reset(int headroom = DefaultHeadroom)
+    {
+        Unsplice();
+        SetData(headroom, 0);
+    }
 
     /// <summary>Grows the data by <paramref name="count"/> bytes at the front and returns them.</summary>
     public Span<byte> Prepend(int count)
@@ -91,6 +186,7 @@ public sealed class PacketBuffer
     public void TrimFront(int count)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)count, (uint)_length);
+        if (_spliceSource is not null && _offset + count > _spliceAt) Materialize();
         _offset += count;
         _length -= count;
     }
@@ -99,9 +195,34 @@ public sealed class PacketBuffer
     public void SetLength(int length)
     {
         if ((uint)length > (uint)(_array.Length - _offset)) throw new InvalidOperationException("not enough tailroom");
+        if (_spliceSource is not null && _offset + length < _spliceAt + _spliceLength) Materialize();
         _length = length;
     }
 
-    /// <summary>Gives the buffer back to its pool (no-op for unpooled buffers). Exactly once per rent.</summary>
-    public void Return() => Pool?.Return(this);
+    /// <summary>
+    /// Grows the data to <paramref name="length"/> bytes with zeros at the end (padding), leaving a spliced payload
+    /// where it is.
+    /// </summary>
+    public void ZeroExtend(int length)
+    {
+        int old = _length;
+        if (length <= old) return;
+        SetLength(length);
+        _array.AsSpan(_offset + old, length - old).Clear();
+    }
+
+    /// <summary>
+    /// Gives the buffer back to its pool (no-op for unpooled buffers). Exactly once per rent. A spliced packet lets
+    /// go of its source; a source goes back only when the last packet spliced onto it has too.
+    /// </summary>
+    public void Return()
+    {
+        Unsplice();
+        if (Volatile.Read(ref _sharers) != 0)
+        {
+            if (Interlocked.Decrement(ref _sharers) >= 0) return; // someone else still reads from this buffer
+            _sharers = 0; // we were the last of several holders
+        }
+        Pool?.Return(this);
+    }
 }

@@ -148,8 +148,7 @@ public sealed class DaitaPeer
         int mtu = _host.Mtu;
         int length = packet.Length;
         if (length >= mtu || packet.Tailroom < mtu - length) return;
-        packet.SetLength(mtu);
-        packet.Data[length..].Clear();
+        packet.ZeroExtend(mtu); // leaves a spliced payload where it lies
         Interlocked.Add(ref _txPaddingBytes, mtu - length);
     }
 

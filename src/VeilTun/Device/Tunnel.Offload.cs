@@ -9,7 +9,9 @@ namespace VeilTun.Device;
 // TunOptions.Offloads and the kernel accepted TUNSETOFFLOAD:
 //   read:  one read() returns a TSO/USO super-packet of up to 64 KiB after a virtio_net_hdr; the read lands in
 //          a pooled buffer so the header falls into the headroom; GSO_NONE packets stay where they are (zero
-//          copy), super-packets are split into fresh small pooled buffers (one copy, checksums computed in it).
+//          copy), super-packets are split into fresh small pooled buffers that get only the segment's headers:
+//          the payload is spliced (PacketBuffer.Splice), summed for the checksum where it lies, and read from the
+//          super-packet by the cipher, which writes the ciphertext into the segment's buffer (no copy but its own).
 //   write: decrypted packets of one batch are collected, same-flow TCP/UDP segments are grouped behind their
 //          head (GroCoalescer in gather mode: the head's headers describe the super-packet, nothing is copied), and
 //          each group goes to the TUN in one writev(): virtio header (in the head's headroom) and head, then every
@@ -17,13 +19,31 @@ namespace VeilTun.Device;
 public sealed partial class Tunnel
 {
     private readonly List<PacketBuffer> _pendingTun = new();
+    private long _splicedTunSegments; // written by the TUN reader only
+    private long _splicedUdpDatagrams; // written by the UDP reader only
+
+    /// <summary>Test hook: segments of TSO/USO reads and datagrams of GRO receives whose payload was spliced.</summary>
+    internal (long Tun, long Udp) SplicedCounts => (Volatile.Read(ref _splicedTunSegments), Volatile.Read(ref _splicedUdpDatagrams));
 
     private LinuxTun? OffloadTun => _tun is LinuxTun { OffloadsEnabled: true } t ? t : null;
 
-    /// <summary>Sink for <see cref="GsoSplitter"/>: each segment goes into its own pooled buffer after the headroom.</summary>
-    private struct PoolSink(Tunnel tunnel, List<PacketBuffer> output) : ISegmentSink
+    /// <summary>
+    /// Sink for <see cref="GsoSplitter"/>: each segment goes into its own pooled buffer after the headroom, its
+    /// payload spliced onto <paramref name="source"/> (the super-packet) unless splicing is off.
+    /// </summary>
+    private struct PoolSink(Tunnel tunnel, List<PacketBuffer> output, PacketBuffer source) : ISegmentSink
     {
         private PacketBuffer? _current;
+
+        public readonly bool SplicePayload => tunnel._options.SpliceSegments;
+
+        public void CommitSpliced(int length, int payloadOffset, int payloadLength)
+        {
+            _current!.SetData(PacketBuffer.DefaultHeadroom, length);
+            _current.Splice(source, source.Offset + payloadOffset, payloadLength);
+            output.Add(_current);
+            _current = null;
+        }
 
         public Span<byte> NextSegment(int length)
         {
@@ -78,9 +98,10 @@ public sealed partial class Tunnel
             burst.Add(buffer);
             return true;
         }
-        var sink = new PoolSink(this, burst);
-        GsoSplitter.Split(buffer.Data, header, ref sink, out var error);
-        buffer.Return();
+        var sink = new PoolSink(this, burst, buffer);
+        int segments = GsoSplitter.Split(buffer.Data, header, ref sink, out var error);
+        if (sink.SplicePayload) _splicedTunSegments += segments;
+        buffer.Return(); // the reader's reference: the buffer stays rented while segments spliced onto it live
         if (error != OffloadError.None) CountDrop(error == OffloadError.SinkFull ? DropReason.PoolExhausted : DropReason.InvalidInnerPacket);
         return true;
     }

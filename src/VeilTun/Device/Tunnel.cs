@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using VeilTun.Buffers;
 using VeilTun.Crypto;
@@ -412,25 +413,37 @@ public sealed partial class Tunnel : IDisposable
                 if (i == 0) now = _now();
                 if (segment > 0 && segment < n)
                 {
-                    // UDP GRO handed over several datagrams back to back. Each after the first is copied into its
-                    // own buffer (one copy) before anything is dispatched (a dispatched buffer may be returned and
-                    // reused at once); then all go out in arrival order.
-                    for (int offset = segment; offset < n; offset += segment)
+                    // UDP GRO handed over several datagrams back to back: each gets its own small buffer, all of
+                    // them before anything is dispatched, then all go out in arrival order.
+                    if (_options.SpliceSegments)
                     {
-                        int length = Math.Min(segment, n - offset);
-                        if (!TryRentFor(length, out var extra))
-                        {
-                            CountDrop(DropReason.PoolExhausted);
-                            continue;
-                        }
-                        buffer.Raw.Slice(PacketBuffer.DefaultHeadroom + offset, length).CopyTo(extra.ReadArea());
-                        extra.SetData(PacketBuffer.DefaultHeadroom, length);
-                        groExtras.Add(extra);
+                        // Zero copy: a transport message's 16-byte header is copied, its sealed part is spliced and
+                        // decrypted from this buffer straight into the small one; this buffer, read-only from here
+                        // on, goes back when the last datagram spliced onto it has been returned.
+                        buffer.SetData(PacketBuffer.DefaultHeadroom, n);
+                        SpliceGroDatagrams(buffer, segment, groExtras);
+                        buffer.Return();
                     }
-                    buffer.SetData(PacketBuffer.DefaultHeadroom, segment);
-                    Dispatch(buffer, from, local, now);
-                    foreach (var extra in groExtras) Dispatch(extra, from, local, now);
-                    packets += 1 + groExtras.Count;
+                    else
+                    {
+                        // Each datagram after the first is copied into its own buffer (one copy).
+                        for (int offset = segment; offset < n; offset += segment)
+                        {
+                            int length = Math.Min(segment, n - offset);
+                            if (!TryRentFor(length, out var extra))
+                            {
+                                CountDrop(DropReason.PoolExhausted);
+                                continue;
+                            }
+                            buffer.Raw.Slice(PacketBuffer.DefaultHeadroom + offset, length).CopyTo(extra.ReadArea());
+                            extra.SetData(PacketBuffer.DefaultHeadroom, length);
+                            groExtras.Add(extra);
+                        }
+                        buffer.SetData(PacketBuffer.DefaultHeadroom, segment);
+                        groExtras.Insert(0, buffer);
+                    }
+                    foreach (var datagram in groExtras) Dispatch(datagram, from, local, now);
+                    packets += groExtras.Count;
                     groExtras.Clear();
                     continue;
                 }
@@ -440,6 +453,37 @@ public sealed partial class Tunnel : IDisposable
             }
             _pipeline?.FlushInbound();
             if (closed) break;
+        }
+    }
+
+    // One small buffer per datagram of a GRO receive in `source` (its data: the datagrams back to back, `segment`
+    // bytes each but the last). Transport messages keep only their header in the small buffer and splice the rest;
+    // anything else (a handshake message, junk) is small and rare, and is copied whole.
+    private void SpliceGroDatagrams(PacketBuffer source, int segment, List<PacketBuffer> output)
+    {
+        var all = source.Data;
+        for (int offset = 0; offset < all.Length; offset += segment)
+        {
+            int length = Math.Min(segment, all.Length - offset);
+            var datagram = all.Slice(offset, length);
+            if (!TryRentFor(length, out var b))
+            {
+                CountDrop(DropReason.PoolExhausted);
+                continue;
+            }
+            b.SetData(PacketBuffer.DefaultHeadroom, length);
+            bool transport = length >= Messages.KeepaliveSize && BinaryPrimitives.ReadUInt32LittleEndian(datagram) == (uint)MessageType.TransportData;
+            if (transport)
+            {
+                datagram[..Messages.TransportHeaderSize].CopyTo(b.DataInPlace);
+                b.Splice(source, source.Offset + offset + Messages.TransportHeaderSize, length - Messages.TransportHeaderSize);
+                _splicedUdpDatagrams++;
+            }
+            else
+            {
+                datagram.CopyTo(b.DataInPlace);
+            }
+            output.Add(b);
         }
     }
 
@@ -461,10 +505,11 @@ public sealed partial class Tunnel : IDisposable
 
     private void Dispatch(PacketBuffer buffer, NetEndpoint from, in PacketInfo local, TimeSpan now)
     {
-        var data = buffer.Data;
+        var data = buffer.DataInPlace; // headers are in place; a transport message's sealed part may be spliced
         byte type = data.Length >= 4 && data[1] == 0 && data[2] == 0 && data[3] == 0 ? data[0] : (byte)0;
         if (type is 1 or 2)
         {
+            data = buffer.Data; // whole (handshake messages are never spliced; this only guards)
             // mac1 first, as cheap as one BLAKE2s: junk never reaches the queue (the engine checks again).
             if (!Messages.TryClassify(data, out _, out var reason) || !_engine.CheckMac1(data))
             {

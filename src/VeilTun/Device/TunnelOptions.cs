@@ -63,6 +63,13 @@ public sealed class TunnelOptions
     /// of a flow out of order after such writes; docs/status.md). IPv4 UDP is coalesced whenever the kernel accepts USO.
     /// </summary>
     public bool CoalesceUdp6 { get; init; }
+
+    /// <summary>
+    /// Zero copy for offload segments (default on): a segment split out of a TSO/USO super-packet or a UDP GRO
+    /// receive keeps its payload in the super-packet's buffer, and the cipher reads it from there and writes into
+    /// the segment's own buffer. Off copies each payload into its segment's buffer first (for comparisons).
+    /// </summary>
+    public bool SpliceSegments { get; init; } = true;
 }
 
 /// <summary>Log levels, as wireguard-go's LOG_LEVEL: errors, or everything (verbose).</summary>

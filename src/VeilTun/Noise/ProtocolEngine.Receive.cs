@@ -19,7 +19,8 @@ public sealed partial class ProtocolEngine
     {
         try
         {
-            if (!Messages.TryClassify(datagram.Data, out var type, out var reason))
+            // The header is always in place (only a transport message's sealed part is ever spliced).
+            if (!Messages.TryClassify(datagram.DataInPlace, out var type, out var reason))
             {
                 Drop(reason, null, datagram);
                 return;
@@ -183,7 +184,7 @@ public sealed partial class ProtocolEngine
     public bool TryBeginTransport(PacketBuffer datagram, TimeSpan now, out Peer? peer, out Keypair keypair,
         out ulong counter, out DropReason reason)
     {
-        var data = datagram.Data;
+        var data = datagram.DataInPlace; // the 16-byte header is in place even when the sealed part is spliced
         peer = null;
         keypair = null!;
         counter = 0;
@@ -206,10 +207,22 @@ public sealed partial class ProtocolEngine
         return true;
     }
 
-    /// <summary>Decrypts a transport message in place. Thread-safe (per-thread cipher contexts); the parallel step.</summary>
+    /// <summary>
+    /// Decrypts a transport message in place, or, when its sealed part is spliced (a datagram of a UDP GRO receive,
+    /// <see cref="PacketBuffer.Splice"/>), from where that lies into this buffer. Thread-safe (per-thread cipher
+    /// contexts); the parallel step.
+    /// </summary>
     public static bool TryOpenTransport(PacketBuffer datagram, Keypair keypair, ulong counter)
     {
-        var sealedPart = datagram.Data[Messages.TransportHeaderSize..];
+        var sealedPart = datagram.DataInPlace[Messages.TransportHeaderSize..];
+        if (datagram.TryGetSplice(out var spliced, out int at) && at == Messages.TransportHeaderSize)
+        {
+            bool ok = counter < Protocol.RejectAfterMessages && keypair.TryOpen(counter, spliced, sealedPart[..^Messages.TagSize]);
+            datagram.Unsplice(); // the plaintext (or, on failure, zeros) is in this buffer; the tag's place is unused
+            if (!ok) sealedPart.Clear();
+            return ok;
+        }
+        sealedPart = datagram.Data[Messages.TransportHeaderSize..]; // copies a payload spliced anywhere else first
         return counter < Protocol.RejectAfterMessages && keypair.TryOpen(counter, sealedPart, sealedPart[..^Messages.TagSize]);
     }
 

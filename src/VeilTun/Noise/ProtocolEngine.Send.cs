@@ -26,7 +26,7 @@ public sealed partial class ProtocolEngine
                 Drop(DropReason.DeviceDown, null, packet);
                 return;
             }
-            var data = packet.Data;
+            var data = packet.DataInPlace; // the IP header is always in place (a spliced payload is not read here)
             ReadOnlySpan<byte> destination;
             if (data.Length >= 20 && data[0] >> 4 == 4) destination = data.Slice(16, 4);
             else if (data.Length >= 40 && data[0] >> 4 == 6) destination = data.Slice(24, 16);
@@ -133,22 +133,30 @@ public sealed partial class ProtocolEngine
 
     /// <summary>
     /// Pads the packet to a multiple of 16 (capped at <paramref name="mtu"/>), writes the transport header into the
-    /// headroom and seals in place: the buffer then holds the whole transport message. Thread-safe for different
-    /// buffers (the fast path calls it on worker threads).
+    /// headroom and seals in place: the buffer then holds the whole transport message. A spliced payload (an
+    /// offload segment's, <see cref="PacketBuffer.Splice"/>) is read from where it lies and its ciphertext written
+    /// into this buffer. Thread-safe for different buffers (the fast path calls it on worker threads).
     /// </summary>
     public static void Encrypt(PacketBuffer packet, Keypair keypair, ulong nonce, int mtu)
     {
         int length = packet.Length;
         int padded = Messages.PaddedLength(length, mtu);
-        packet.SetLength(padded);
-        packet.Data[length..].Clear();
+        packet.ZeroExtend(padded);
         var header = packet.Prepend(Messages.TransportHeaderSize);
         Messages.WriteHeader(header, MessageType.TransportData);
         Messages.WriteUInt32(header, Messages.TransportReceiverOffset, keypair.RemoteIndex);
         BinaryPrimitives.WriteUInt64LittleEndian(header[Messages.TransportCounterOffset..], nonce);
         packet.SetLength(Messages.TransportHeaderSize + padded + Messages.TagSize);
-        var body = packet.Data[Messages.TransportHeaderSize..];
-        keypair.Seal(nonce, body[..padded], body);
+        var body = packet.DataInPlace[Messages.TransportHeaderSize..];
+        if (packet.TryGetSplice(out var payload, out int at))
+        {
+            keypair.SealSpliced(nonce, body, at - Messages.TransportHeaderSize, payload);
+            packet.Unsplice(); // the ciphertext is all in this buffer now
+        }
+        else
+        {
+            keypair.Seal(nonce, body[..padded], body);
+        }
     }
 
     // wireguard-go SendStagedPackets: a current keypair, not wiped, with nonces left and younger than REJECT_AFTER_TIME.

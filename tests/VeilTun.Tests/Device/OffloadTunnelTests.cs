@@ -18,8 +18,10 @@ public sealed class OffloadTunnelTests
 {
     private const int LargeBuffers = 128; // the old single-pool design dropped segments well below this
 
-    [RootFact]
-    public void TcpBothWaysThroughOffloadTunsArrivesIntactAndSegmentsUseSmallBuffers()
+    [RootTheory]
+    [InlineData(true)] // payloads of split segments and GRO datagrams stay in the super-packet's buffer
+    [InlineData(false)] // payloads copied into the segments' buffers
+    public void TcpBothWaysThroughOffloadTunsArrivesIntactAndSegmentsUseSmallBuffers(bool splice)
     {
         using var nsA = NetnsThread.Create();
         using var nsB = NetnsThread.Create();
@@ -28,8 +30,8 @@ public sealed class OffloadTunnelTests
         Shell.Run($"ip -n {nsB.Name} addr add 198.51.100.2/24 dev vto-b && ip -n {nsB.Name} link set vto-b up");
         var keyA = SecretKey.Generate();
         var keyB = SecretKey.Generate();
-        var a = nsA.Invoke(() => Open("vtoa0", keyA, keyB, 51820, "192.0.2.2/32", "198.51.100.2:51821"));
-        var b = nsB.Invoke(() => Open("vtob0", keyB, keyA, 51821, "192.0.2.1/32", null));
+        var a = nsA.Invoke(() => Open("vtoa0", keyA, keyB, 51820, "192.0.2.2/32", "198.51.100.2:51821", splice));
+        var b = nsB.Invoke(() => Open("vtob0", keyB, keyA, 51821, "192.0.2.1/32", null, splice));
         try
         {
             Shell.Run($"ip -n {nsA.Name} addr add 192.0.2.1/24 dev vtoa0 && ip -n {nsA.Name} link set vtoa0 up");
@@ -69,6 +71,17 @@ public sealed class OffloadTunnelTests
                 // Segments of super-packets (split on TUN reads, GRO extras on UDP receive) live in small buffers.
                 Assert.True(t.BuffersCreated.Small > 0, $"{t.Name}: no small buffer was ever used");
                 Assert.True(t.BuffersCreated.Large <= LargeBuffers);
+                // Each side sends bulk data, so each splits TSO super-packets and receives GRO batches.
+                var (tunSpliced, udpSpliced) = t.SplicedCounts;
+                if (splice)
+                {
+                    Assert.True(tunSpliced > 0, $"{t.Name}: no TUN segment was spliced");
+                    Assert.True(udpSpliced > 0, $"{t.Name}: no GRO datagram was spliced");
+                }
+                else
+                {
+                    Assert.Equal((0L, 0L), (tunSpliced, udpSpliced));
+                }
             }
         }
         finally
@@ -80,10 +93,10 @@ public sealed class OffloadTunnelTests
         Assert.Equal(0, b.Tunnel.OutstandingBuffers);
     }
 
-    private static (Tunnel Tunnel, ITunDevice Tun) Open(string name, SecretKey key, SecretKey peer, int port, string allowed, string? endpoint)
+    private static (Tunnel Tunnel, ITunDevice Tun) Open(string name, SecretKey key, SecretKey peer, int port, string allowed, string? endpoint, bool splice)
     {
         var tun = LinuxTun.Create(name, 1420, new TunOptions { Offloads = true });
-        var tunnel = new Tunnel(new TunnelOptions { Tun = tun, MaxBuffers = LargeBuffers });
+        var tunnel = new Tunnel(new TunnelOptions { Tun = tun, MaxBuffers = LargeBuffers, SpliceSegments = splice });
         tunnel.Configure($"""
             [Interface]
             PrivateKey = {Convert.ToBase64String(key.Bytes)}

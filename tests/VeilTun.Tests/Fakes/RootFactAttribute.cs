@@ -23,3 +23,16 @@ public sealed class RootFactAttribute : FactAttribute
         }
     }
 }
+
+/// <summary>The <see cref="RootFactAttribute"/> rule for a [Theory].</summary>
+[AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
+public sealed class RootTheoryAttribute : TheoryAttribute
+{
+    public RootTheoryAttribute()
+    {
+        if (!Environment.IsPrivilegedProcess && Environment.GetEnvironmentVariable("VEILTUN_REQUIRE_ROOT") != "1")
+        {
+            Skip = RootFactAttribute.NotRootReason;
+        }
+    }
+}

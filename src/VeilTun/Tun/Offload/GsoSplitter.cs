@@ -19,6 +19,8 @@ namespace VeilTun.Tun.Offload;
 /// <item>UDP: length = UDP header + this datagram's payload.</item>
 /// <item>The TCP/UDP checksum is computed in full (pseudo-header + header + payload) while the payload is copied,
 /// so every byte is read once. A UDP checksum of 0 is sent as 0xFFFF (RFC 768).</item>
+/// <item>A sink in splice mode (<see cref="ISegmentSink.SplicePayload"/>) gets only the headers written; the
+/// payload is summed where it lies and left there for the cipher to read (no copy at all).</item>
 /// </list>
 /// <para>The super-packet's <c>hdr_len</c> is ignored and recomputed from <c>csum_start</c> and the transport
 /// header: the kernel may report the whole first packet there on the forwarding path (wireguard-go
@@ -317,13 +319,17 @@ public static class GsoSplitter
             // whole 32-bit words, UDP's is 8 bytes), so the three sums simply add (RFC 1071 §2(C)).
             ulong sum = Checksum.Add(addressSum, (ulong)protocol + (uint)(length - ipLength));
             sum = Checksum.Add(segment[ipLength..headerLength], sum);
-            sum = Checksum.CopyAndAdd(packet.Slice(dataAt, dataLength), segment[headerLength..], sum);
+            bool splice = sink.SplicePayload;
+            sum = splice
+                ? Checksum.Add(packet.Slice(dataAt, dataLength), sum)
+                : Checksum.CopyAndAdd(packet.Slice(dataAt, dataLength), segment[headerLength..], sum);
             ushort c = Checksum.Finish(sum);
             if (c == 0 && !layout.IsTcp)
                 c = 0xFFFF; // RFC 768: 0 would mean "no checksum"
             BinaryPrimitives.WriteUInt16BigEndian(segment[checksumAt..], c);
 
-            sink.Commit(length);
+            if (splice) sink.CommitSpliced(length, dataAt, dataLength);
+            else sink.Commit(length);
         }
         error = OffloadError.None;
         return count;

@@ -22,4 +22,18 @@ public interface ISegmentSink
     /// <summary>The segment handed out by the last <see cref="NextSegment"/> is complete: <paramref name="length"/>
     /// bytes at its start.</summary>
     void Commit(int length);
+
+    /// <summary>
+    /// True when the sink takes payloads by reference: the splitter then writes only each segment's headers and
+    /// calls <see cref="CommitSpliced"/> instead of <see cref="Commit"/>, and the payload stays in the super-packet.
+    /// </summary>
+    bool SplicePayload { get; }
+
+    /// <summary>
+    /// Splice mode: the segment handed out by the last <see cref="NextSegment"/> is <paramref name="length"/>
+    /// bytes long; its headers are written and its last <paramref name="payloadLength"/> bytes are the
+    /// super-packet's bytes at <paramref name="payloadOffset"/> (an offset into the span given to the splitter),
+    /// not copied.
+    /// </summary>
+    void CommitSpliced(int length, int payloadOffset, int payloadLength);
 }

@@ -226,6 +226,16 @@ internal sealed class ArenaSink : ISegmentSink
 
     public int MaxSegmentsAccepted { get; set; }
 
+    /// <summary>
+    /// Splice mode: the super-packet being split. The splitter then writes headers only; the sink checks that the
+    /// payload's place was left untouched and fills it from here, as a spliced PacketBuffer's reader would.
+    /// </summary>
+    public byte[]? SpliceFrom { get; set; }
+
+    public bool SplicePayload => SpliceFrom is not null;
+
+    private const byte Untouched = 0xA5;
+
     public int Count { get; private set; }
 
     public int Requested { get; private set; }
@@ -241,7 +251,19 @@ internal sealed class ArenaSink : ISegmentSink
         Requested = length;
         if (Count >= MaxSegmentsAccepted || Count >= _starts.Length || _used + length > _arena.Length)
             return Span<byte>.Empty;
-        return _arena.AsSpan(_used, length);
+        var span = _arena.AsSpan(_used, length);
+        if (SplicePayload) span.Fill(Untouched);
+        return span;
+    }
+
+    public void CommitSpliced(int length, int payloadOffset, int payloadLength)
+    {
+        Assert.NotNull(SpliceFrom);
+        Assert.InRange(payloadLength, 1, length);
+        var gap = _arena.AsSpan(_used + length - payloadLength, payloadLength);
+        Assert.True(gap.IndexOfAnyExcept(Untouched) < 0, "the splitter wrote into a spliced payload's place");
+        SpliceFrom.AsSpan(payloadOffset, payloadLength).CopyTo(gap);
+        Commit(length);
     }
 
     public void Commit(int length)

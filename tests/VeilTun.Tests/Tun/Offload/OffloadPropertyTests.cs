@@ -57,6 +57,13 @@ public sealed class OffloadPropertyTests
             foreach (byte[] s in segments)
                 AssertValidPacket(s);
 
+            // Splice mode (headers written, payload left in the super-packet) yields the same packets once the
+            // payloads are read from where they lie.
+            var spliceSink = new ArenaSink { SpliceFrom = super };
+            Assert.Equal(n, GsoSplitter.Split(super, header, ref spliceSink, out error));
+            Assert.Equal(OffloadError.None, error);
+            Assert.Equal(segments, spliceSink.ToArrays());
+
             var batch = new ArrayBatch(segments, capacity: ArrayBatch.Headroom + 2048, largeBuffers: 1);
             var toWrite = new int[n];
             int written = new GroCoalescer(maxBatchSize: n).Coalesce(ref batch, toWrite);
@@ -297,6 +304,10 @@ public sealed class OffloadPropertyTests
             _used += length;
             Count++;
         }
+
+        public readonly bool SplicePayload => false;
+
+        public void CommitSpliced(int length, int payloadOffset, int payloadLength) => throw new NotSupportedException();
     }
 
     // A batch over preallocated arrays that can be reset to its original packets without allocating.

@@ -201,6 +201,8 @@ public sealed class ChaCha20Poly1305Context : IDisposable
     /// Same result byte for byte as <see cref="Seal(ulong, ReadOnlySpan{byte}, ReadOnlySpan{byte}, Span{byte})"/>
     /// over the contiguous plaintext. Zero-copy sealing of a TSO split segment: the segment buffer holds its headers,
     /// the payload stays in the super-packet buffer (<paramref name="middle"/>), the ciphertext lands in the segment.
+    /// The AVX-512 backend reads <paramref name="middle"/> where it lies; libcrypto and System copy it in first
+    /// (libcrypto: measured faster than one EVP update per piece).
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="ciphertextAndTag"/> is shorter than a tag, the splice does not
     /// lie within the plaintext, or <paramref name="middle"/> overlaps <paramref name="ciphertextAndTag"/>.</exception>
@@ -241,7 +243,11 @@ public sealed class ChaCha20Poly1305Context : IDisposable
         }
         else if (_encrypt is not null)
         {
-            if (!LibCrypto.AeadSealSpliced(_encrypt, nonce, buffer, at, middle, tag))
+            // Copy, then one update: OpenSSL 3.0 costs ~90 ns per EVP_CipherUpdate, so three updates (head in
+            // place, middle from its buffer, tail in place; even cut at 64-byte block edges) sealed a 52 + 1368-byte
+            // segment 0.18 us slower than the copy and one update (AeadSpliceBenchmarks, session 4).
+            middle.CopyTo(buffer[at..]);
+            if (!LibCrypto.AeadSeal(_encrypt, nonce, buffer, default, buffer, tag))
             {
                 throw new CryptographicException("ChaCha20-Poly1305 encryption failed in libcrypto.");
             }

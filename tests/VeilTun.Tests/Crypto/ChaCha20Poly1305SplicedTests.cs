@@ -2,7 +2,6 @@ using VeilTun.Crypto;
 using VeilTun.Noise;
 using Xunit;
 using Xunit.Abstractions;
-using LibCrypto = VeilTun.Interop.Interop.LibCrypto;
 using SystemChaCha20Poly1305 = System.Security.Cryptography.ChaCha20Poly1305;
 
 namespace VeilTun.Tests.Crypto;
@@ -223,20 +222,6 @@ public sealed class ChaCha20Poly1305SplicedTests(ITestOutputHelper output)
         var buffer = new byte[100];
         var tag = new byte[16];
         var middle = new byte[10];
-        if (LibCrypto.IsAvailable)
-        {
-            using var ctx = LibCrypto.CreateChaCha20Poly1305Context(encrypt: true);
-            Assert.True(LibCrypto.SetKey(ctx, new byte[32]));
-            var nonce = new byte[12];
-            Assert.Throws<ArgumentException>(() => LibCrypto.AeadSealSpliced(ctx, nonce, buffer, 91, middle, tag));
-            Assert.Throws<ArgumentException>(() => LibCrypto.AeadSealSpliced(ctx, nonce, buffer, -1, middle, tag));
-            Assert.Throws<ArgumentException>(() => LibCrypto.AeadSealSpliced(ctx, nonce, buffer.AsSpan(0, 50), 0, buffer.AsSpan(45, 10), tag));
-            Assert.Throws<ArgumentException>(() => LibCrypto.AeadSealSpliced(ctx, nonce, buffer.AsSpan(0, 50), 0, buffer.AsSpan(40, 10), tag));
-            Assert.Throws<ArgumentException>(() => LibCrypto.AeadSealSpliced(ctx, nonce, buffer.AsSpan(0, 50), 0, buffer.AsSpan(60, 10), buffer.AsSpan(55, 16)));
-            Assert.Throws<ArgumentException>(() => LibCrypto.AeadSealSpliced(ctx, nonce, buffer, 0, middle, tag.AsSpan(1)));
-            Assert.True(LibCrypto.AeadSealSpliced(ctx, nonce, buffer, 90, middle, tag));
-        }
-
         if (ChaCha20Poly1305Avx512.IsSupported)
         {
             uint[] key = new uint[8];

@@ -159,6 +159,7 @@ public sealed class DaitaPeer
     public bool TryDelay(PacketBuffer packet)
     {
         if (!_delaying || _delayed.Count >= Settings.MaxDelayedPackets) return false;
+        packet.Materialize(); // a held offload segment must not keep its super-packet's buffer rented
         _delayed.Enqueue(packet);
         Interlocked.Increment(ref _delayedPackets);
         if (Settings.MaxDelayedPackets - _delayed.Count < Settings.MinDelayCapacity)

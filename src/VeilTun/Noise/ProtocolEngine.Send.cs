@@ -50,6 +50,9 @@ public sealed partial class ProtocolEngine
             if (daita is not null && packet.Length > 0) daita.OnNormalSent(packet); // pads to the MTU
             Stage(peer, packet);
             SendStagedPackets(peer, now);
+            // Still staged (no session or endpoint yet): then it is the last in the queue, and a spliced payload is
+            // copied in, so waiting packets never keep whole 64 KiB super-packet buffers rented.
+            if (peer.Staged.Count > 0 && packet.IsSpliced) packet.Materialize();
             daita?.Flush(now); // NormalSent is pending even when nothing could be sent yet
         }
         catch (Exception ex)

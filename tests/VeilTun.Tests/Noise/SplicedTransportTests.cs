@@ -1,5 +1,6 @@
 using VeilTun.Buffers;
 using VeilTun.Noise;
+using VeilTun.Tests.Fakes;
 using Xunit;
 
 namespace VeilTun.Tests.Noise;
@@ -124,5 +125,49 @@ public class SplicedTransportTests
             datagram.Return();
         }
         Assert.Equal(0, small.Outstanding);
+    }
+
+    // A segment as the TUN reader makes it: headers (here the first 20 bytes) in a buffer of the node's pool, the
+    // rest spliced from `source`'s buffer.
+    private static PacketBuffer SplicedSegment(TestNode node, PacketPool sourcePool, byte[] packet)
+    {
+        Assert.True(sourcePool.TryRent(out var source));
+        source.SetData(Headroom + 1000, packet.Length - 20);
+        packet.AsSpan(20).CopyTo(source.Data);
+        Assert.True(node.Pool.TryRent(out var segment));
+        segment.SetData(Headroom, packet.Length);
+        packet.AsSpan(0, 20).CopyTo(segment.DataInPlace);
+        segment.Splice(source, source.Offset, packet.Length - 20);
+        source.Return();
+        return segment;
+    }
+
+    [Fact]
+    public void SplicedPacketsWaitingForAHandshakeLetGoOfTheirSuperPacketAndArriveIntact()
+    {
+        var pair = new TestPair();
+        var sources = new PacketPool(65536 + 256, 64);
+        var sent = new List<byte[]>();
+        // No session yet: the packets are staged, and must not keep super-packet buffers rented meanwhile.
+        for (int i = 0; i < 10; i++)
+        {
+            byte[] packet = pair.PacketAtoB(100 + 37 * i);
+            sent.Add(packet);
+            pair.A.Engine.SendPacket(SplicedSegment(pair.A, sources, packet), pair.Clock.Now);
+            Assert.Equal(0, sources.Outstanding);
+        }
+        Assert.Equal(10, pair.PeerOfA.StagedCount);
+        pair.Pump();
+        // With a session: sealed from where they lie, as the fast path does.
+        for (int i = 0; i < 10; i++)
+        {
+            byte[] packet = pair.PacketAtoB(1400 - 53 * i);
+            sent.Add(packet);
+            pair.A.Engine.SendPacket(SplicedSegment(pair.A, sources, packet), pair.Clock.Now);
+        }
+        pair.Pump();
+        Assert.Equal(0, sources.Outstanding);
+        Assert.Equal(sent, pair.B.Delivered);
+        Assert.Equal(0, pair.A.Pool.Outstanding);
     }
 }

@@ -425,8 +425,14 @@ public sealed class ChaCha20Poly1305Context : IDisposable
         return ok;
     }
 
-    /// <summary>Replaces the installed key with zeros so a cold-path key does not stay in the thread's context.</summary>
-    private void ClearKey()
+    /// <summary>True while a key is installed.</summary>
+    internal bool HasKey => _hasKey;
+
+    /// <summary>
+    /// Replaces the installed key with zeros so a key does not stay in the context (cold-path keys after their one
+    /// use; transport keys once their keypair is wiped).
+    /// </summary>
+    internal void ClearKey()
     {
         if (_disposed || !_hasKey)
         {

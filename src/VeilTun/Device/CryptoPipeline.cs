@@ -180,12 +180,19 @@ internal sealed class CryptoPipeline : IDisposable
         _dirtyIn.Clear();
     }
 
+    private const int IdleCheckMilliseconds = 1000;
+
     private void WorkerLoop()
     {
         try
         {
-            foreach (var b in _work.GetConsumingEnumerable(_stop.Token))
+            while (true)
             {
+                if (!_work.TryTake(out var b, IdleCheckMilliseconds, _stop.Token))
+                {
+                    Keypair.ForgetWipedKeysOnThisThread(); // idle: no wiped key stays in this thread's contexts
+                    continue;
+                }
                 BeforeWork?.Invoke(b);
                 if (b.Outbound)
                 {
@@ -203,6 +210,7 @@ internal sealed class CryptoPipeline : IDisposable
                 bool outbound = b.Outbound;
                 b.Done = true;
                 Drain(lane, outbound);
+                if (_work.Count == 0) Keypair.ForgetWipedKeysOnThisThread();
             }
         }
         catch (OperationCanceledException)

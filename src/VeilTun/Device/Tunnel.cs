@@ -301,6 +301,7 @@ public sealed partial class Tunnel : IDisposable
             foreach (var packet in burst) _engine.SendPacket(packet, now);
             AfterEngine();
         }
+        Keypair.ForgetWipedKeysOnThisThread(); // without workers this thread seals
     }
 
     // The TUN reader stopped: unless we are stopping anyway, the TUN went away and takes the tunnel with it.
@@ -355,6 +356,7 @@ public sealed partial class Tunnel : IDisposable
                 Dispatch(buffer, from, local, now);
             }
             _pipeline?.FlushInbound();
+            Keypair.ForgetWipedKeysOnThisThread(); // without workers this thread opens
             if (closed) break;
         }
     }
@@ -452,6 +454,7 @@ public sealed partial class Tunnel : IDisposable
                 packets++;
             }
             _pipeline?.FlushInbound();
+            Keypair.ForgetWipedKeysOnThisThread(); // without workers this thread opens
             if (closed) break;
         }
     }
@@ -696,6 +699,7 @@ public sealed partial class Tunnel : IDisposable
                 var now = _now();
                 _engine.Tick(now);
                 AfterEngine();
+                Keypair.ForgetWipedKeysOnThisThread(); // the timer thread may seal (keepalives without workers)
                 var next = _engine.NextDeadline;
                 wait = next == TimeSpan.MaxValue ? TimeSpan.FromMilliseconds(100) : next - now;
                 if (wait > TimeSpan.FromMilliseconds(100)) wait = TimeSpan.FromMilliseconds(100);

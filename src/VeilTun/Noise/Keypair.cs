@@ -103,7 +103,34 @@ public sealed class Keypair
     /// <summary>Replay check (RFC 6479 window of 8128). Call after a successful open. Not thread-safe.</summary>
     public bool TryAcceptCounter(ulong counter) => _replay.TryAccept(counter, Protocol.RejectAfterMessages);
 
-    /// <summary>Wipes both keys. The cipher contexts that cached them are re-keyed on their next use.</summary>
+    /// <summary>
+    /// Overwrites this thread's cached copies of keys whose keypair was wiped. The copies otherwise live on in the
+    /// thread's cipher contexts until it seals or opens for another keypair, so every thread that seals or opens
+    /// calls this when it runs out of work (the crypto workers, the readers after a burst, the timer thread): a
+    /// wiped key then outlives its keypair by at most about a second. Two field reads when there is nothing to do.
+    /// </summary>
+    internal static void ForgetWipedKeysOnThisThread()
+    {
+        if (s_sealOwner is { _zeroed: true })
+        {
+            s_sealContext?.ClearKey();
+            s_sealOwner = null;
+        }
+        if (s_openOwner is { _zeroed: true })
+        {
+            s_openContext?.ClearKey();
+            s_openOwner = null;
+        }
+    }
+
+    /// <summary>Test hook: whether this thread's seal and open contexts hold a key, and for which keypairs.</summary>
+    internal static (bool Seal, Keypair? SealOwner, bool Open, Keypair? OpenOwner) ThreadKeysForTest =>
+        (s_sealContext?.HasKey ?? false, s_sealOwner, s_openContext?.HasKey ?? false, s_openOwner);
+
+    /// <summary>
+    /// Wipes both keys. Copies cached in threads' cipher contexts are overwritten on their next use for another
+    /// keypair or by <see cref="ForgetWipedKeysOnThisThread"/>, whichever comes first.
+    /// </summary>
     internal void Zero()
     {
         _zeroed = true;

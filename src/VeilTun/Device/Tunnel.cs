@@ -229,8 +229,11 @@ public sealed partial class Tunnel : IDisposable
     private void CloseUdpLocked()
     {
         _udp?.Close();
+        if (_udp is LinuxUdpSocket socket) Interlocked.Add(ref _closedSocketDiscards, socket.DiscardedDatagrams);
         _udp = null;
     }
+
+    private long _closedSocketDiscards; // empty or oversized datagrams skipped by sockets since replaced
 
     // ---- Threads ------------------------------------------------------------------------------------------
 
@@ -758,6 +761,8 @@ public sealed partial class Tunnel : IDisposable
         {
             if (reason == DropReason.None) continue;
             long n = _engine.GetDropCount(reason) + Interlocked.Read(ref _deviceDrops[(int)reason]);
+            if (reason == DropReason.InvalidLength)
+                n += Interlocked.Read(ref _closedSocketDiscards) + (_udp is LinuxUdpSocket socket ? socket.DiscardedDatagrams : 0);
             if (n > 0) result[reason] = n;
         }
         return result;

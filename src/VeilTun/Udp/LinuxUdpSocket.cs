@@ -462,6 +462,14 @@ public sealed class LinuxUdpSocket : IUdpTransport
     public int TryReceiveCoalesced(Span<byte> buffer, out NetEndpoint from, out PacketInfo local, out int segmentSize) =>
         ReceiveCore(buffer, wait: false, coalesced: true, out from, out local, out segmentSize);
 
+    /// <summary>
+    /// Datagrams the receive calls took off the socket and skipped: empty ones and ones longer than the caller's
+    /// buffer (neither can be a WireGuard message). The Tunnel counts them as <c>invalid_length</c> drops.
+    /// </summary>
+    public long DiscardedDatagrams => Interlocked.Read(ref _discarded);
+
+    private long _discarded;
+
     // The one receive loop behind Receive, TryReceive, ReceiveCoalesced and TryReceiveCoalesced. coalesced: accept a
     // GRO run (segment size from the UDP_GRO control message); otherwise only whole single datagrams. Empty and
     // truncated datagrams are not WireGuard messages and are skipped. wait: block and return 0 once closed;
@@ -492,11 +500,13 @@ public sealed class LinuxUdpSocket : IUdpTransport
                         return length;
                     }
 
+                    Interlocked.Increment(ref _discarded); // cut short by the buffer
                     continue;
                 }
 
                 if (n == 0)
                 {
+                    Interlocked.Increment(ref _discarded); // an empty datagram
                     continue;
                 }
 

@@ -27,6 +27,26 @@ public sealed class LinuxUdpSocketTests
         Assert.Equal(EADDRINUSE, e.HResult);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // the GRO receive the Tunnel uses
+    public void EmptyAndOversizedDatagramsAreSkippedAndCounted(bool coalesced)
+    {
+        using LinuxUdpSocket a = LinuxUdpSocket.Bind(0);
+        using LinuxUdpSocket b = LinuxUdpSocket.Bind(0, enableGro: coalesced);
+        byte[] good = RandomNumberGenerator.GetBytes(32);
+        var to = Endpoint("127.0.0.1", b.Port);
+        Assert.Equal(SendResult.Ok, a.Send(ReadOnlySpan<byte>.Empty, to, default));
+        Assert.Equal(SendResult.Ok, a.Send(new byte[300], to, default));
+        Assert.Equal(SendResult.Ok, a.Send(good, to, default));
+
+        var buffer = new byte[200];
+        int n = coalesced ? b.ReceiveCoalesced(buffer, out _, out _, out _) : b.Receive(buffer, out _, out _);
+
+        Assert.Equal(good, buffer.AsSpan(0, n).ToArray());
+        Assert.Equal(2, b.DiscardedDatagrams);
+    }
+
     [Fact]
     public void DualStackIsTheDefaultAndCanBeTurnedOff()
     {

@@ -4,10 +4,11 @@
 # Run by hand, not in CI. Each repetition measures, back to back: `openssl speed` (OpenSSL streaming one long
 # message through one context, no per-packet nonce/final/tag), bench/aead/evp_sequence.c (the exact per-packet
 # EVP call sequence VeilTun's libcrypto backend makes, in C: OpenSSL's own per-packet cost) and VeilTun's
-# AeadBenchmarks (BenchmarkDotNet, short job) on its default backend (AVX-512 where the CPU has it) and on
-# libcrypto. Prints medians and the ratios. Needs gcc, libssl-dev and jq (installed when missing).
+# AeadBenchmarks (BenchmarkDotNet, short job) on its default backend (AVX-512 where the CPU has it, else AVX2), on
+# the AVX2 backend (where the CPU has AVX2) and on libcrypto. Prints medians and the ratios. Needs gcc, libssl-dev
+# and jq (installed when missing).
 #
-#   bench/aead.sh                   # 3 repetitions, 1420 B: about 6 minutes
+#   bench/aead.sh                   # 3 repetitions, 1420 B: about 8 minutes
 #   VT_REPS=5 bench/aead.sh
 set -eu -o pipefail
 export LC_ALL=C
@@ -40,16 +41,20 @@ bdn() {
   rm -rf "$tmp/bdn"
 }
 
+avx2=false; grep -qw avx2 /proc/cpuinfo && avx2=true
 for ((r = 1; r <= VT_REPS; r++)); do
   say "repetition $r/$VT_REPS"
   openssl speed -evp chacha20-poly1305 -bytes $LEN -seconds 3 2>/dev/null | tail -1 \
     | awk '{v=$NF; sub("k","",v); printf "%.4f\n", v*1000/1e9}' >>"$tmp/speed"          # GB/s
   read -r c_ctrl c_params c_open < <("$tmp/evp_sequence" $LEN 3000)
   echo "$c_ctrl" >>"$tmp/c_seal_ctrl"; echo "$c_params" >>"$tmp/c_seal"; echo "$c_open" >>"$tmp/c_open"
-  bdn vt ""            # the default backend (AVX-512 where the CPU has it)
+  bdn vt ""            # the default backend (AVX-512 where the CPU has it, else AVX2)
+  $avx2 && bdn vtavx2 avx2  # VeilTun's AVX2 backend
   bdn vtssl openssl     # VeilTun's libcrypto EVP backend
   say "  openssl speed $(tail -1 "$tmp/speed") GB/s; C seal/open $c_params/$c_open ns;" \
-    "VeilTun seal/open $(tail -1 "$tmp/vt_seal")/$(tail -1 "$tmp/vt_open") ns, on libcrypto $(tail -1 "$tmp/vtssl_seal")/$(tail -1 "$tmp/vtssl_open") ns"
+    "VeilTun seal/open $(tail -1 "$tmp/vt_seal")/$(tail -1 "$tmp/vt_open") ns," \
+    "on AVX2 $(tail -1 "$tmp/vtavx2_seal" 2>/dev/null)/$(tail -1 "$tmp/vtavx2_open" 2>/dev/null) ns," \
+    "on libcrypto $(tail -1 "$tmp/vtssl_seal")/$(tail -1 "$tmp/vtssl_open") ns"
 done
 
 speed=$(median <"$tmp/speed")
@@ -69,3 +74,7 @@ cat <<REPORT
 | VeilTun ChaCha20Poly1305Context on libcrypto (VEILTUN_AEAD=openssl) | $vtssl_seal | $vtssl_open | $(awk -v l=$LEN -v s="$vtssl_seal" -v o="$vtssl_open" 'BEGIN {printf "%.3f", ((l/s)+(l/o))/2}') | $(mean_ratio "$vtssl_seal" "$vtssl_open") |
 | VeilTun ChaCha20Poly1305Context, default (AVX-512 here: $(grep -q avx512f /proc/cpuinfo && echo yes || echo no)) | $vt_seal | $vt_open | $(awk -v l=$LEN -v s="$vt_seal" -v o="$vt_open" 'BEGIN {printf "%.3f", ((l/s)+(l/o))/2}') | $(mean_ratio "$vt_seal" "$vt_open") |
 REPORT
+if $avx2; then
+  vtavx2_seal=$(median <"$tmp/vtavx2_seal"); vtavx2_open=$(median <"$tmp/vtavx2_open")
+  echo "| VeilTun ChaCha20Poly1305Context on AVX2 (VEILTUN_AEAD=avx2) | $vtavx2_seal | $vtavx2_open | $(awk -v l=$LEN -v s="$vtavx2_seal" -v o="$vtavx2_open" 'BEGIN {printf "%.3f", ((l/s)+(l/o))/2}') | $(mean_ratio "$vtavx2_seal" "$vtavx2_open") |"
+fi

@@ -8,21 +8,22 @@ namespace VeilTun.Crypto;
 
 /// <summary>
 /// Reusable ChaCha20-Poly1305 AEAD (RFC 8439) with WireGuard's nonce, <c>00000000 || LE64(counter)</c>
-/// (whitepaper §5.4.6). Three backends, chosen once per process (<see cref="ImplementationName"/>):
+/// (whitepaper §5.4.6). Four backends, the default chosen once per process (<see cref="ImplementationName"/>):
 /// <see cref="ChaCha20Poly1305Avx512"/> on CPUs with AVX-512 (1.35x the OpenSSL path per 1420-byte packet in
-/// bench/aead.sh: OpenSSL 3.0 spends ~40% of a packet in per-call EVP work), else one OpenSSL EVP context per
-/// direction (<see cref="SetKey"/> installs the key once, each seal/open only re-initialises the nonce; deps.md §1),
-/// else System.Security.Cryptography. VEILTUN_AEAD=openssl or system forces one, for comparisons.
+/// bench/aead.sh: OpenSSL 3.0 spends ~40% of a packet in per-call EVP work), else
+/// <see cref="ChaCha20Poly1305Avx2"/> on CPUs with AVX2 (the same algorithm in 256-bit vectors), else one OpenSSL EVP
+/// context per direction (<see cref="SetKey"/> installs the key once, each seal/open only re-initialises the nonce;
+/// deps.md §1), else System.Security.Cryptography. VEILTUN_AEAD=avx2, openssl or system forces one, for comparisons.
 /// </summary>
 /// <remarks>
 /// <para><b>Not thread-safe.</b> Use one instance per worker thread (per key), or
 /// <see cref="ForCurrentThread"/>. Seal and TryOpen never allocate on the managed heap (nor does
 /// <see cref="SetKey"/>, except in the System fallback).</para>
 /// <para>Fallback: when libcrypto.so.3 cannot be loaded (non-Linux, or a distribution without OpenSSL 3) and the
-/// CPU has no AVX-512, the instance uses <see cref="System.Security.Cryptography.ChaCha20Poly1305"/>, which is
+/// CPU has neither AVX-512 nor AVX2, the instance uses <see cref="System.Security.Cryptography.ChaCha20Poly1305"/>, which is
 /// correct but re-keys on every call and throws internally on a bad tag (<see cref="TryOpen(ulong, ReadOnlySpan{byte}, ReadOnlySpan{byte}, Span{byte})"/>
 /// still returns false).</para>
-/// <para>Key hygiene: the AVX-512 backend keeps the key in a pinned array that <see cref="Dispose"/> and the
+/// <para>Key hygiene: the AVX-512 and AVX2 backends keep the key in a pinned array that <see cref="Dispose"/> and the
 /// one-shot helpers zero; OpenSSL keeps its own copy inside the EVP context and cleanses it when the context is
 /// freed.</para>
 /// </remarks>
@@ -40,7 +41,8 @@ public sealed class ChaCha20Poly1305Context : IDisposable
     [ThreadStatic]
     private static ChaCha20Poly1305Context? t_current;
 
-    private readonly uint[]? _managedKey; // AVX-512 path: the key as eight little-endian words (zeroed on clear)
+    private readonly Backend _backend;
+    private readonly uint[]? _managedKey; // AVX-512 and AVX2 paths: the key as eight little-endian words (zeroed on clear)
     private readonly SafeEvpCipherCtxHandle? _encrypt;
     private readonly SafeEvpCipherCtxHandle? _decrypt;
     private SystemChaCha20Poly1305? _fallback;
@@ -53,6 +55,9 @@ public sealed class ChaCha20Poly1305Context : IDisposable
         /// <summary><see cref="ChaCha20Poly1305Avx512"/> (x64 with AVX-512).</summary>
         Avx512,
 
+        /// <summary><see cref="ChaCha20Poly1305Avx2"/> (x64 with AVX2).</summary>
+        Avx2,
+
         /// <summary>OpenSSL 3 libcrypto EVP, one context per direction.</summary>
         LibCrypto,
 
@@ -61,23 +66,36 @@ public sealed class ChaCha20Poly1305Context : IDisposable
     }
 
     /// <summary>
-    /// The default backend: AVX-512 when the CPU has it, else libcrypto, else System. VEILTUN_AEAD=openssl (or
-    /// system) picks another one, for comparisons (bench/aead.sh, bench/throughput.sh).
+    /// The default backend: AVX-512 when the CPU has it, else AVX2, else libcrypto, else System. VEILTUN_AEAD=avx2
+    /// (where the CPU has AVX2), openssl or system picks another one, for comparisons (bench/aead.sh,
+    /// bench/throughput.sh).
     /// </summary>
     internal static readonly Backend DefaultBackend = ChooseDefault();
 
     private static Backend ChooseDefault()
     {
-        string? forced = Environment.GetEnvironmentVariable("VEILTUN_AEAD");
-        if (forced == "system") return Backend.System;
-        if (forced != "openssl" && ChaCha20Poly1305Avx512.IsSupported) return Backend.Avx512;
+        switch (Environment.GetEnvironmentVariable("VEILTUN_AEAD"))
+        {
+            case "system":
+                return Backend.System;
+            case "openssl":
+                break;
+            case "avx2" when ChaCha20Poly1305Avx2.IsSupported:
+                return Backend.Avx2;
+            default:
+                if (ChaCha20Poly1305Avx512.IsSupported) return Backend.Avx512;
+                if (ChaCha20Poly1305Avx2.IsSupported) return Backend.Avx2;
+                break;
+        }
+
         return LibCrypto.IsAvailable ? Backend.LibCrypto : Backend.System;
     }
 
-    /// <summary>The transport-data implementation this process uses: "avx512", "libcrypto" or "system".</summary>
+    /// <summary>The transport-data implementation this process uses: "avx512", "avx2", "libcrypto" or "system".</summary>
     public static string ImplementationName => DefaultBackend switch
     {
         Backend.Avx512 => "avx512",
+        Backend.Avx2 => "avx2",
         Backend.LibCrypto => "libcrypto",
         _ => "system",
     };
@@ -97,9 +115,11 @@ public sealed class ChaCha20Poly1305Context : IDisposable
     /// <summary>Test hook: a context on the given backend (which must be supported here).</summary>
     internal ChaCha20Poly1305Context(Backend backend)
     {
-        if (backend == Backend.Avx512)
+        _backend = backend;
+        if (backend is Backend.Avx512 or Backend.Avx2)
         {
-            if (!ChaCha20Poly1305Avx512.IsSupported) throw new PlatformNotSupportedException("AVX-512 is not available.");
+            if (backend == Backend.Avx512 && !ChaCha20Poly1305Avx512.IsSupported) throw new PlatformNotSupportedException("AVX-512 is not available.");
+            if (backend == Backend.Avx2 && !ChaCha20Poly1305Avx2.IsSupported) throw new PlatformNotSupportedException("AVX2 is not available.");
             _managedKey = GC.AllocateArray<uint>(8, pinned: true); // pinned: never copied around by the GC
         }
         else if (backend == Backend.LibCrypto)
@@ -139,7 +159,7 @@ public sealed class ChaCha20Poly1305Context : IDisposable
     internal bool UsesLibCrypto => _encrypt is not null;
 
     /// <summary>The backend this instance runs on.</summary>
-    internal Backend Implementation => _managedKey is not null ? Backend.Avx512 : _encrypt is not null ? Backend.LibCrypto : Backend.System;
+    internal Backend Implementation => _backend;
 
     /// <summary>
     /// Installs <paramref name="key"/> (exactly <see cref="KeySize"/> bytes) for both directions. The key is copied;
@@ -201,7 +221,7 @@ public sealed class ChaCha20Poly1305Context : IDisposable
     /// Same result byte for byte as <see cref="Seal(ulong, ReadOnlySpan{byte}, ReadOnlySpan{byte}, Span{byte})"/>
     /// over the contiguous plaintext. Zero-copy sealing of a TSO split segment: the segment buffer holds its headers,
     /// the payload stays in the super-packet buffer (<paramref name="middle"/>), the ciphertext lands in the segment.
-    /// The AVX-512 backend reads <paramref name="middle"/> where it lies; libcrypto and System copy it in first
+    /// The AVX-512 and AVX2 backends read <paramref name="middle"/> where it lies; libcrypto and System copy it in first
     /// (libcrypto: measured faster than one EVP update per piece).
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="ciphertextAndTag"/> is shorter than a tag, the splice does not
@@ -239,7 +259,8 @@ public sealed class ChaCha20Poly1305Context : IDisposable
         {
             Span<uint> words = stackalloc uint[3];
             NonceWords(nonce, words);
-            ChaCha20Poly1305Avx512.SealSpliced(_managedKey, words, buffer, at, middle, tag);
+            if (_backend == Backend.Avx512) ChaCha20Poly1305Avx512.SealSpliced(_managedKey, words, buffer, at, middle, tag);
+            else ChaCha20Poly1305Avx2.SealSpliced(_managedKey, words, buffer, at, middle, tag);
         }
         else if (_encrypt is not null)
         {
@@ -351,7 +372,8 @@ public sealed class ChaCha20Poly1305Context : IDisposable
         {
             Span<uint> words = stackalloc uint[3];
             NonceWords(nonce, words);
-            ChaCha20Poly1305Avx512.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
+            if (_backend == Backend.Avx512) ChaCha20Poly1305Avx512.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
+            else ChaCha20Poly1305Avx2.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
         }
         else if (_encrypt is not null)
         {
@@ -397,7 +419,9 @@ public sealed class ChaCha20Poly1305Context : IDisposable
         {
             Span<uint> words = stackalloc uint[3];
             NonceWords(nonce, words);
-            ok = ChaCha20Poly1305Avx512.TryOpen(_managedKey, words, ciphertext, associatedData, tag, plaintext);
+            ok = _backend == Backend.Avx512
+                ? ChaCha20Poly1305Avx512.TryOpen(_managedKey, words, ciphertext, associatedData, tag, plaintext)
+                : ChaCha20Poly1305Avx2.TryOpen(_managedKey, words, ciphertext, associatedData, tag, plaintext);
         }
         else if (_decrypt is not null)
         {

@@ -45,13 +45,14 @@ public class ChaCha20Poly1305ContextTests
         + "e2809c776f726b20696e2070726f67726573732e2fe2809d");
 
     /// <summary>
-    /// Every implementation behind the type that this machine runs: the AVX-512 code (where the CPU has it), the
-    /// direct libcrypto EVP path and the System fallback.
+    /// Every implementation behind the type that this machine runs: the AVX-512 and AVX2 code (where the CPU has
+    /// them), the direct libcrypto EVP path and the System fallback.
     /// </summary>
     public static TheoryData<string> Backends()
     {
         var data = new TheoryData<string> { nameof(ChaCha20Poly1305Context.Backend.LibCrypto), nameof(ChaCha20Poly1305Context.Backend.System) };
         if (ChaCha20Poly1305Avx512.IsSupported) data.Add(nameof(ChaCha20Poly1305Context.Backend.Avx512));
+        if (ChaCha20Poly1305Avx2.IsSupported) data.Add(nameof(ChaCha20Poly1305Context.Backend.Avx2));
         return data;
     }
 
@@ -80,8 +81,11 @@ public class ChaCha20Poly1305ContextTests
         {
             Assert.True(LibCrypto.IsAvailable);
             using var context = new ChaCha20Poly1305Context();
-            Assert.Equal(ChaCha20Poly1305Avx512.IsSupported ? ChaCha20Poly1305Context.Backend.Avx512 : ChaCha20Poly1305Context.Backend.LibCrypto,
-                context.Implementation);
+            var expected = ChaCha20Poly1305Avx512.IsSupported ? ChaCha20Poly1305Context.Backend.Avx512
+                : ChaCha20Poly1305Avx2.IsSupported ? ChaCha20Poly1305Context.Backend.Avx2
+                : ChaCha20Poly1305Context.Backend.LibCrypto;
+            Assert.Equal(expected, context.Implementation);
+            Assert.Equal(expected.ToString().ToLowerInvariant(), ChaCha20Poly1305Context.ImplementationName);
         }
     }
 

@@ -13,10 +13,11 @@ namespace VeilTun.Tests.Crypto;
 /// </summary>
 public sealed class ChaCha20Poly1305SplicedTests(ITestOutputHelper output)
 {
-    // Around the AVX-512 keystream chunks (448 bytes after the Poly1305 block, then 512), ChaCha20 blocks (64) and
-    // Poly1305 blocks (16), plus WireGuard packet sizes.
+    // Around the keystream chunks (AVX-512: 448 bytes after the Poly1305 block, then 512; AVX2: 320, then 384),
+    // ChaCha20 blocks (64) and Poly1305 blocks (16), plus WireGuard packet sizes.
     private static readonly int[] s_edgeLengths =
-        [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 52, 63, 64, 65, 447, 448, 449, 511, 512, 513, 959, 960, 961, 1420, 1440, 1472, 2100];
+        [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 52, 63, 64, 65, 319, 320, 321, 383, 384, 385, 447, 448, 449, 511, 512, 513,
+         703, 704, 705, 959, 960, 961, 1087, 1088, 1089, 1420, 1440, 1472, 2100];
 
     public static TheoryData<string> Backends() => ChaCha20Poly1305ContextTests.Backends();
 
@@ -32,7 +33,7 @@ public sealed class ChaCha20Poly1305SplicedTests(ITestOutputHelper output)
     private static List<(int At, int Middle)> Splices(int length, Random random)
     {
         var splices = new HashSet<(int, int)>();
-        int[] ats = [0, 1, 7, 52, length / 2, 447, 448, 449, 960, length - 17, length - 1, length, random.Next(0, length + 1), random.Next(0, length + 1)];
+        int[] ats = [0, 1, 7, 52, length / 2, 320, 383, 447, 448, 449, 704, 960, length - 17, length - 1, length, random.Next(0, length + 1), random.Next(0, length + 1)];
         foreach (int at in ats)
         {
             if (at < 0 || at > length) continue;
@@ -232,6 +233,17 @@ public sealed class ChaCha20Poly1305SplicedTests(ITestOutputHelper output)
             Assert.Throws<ArgumentException>(() => ChaCha20Poly1305Avx512.SealSpliced(key, nonce, buffer.AsSpan(0, 50), 0, buffer.AsSpan(60, 10), buffer.AsSpan(55, 16)));
             Assert.Throws<ArgumentException>(() => ChaCha20Poly1305Avx512.SealSpliced(key, nonce, buffer, 0, middle, tag.AsSpan(1)));
             ChaCha20Poly1305Avx512.SealSpliced(key, nonce, buffer, 90, middle, tag);
+        }
+        if (ChaCha20Poly1305Avx2.IsSupported)
+        {
+            uint[] key = new uint[8];
+            uint[] nonce = new uint[3];
+            Assert.Throws<ArgumentException>(() => ChaCha20Poly1305Avx2.SealSpliced(key, nonce, buffer, 91, middle, tag));
+            Assert.Throws<ArgumentException>(() => ChaCha20Poly1305Avx2.SealSpliced(key, nonce, buffer, -1, middle, tag));
+            Assert.Throws<ArgumentException>(() => ChaCha20Poly1305Avx2.SealSpliced(key, nonce, buffer.AsSpan(0, 50), 0, buffer.AsSpan(40, 10), tag));
+            Assert.Throws<ArgumentException>(() => ChaCha20Poly1305Avx2.SealSpliced(key, nonce, buffer.AsSpan(0, 50), 0, buffer.AsSpan(60, 10), buffer.AsSpan(55, 16)));
+            Assert.Throws<ArgumentException>(() => ChaCha20Poly1305Avx2.SealSpliced(key, nonce, buffer, 0, middle, tag.AsSpan(1)));
+            ChaCha20Poly1305Avx2.SealSpliced(key, nonce, buffer, 90, middle, tag);
         }
     }
 

@@ -139,6 +139,34 @@ public sealed class PacketPool
         return false;
     }
 
+    /// <summary>
+    /// Gives every buffer in the calling thread's magazines (of all pools) back to their pools' shared stacks and
+    /// forgets the magazines. A thread that rented or returned buffers calls this before it ends: a dead thread's
+    /// magazine would otherwise keep up to <see cref="MagazineSize"/> buffers per pool out of reach for good (one
+    /// more set lost with every UDP socket rebind, which starts a new reader thread).
+    /// </summary>
+    public static void ReleaseThreadMagazines()
+    {
+        var all = t_magazines;
+        if (all is null) return;
+        t_magazines = null;
+        foreach (var m in all)
+        {
+            if (m is null) continue;
+            var pool = m.Pool;
+            lock (pool._lock)
+            {
+                for (int i = 0; i < m.Count; i++)
+                {
+                    pool._free[pool._freeCount++] = m.Items[i]!;
+                    m.Items[i] = null;
+                }
+                Volatile.Write(ref m.Count, 0);
+                pool._magazines.Remove(m);
+            }
+        }
+    }
+
     // Moves up to a chunk of free buffers (or new ones, within the bound) into the magazine.
     private void Refill(Magazine m)
     {

@@ -83,7 +83,7 @@ internal sealed class CryptoPipeline : IDisposable
         _workers = new Thread[Math.Max(1, workers)];
         for (int i = 0; i < _workers.Length; i++)
         {
-            _workers[i] = new Thread(WorkerLoop) { IsBackground = true, Name = $"{name}/crypto-{i}" };
+            _workers[i] = new Thread(() => Tunnel.RunAndReleaseMagazines(WorkerLoop)) { IsBackground = true, Name = $"{name}/crypto-{i}" };
             _workers[i].Start();
         }
     }

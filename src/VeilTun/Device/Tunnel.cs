@@ -140,9 +140,23 @@ public sealed partial class Tunnel : IDisposable
 
     private void StartThread(string name, ThreadStart body)
     {
-        var t = new Thread(body) { IsBackground = true, Name = $"{_tun.Name}/{name}" };
+        var t = new Thread(() => RunAndReleaseMagazines(body)) { IsBackground = true, Name = $"{_tun.Name}/{name}" };
         _threads.Add(t);
         t.Start();
+    }
+
+    // Every tunnel thread hands the pool buffers cached in its magazines back when it ends (a UDP rebind replaces
+    // the reader thread; without this each rebind would strand a magazine's worth of buffers per pool).
+    internal static void RunAndReleaseMagazines(ThreadStart body)
+    {
+        try
+        {
+            body();
+        }
+        finally
+        {
+            PacketPool.ReleaseThreadMagazines();
+        }
     }
 
     private void OnTunEvent(TunEvent e)
@@ -220,7 +234,7 @@ public sealed partial class Tunnel : IDisposable
     {
         CloseUdpLocked();
         _udp = udp;
-        var reader = new Thread(() => UdpReaderLoop(udp)) { IsBackground = true, Name = $"{_tun.Name}/udp-reader" };
+        var reader = new Thread(() => RunAndReleaseMagazines(() => UdpReaderLoop(udp))) { IsBackground = true, Name = $"{_tun.Name}/udp-reader" };
         _udpReaders.RemoveAll(t => !t.IsAlive);
         _udpReaders.Add(reader);
         reader.Start();

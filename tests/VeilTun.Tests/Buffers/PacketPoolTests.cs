@@ -63,4 +63,32 @@ public class PacketPoolTests
         Assert.InRange(again.Count, 1024 - 8 * PacketPool.MagazineSize, 1024);
         foreach (var b in again) b.Return();
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AThreadThatEndsHandsItsMagazineBackOnlyWhenItReleasesIt(bool release)
+    {
+        var pool = new PacketPool(256, 256); // the smallest pool with magazines
+        for (int round = 0; round < 20; round++)
+        {
+            // A short-lived thread (a UDP reader replaced by a rebind) rents and returns a few buffers.
+            var t = new Thread(() =>
+            {
+                var held = new List<PacketBuffer>();
+                for (int i = 0; i < 12 && pool.TryRent(out var b); i++) held.Add(b); // no asserts off the test thread
+                foreach (var b in held) b.Return();
+                if (release) PacketPool.ReleaseThreadMagazines();
+            });
+            t.Start();
+            t.Join();
+        }
+        Assert.Equal(0, pool.Outstanding);
+        // Can this thread still get every buffer the pool may create?
+        var rented = new List<PacketBuffer>();
+        while (pool.TryRent(out var b)) rented.Add(b);
+        if (release) Assert.Equal(256, rented.Count);
+        else Assert.True(rented.Count < 256, "dead threads' magazines were expected to strand buffers");
+        foreach (var b in rented) b.Return();
+    }
 }

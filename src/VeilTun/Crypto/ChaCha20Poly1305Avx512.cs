@@ -31,63 +31,19 @@ internal static class ChaCha20Poly1305Avx512
     public static bool IsSupported => Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
 
     /// <summary>Seals <paramref name="plaintext"/> into <paramref name="ciphertext"/> (same length, same memory or disjoint) and writes the tag.</summary>
-    public static void Seal(ReadOnlySpan<uint> key, ReadOnlySpan<uint> nonce, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData, Span<byte> ciphertext, Span<byte> tag)
-    {
-        Check(key, nonce, plaintext.Length, ciphertext.Length, tag.Length);
-        Span<byte> polyKey = stackalloc byte[32];
-        InitialState(key, nonce, out var a, out var b, out var c, out var d);
-        Span<byte> first = stackalloc byte[512];
-        EightBlocks(a, b, c, d, first);
-        first[..32].CopyTo(polyKey); // block 0 keys Poly1305
-        XorStream(plaintext, ciphertext, a, b, c, d, first);
-        CryptographicOperations.ZeroMemory(first);
-        Poly1305Aead<Lanes>(polyKey, associatedData, ciphertext, tag);
-        CryptographicOperations.ZeroMemory(polyKey);
-    }
+    public static void Seal(ReadOnlySpan<uint> key, ReadOnlySpan<uint> nonce, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData, Span<byte> ciphertext, Span<byte> tag) =>
+        AeadSeal<Blocks, Lanes>(key, nonce, plaintext, associatedData, ciphertext, tag);
 
-    /// <summary>
-    /// Seals a plaintext that lies in two buffers: <paramref name="buffer"/>, except bytes [<paramref name="at"/>,
-    /// <paramref name="at"/> + <paramref name="middle"/>.Length), which come from <paramref name="middle"/> (the buffer's
-    /// own bytes there are ignored). The ciphertext replaces <paramref name="buffer"/>; <paramref name="middle"/> is only
-    /// read and must not overlap <paramref name="buffer"/> or <paramref name="tag"/>. Same output as
-    /// <see cref="Seal"/> over the contiguous plaintext.
-    /// </summary>
-    public static void SealSpliced(ReadOnlySpan<uint> key, ReadOnlySpan<uint> nonce, Span<byte> buffer, int at, ReadOnlySpan<byte> middle, Span<byte> tag)
-    {
-        Check(key, nonce, buffer.Length, buffer.Length, tag.Length);
-        CheckSplice(buffer, at, middle, tag);
-        Span<byte> polyKey = stackalloc byte[32];
-        InitialState(key, nonce, out var a, out var b, out var c, out var d);
-        Span<byte> first = stackalloc byte[512];
-        EightBlocks(a, b, c, d, first);
-        first[..32].CopyTo(polyKey);
-        XorStreamSpliced(buffer, at, middle, a, b, c, d, first);
-        CryptographicOperations.ZeroMemory(first);
-        // The ciphertext is contiguous in buffer now: Poly1305 runs over it as in Seal.
-        Poly1305Aead<Lanes>(polyKey, default, buffer, tag);
-        CryptographicOperations.ZeroMemory(polyKey);
-    }
+    /// <summary>Seals a plaintext that lies in two buffers (<see cref="ChaCha20Poly1305Common.AeadSealSpliced"/>).</summary>
+    public static void SealSpliced(ReadOnlySpan<uint> key, ReadOnlySpan<uint> nonce, Span<byte> buffer, int at, ReadOnlySpan<byte> middle, Span<byte> tag) =>
+        AeadSealSpliced<Blocks, Lanes>(key, nonce, buffer, at, middle, tag);
 
     /// <summary>
     /// Verifies <paramref name="tag"/> over <paramref name="ciphertext"/> and only then decrypts into
     /// <paramref name="plaintext"/> (same memory or disjoint). False, with nothing written, on a bad tag.
     /// </summary>
-    public static bool TryOpen(ReadOnlySpan<uint> key, ReadOnlySpan<uint> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> associatedData, ReadOnlySpan<byte> tag, Span<byte> plaintext)
-    {
-        Check(key, nonce, ciphertext.Length, plaintext.Length, tag.Length);
-        Span<byte> polyKey = stackalloc byte[32];
-        Span<byte> expected = stackalloc byte[TagSize];
-        InitialState(key, nonce, out var a, out var b, out var c, out var d);
-        Span<byte> first = stackalloc byte[512];
-        EightBlocks(a, b, c, d, first);
-        first[..32].CopyTo(polyKey);
-        Poly1305Aead<Lanes>(polyKey, associatedData, ciphertext, expected);
-        bool ok = CryptographicOperations.FixedTimeEquals(expected, tag);
-        if (ok) XorStream(ciphertext, plaintext, a, b, c, d, first);
-        CryptographicOperations.ZeroMemory(first);
-        CryptographicOperations.ZeroMemory(polyKey);
-        return ok;
-    }
+    public static bool TryOpen(ReadOnlySpan<uint> key, ReadOnlySpan<uint> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> associatedData, ReadOnlySpan<byte> tag, Span<byte> plaintext) =>
+        AeadOpen<Blocks, Lanes>(key, nonce, ciphertext, associatedData, tag, plaintext);
 
     // ---- ChaCha20 ----------------------------------------------------------------------------------------
 
@@ -157,49 +113,23 @@ internal static class ChaCha20Poly1305Avx512
         Avx512F.Shuffle4x128(t2, t3, 0xDD).AsByte().CopyTo(output[192..]);
     }
 
-    // input XOR keystream from block 1 on. `keystream` holds blocks 0..7 on entry (block 0 is Poly1305's) and is
-    // reused for later blocks. Never inlined: tier-1 JIT code with PGO inlined it (ChaCha20 loop included) into
-    // TryOpen, and that code opened a 1420-byte packet in 1.2-2.1 us instead of 0.95 (varying between processes).
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void XorStream(ReadOnlySpan<byte> input, Span<byte> output, Vector512<uint> a, Vector512<uint> b,
-        Vector512<uint> c, Vector512<uint> d, Span<byte> keystream)
+    // The keystream eight blocks (512 bytes) at a time, for the generic AEAD in ChaCha20Poly1305Common.
+    private struct Blocks : IChaChaBlocks<Blocks>
     {
-        int length = input.Length;
-        if (length <= 448)
-        {
-            XorBytes(input, output, keystream[64..]);
-            return;
-        }
-        XorBytes(input[..448], output, keystream[64..]);
-        int offset = 448;
-        var eight = Vector512.Create(Vector128.Create(8u, 0, 0, 0)); // +8 on every lane's block counter
-        while (offset < length)
-        {
-            d += eight;
-            EightBlocks(a, b, c, d, keystream);
-            int n = Math.Min(512, length - offset);
-            XorBytes(input.Slice(offset, n), output[offset..], keystream);
-            offset += n;
-        }
-    }
+        private Vector512<uint> _a, _b, _c, _d;
 
-    // XorStream for SealSpliced: the plaintext is buffer[..at] ++ middle ++ buffer[(at + middle.Length)..] and the
-    // ciphertext goes to buffer. Same keystream chunks and offsets as XorStream; each chunk XORs up to three parts.
-    [MethodImpl(MethodImplOptions.NoInlining)] // as XorStream
-    private static void XorStreamSpliced(Span<byte> buffer, int at, ReadOnlySpan<byte> middle, Vector512<uint> a,
-        Vector512<uint> b, Vector512<uint> c, Vector512<uint> d, Span<byte> keystream)
-    {
-        int length = buffer.Length;
-        XorChunkSpliced(buffer, at, middle, 0, Math.Min(448, length), keystream[64..]);
-        int offset = 448;
-        var eight = Vector512.Create(Vector128.Create(8u, 0, 0, 0));
-        while (offset < length)
+        public static int Chunk => 512;
+
+        public static Blocks Create(ReadOnlySpan<uint> key, ReadOnlySpan<uint> nonce)
         {
-            d += eight;
-            EightBlocks(a, b, c, d, keystream);
-            int n = Math.Min(512, length - offset);
-            XorChunkSpliced(buffer, at, middle, offset, n, keystream);
-            offset += n;
+            InitialState(key, nonce, out var a, out var b, out var c, out var d);
+            return new Blocks { _a = a, _b = b, _c = c, _d = d };
+        }
+
+        public void Next(Span<byte> keystream)
+        {
+            EightBlocks(_a, _b, _c, _d, keystream);
+            _d += Vector512.Create(Vector128.Create(8u, 0, 0, 0)); // +8 on every lane's block counter
         }
     }
 

@@ -85,16 +85,13 @@ internal static class DaemonCommand
     }
 
     // The device's options, with the tuning variables: VEILTUN_MAX_BUFFERS (the large packet buffer bound, default
-    // 1024 of 64 KiB), VEILTUN_MAX_SMALL_BUFFERS (the small one, default 4096 of 2 KiB) and VEILTUN_TUN_UDP6_GRO=1 (coalesce IPv6 UDP on TUN writes, for the investigation in docs/status.md),
-    // VEILTUN_SPLICE=0 (copy offload segments' payloads instead of sealing/opening them where they lie; for comparisons).
+    // 1024 of 64 KiB) and VEILTUN_MAX_SMALL_BUFFERS (the small one, default 4096 of 2 KiB).
     private static TunnelOptions Options(ITunDevice tun, Action<TunnelLogLevel, string> log) => new()
     {
         Tun = tun,
         Log = log,
         MaxBuffers = int.TryParse(Environment.GetEnvironmentVariable("VEILTUN_MAX_BUFFERS"), out int n) && n is >= 64 and <= 65536 ? n : 1024,
         MaxSmallBuffers = int.TryParse(Environment.GetEnvironmentVariable("VEILTUN_MAX_SMALL_BUFFERS"), out int s) && s is >= 64 and <= 262144 ? s : 4096,
-        CoalesceUdp6 = Environment.GetEnvironmentVariable("VEILTUN_TUN_UDP6_GRO") == "1",
-        SpliceSegments = Environment.GetEnvironmentVariable("VEILTUN_SPLICE") != "0",
     };
 
     public static int Run(Arguments args, string[] rawArgs)
@@ -152,7 +149,13 @@ internal static class DaemonCommand
                 : LinuxTun.Create(interfaceName,
                     // Multihop: the exit hop's packets must fit the entry hop after its overhead (IPv6 worst case).
                     args.Via is null ? LinuxTun.DefaultMtu : MultihopMtu.ExitMtu(args.EntryMtu, ipv6Outer: true),
-                    new TunOptions { Offloads = Environment.GetEnvironmentVariable("VEILTUN_OFFLOADS") != "0" });
+                    new TunOptions
+                    {
+                        // VEILTUN_OFFLOADS=0 turns TUN offloads off; VEILTUN_TUN_UDP6_GRO=1 coalesces IPv6 UDP on TUN
+                        // writes too (for the investigation in docs/status.md).
+                        Offloads = Environment.GetEnvironmentVariable("VEILTUN_OFFLOADS") != "0",
+                        CoalesceUdp6 = Environment.GetEnvironmentVariable("VEILTUN_TUN_UDP6_GRO") == "1",
+                    });
         }
         catch (Exception ex)
         {

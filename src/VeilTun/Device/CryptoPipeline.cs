@@ -5,7 +5,7 @@ using VeilTun.Udp;
 
 namespace VeilTun.Device;
 
-// Parallel crypto with per-peer order (performance.md §2, wireguard-go's design, in batches):
+// Parallel crypto with per-peer order (wireguard-go's design, in batches):
 //
 //   engine (under the tunnel lock) ──SealAndSend──▶ peer lane's open batch ──flush──▶ lane FIFO + work queue
 //   UDP reader ──TryBeginTransport (lock-free)──▶ peer lane's inbound batch ──flush──▶ lane FIFO + work queue
@@ -46,16 +46,36 @@ internal sealed class CryptoPipeline : IDisposable
         }
     }
 
-    /// <summary>One peer's ordered queues (kept in <see cref="Peer.Tag"/>).</summary>
-    internal sealed class Lane(Peer peer)
+    /// <summary>
+    /// One peer's ordered queues, kept in <see cref="Peer.Slot"/>. When the peer is removed the lane is forgotten
+    /// as soon as nothing of it is queued (batches in flight still go out or reach the TUN, in order).
+    /// </summary>
+    internal sealed class Lane(Peer peer, CryptoPipeline pipeline) : IPeerSlot
     {
         public readonly Peer Peer = peer;
+        public volatile bool Released;
         public readonly Queue<Batch> OutFifo = new();
         public readonly Queue<Batch> InFifo = new();
         public readonly object OutDrain = new();
         public readonly object InDrain = new();
         public Batch? OpenOut; // filled under the tunnel lock
         public Batch? OpenIn; // filled by the UDP reader
+
+        public void Release()
+        {
+            Released = true;
+            pipeline.ForgetIfIdle(this);
+        }
+
+        public bool IsIdle
+        {
+            get
+            {
+                if (OpenOut is not null || OpenIn is not null) return false;
+                lock (OutFifo) if (OutFifo.Count > 0) return false;
+                lock (InFifo) return InFifo.Count == 0;
+            }
+        }
     }
 
     // Unbounded on purpose: every batch holds pooled buffers and the pool is bounded, so the readers drop (and
@@ -82,21 +102,33 @@ internal sealed class CryptoPipeline : IDisposable
         _completeInbound = completeInbound;
         _workers = new Thread[Math.Max(1, workers)];
         for (int i = 0; i < _workers.Length; i++)
-        {
             _workers[i] = new Thread(() => Tunnel.RunAndReleaseMagazines(WorkerLoop)) { IsBackground = true, Name = $"{name}/crypto-{i}" };
-            _workers[i].Start();
-        }
     }
 
-    private readonly ConcurrentBag<Lane> _lanes = new();
+    /// <summary>Starts the workers (batches added before wait for them).</summary>
+    public void Start()
+    {
+        foreach (var t in _workers) t.Start();
+    }
+
+    // Every lane with something queued, for Stop; a released lane leaves once idle.
+    private readonly ConcurrentDictionary<Lane, byte> _lanes = new();
+
+    /// <summary>Lanes currently kept (a test hook for peer churn).</summary>
+    internal int LaneCount => _lanes.Count;
 
     public Lane LaneOf(Peer peer)
     {
-        if (peer.Tag is Lane lane) return lane;
-        lane = new Lane(peer);
-        peer.Tag = lane;
-        _lanes.Add(lane);
+        if (peer.Slot is Lane lane) return lane;
+        lane = new Lane(peer, this);
+        peer.Slot = lane;
+        _lanes[lane] = 0;
         return lane;
+    }
+
+    private void ForgetIfIdle(Lane lane)
+    {
+        if (lane.Released && lane.IsIdle) _lanes.TryRemove(lane, out _);
     }
 
     private Batch Rent(Lane lane, bool outbound, int mtu)
@@ -184,6 +216,7 @@ internal sealed class CryptoPipeline : IDisposable
 
     private void WorkerLoop()
     {
+        if (_stop.IsCancellationRequested) return;
         try
         {
             while (true)
@@ -256,8 +289,10 @@ internal sealed class CryptoPipeline : IDisposable
             }
             lock (fifo)
             {
-                if (fifo.Count == 0 || !fifo.Peek().Done) return;
+                if (fifo.Count > 0 && fifo.Peek().Done) continue;
             }
+            if (lane.Released) ForgetIfIdle(lane);
+            return;
         }
     }
 
@@ -268,9 +303,10 @@ internal sealed class CryptoPipeline : IDisposable
     public void Stop(Action<PacketBuffer> release)
     {
         _stop.Cancel();
-        foreach (var t in _workers) t.Join(TimeSpan.FromSeconds(2));
+        foreach (var t in _workers)
+            if (t.IsAlive) t.Join(TimeSpan.FromSeconds(2));
         while (_work.TryTake(out _)) { }
-        foreach (var lane in _lanes) ReleaseLane(lane, release);
+        foreach (var lane in _lanes.Keys) ReleaseLane(lane, release);
     }
 
     private static void ReleaseLane(Lane lane, Action<PacketBuffer> release)

@@ -35,17 +35,14 @@ public sealed class TunnelOptions
     /// <summary>Log sink (level, message). Default: none.</summary>
     public Action<TunnelLogLevel, string>? Log { get; init; }
 
-    /// <summary>Start up without waiting for a link-up event (in-memory TUNs have no link state). Default: true
-    /// unless <see cref="Tun"/> is a <see cref="LinuxTun"/> that is down.</summary>
+    /// <summary>Start up without waiting for a link-up event. Default: <see cref="ITunDevice.IsUp"/> at start
+    /// (in-memory TUNs are always up; a Linux TUN whose link is down comes up with it).</summary>
     public bool? StartUp { get; init; }
 
     /// <summary>
-    /// Seal and open transport messages on worker threads (one per core), keeping each peer's order. False runs
-    /// the crypto inline on the reader threads (simpler; for comparison and tiny devices).
+    /// Crypto worker threads, which seal and open transport messages while keeping each peer's order; default one
+    /// per core.
     /// </summary>
-    public bool ParallelCrypto { get; init; } = true;
-
-    /// <summary>Crypto worker threads; default one per core.</summary>
     public int? CryptoWorkers { get; init; }
 
     /// <summary>Upper bound on large packet buffers (each holds one packet or super-packet of up to 64 KiB).</summary>
@@ -57,19 +54,6 @@ public sealed class TunnelOptions
     /// TCP load: many of them cost little memory, and too few made the readers drop segments (TCP retransmits).
     /// </summary>
     public int MaxSmallBuffers { get; init; } = 4096;
-
-    /// <summary>
-    /// Coalesce IPv6 UDP into USO super-packets on TUN writes too (default off: Linux 6.18 delivered a few datagrams
-    /// of a flow out of order after such writes; docs/status.md). IPv4 UDP is coalesced whenever the kernel accepts USO.
-    /// </summary>
-    public bool CoalesceUdp6 { get; init; }
-
-    /// <summary>
-    /// Zero copy for offload segments (default on): a segment split out of a TSO/USO super-packet or a UDP GRO
-    /// receive keeps its payload in the super-packet's buffer, and the cipher reads it from there and writes into
-    /// the segment's own buffer. Off copies each payload into its segment's buffer first (for comparisons).
-    /// </summary>
-    public bool SpliceSegments { get; init; } = true;
 }
 
 /// <summary>Log levels, as wireguard-go's LOG_LEVEL: errors, or everything (verbose).</summary>

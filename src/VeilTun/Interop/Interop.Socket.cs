@@ -512,70 +512,32 @@ internal static partial class Interop
         }
 
         /// <summary>
-        /// How many datagrams from the start of <paramref name="datagrams"/> one UDP_SEGMENT message carries
-        /// (at least 1 for a non-empty span): the first datagram's length is the segment size; the following ones
-        /// join while they have that length, the first shorter one joins and ends the message (the kernel cuts the
-        /// payload every segment-size bytes, so only the last piece may be short), a longer or empty one starts the
-        /// next message; at most <see cref="MaxSegments"/> datagrams and <see cref="MaxSegmentedPayload"/> bytes.
-        /// </summary>
-        internal static int SegmentGroupLength(ReadOnlySpan<ReadOnlyMemory<byte>> datagrams)
-        {
-            if (datagrams.IsEmpty)
-            {
-                return 0;
-            }
-
-            int size = datagrams[0].Length;
-            if (size == 0 || size > MaxSegmentedPayload)
-            {
-                return 1; // an empty datagram is no segment; an oversized one fails alone, as sendmsg would
-            }
-
-            int limit = Math.Min(datagrams.Length, MaxSegments);
-            int total = size;
-            int count = 1;
-            while (count < limit)
-            {
-                int next = datagrams[count].Length;
-                if (next == 0 || next > size || total + next > MaxSegmentedPayload)
-                {
-                    break;
-                }
-
-                total += next;
-                count++;
-                if (next < size)
-                {
-                    break;
-                }
-            }
-
-            return count;
-        }
-
-        /// <summary>
-        /// Non-blocking sendmmsg(2) of up to <see cref="SegmentedWindow"/> datagrams to <paramref name="to"/> from
-        /// <paramref name="source"/> (as <see cref="UdpSend"/>), grouped by <see cref="SegmentGroupLength"/>: each
-        /// group is one message whose iovecs point at the datagrams themselves (no copy) and, for groups of two or
+        /// Non-blocking sendmmsg(2) of the datagrams to <paramref name="to"/> from <paramref name="source"/> (as
+        /// <see cref="UdpSend"/>) in the messages <paramref name="groups"/> describes (datagram counts, in order, at
+        /// most <see cref="SegmentedWindow"/> datagrams in all; the caller decides the grouping): each group is one message whose iovecs point at the datagrams themselves (no copy) and, for groups of two or
         /// more, a UDP_SEGMENT control message (after the pktinfo, if any) so the kernel sends it as one GSO
         /// super-datagram and splits it at the segment size. Returns how many datagrams went out (whole messages,
-        /// in order), or -errno when not even the first message did; <paramref name="firstMessageDatagrams"/> is
-        /// the size of the first group, so the caller knows what a failure covered.
+        /// in order), or -errno when not even the first message did (a failure covers the first group).
         /// </summary>
         internal static long UdpSendSegmented(
             SafeFdHandle fd,
             int socketFamily,
             ReadOnlySpan<ReadOnlyMemory<byte>> datagrams,
+            ReadOnlySpan<int> groups,
             in NetEndpoint to,
             in NetEndpoint source,
-            int sourceInterfaceIndex,
-            out int firstMessageDatagrams)
+            int sourceInterfaceIndex)
         {
-            firstMessageDatagrams = 0;
-            int count = Math.Min(datagrams.Length, SegmentedWindow);
-            if (count == 0)
+            int messageCount = groups.Length;
+            int count = 0;
+            foreach (int g in groups)
             {
-                return 0;
+                count += g;
+            }
+
+            if (messageCount == 0 || count > datagrams.Length || count > SegmentedWindow)
+            {
+                return messageCount == 0 ? 0 : -LibcIo.EINVAL;
             }
 
             SockAddrIn6 name = default;
@@ -585,18 +547,8 @@ internal static partial class Interop
                 return -LibcIo.EAFNOSUPPORT;
             }
 
-            // Group first, so the message and control arrays are only as large as needed (worst case, all
-            // singletons: 128 x (64 + 64) bytes, plus 2 KiB of iovecs and 3 KiB of pins).
-            int* groups = stackalloc int[count];
-            int messageCount = 0;
-            for (int start = 0; start < count; messageCount++)
-            {
-                int length = SegmentGroupLength(datagrams[start..count]);
-                groups[messageCount] = length;
-                start += length;
-            }
-
-            firstMessageDatagrams = groups[0];
+            // The message and control arrays are only as large as needed (worst case, all singletons:
+            // 128 x (64 + 64) bytes, plus 2 KiB of iovecs and 3 KiB of pins).
             int controlStride = SegmentedControlLength;
             byte* sourceControl = stackalloc byte[SendControlLength];
             int sourceControlLength = WriteSourceControl(sourceControl, source, sourceInterfaceIndex);

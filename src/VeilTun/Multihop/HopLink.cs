@@ -30,7 +30,6 @@ public sealed class HopLink : IDisposable
     private readonly EntryTunDevice _entryTun;
     private readonly FragmentReassembler _reassembler;
     private readonly object _reassemblyLock = new();
-    private readonly PacketPool _copyPool;
     private readonly uint _flowLabel;
     private ExitTransport? _exit;
     private int _nextId;
@@ -58,7 +57,6 @@ public sealed class HopLink : IDisposable
         _toEntry = new BlockingCollection<PacketBuffer>(capacity);
         _entryTun = new EntryTunDevice(this, entryName, entryMtu);
         _reassembler = new FragmentReassembler();
-        _copyPool = new PacketPool(65535 + PacketBuffer.DefaultHeadroom + 64, 64);
         _flowLabel = (uint)RandomNumberGenerator.GetInt32(1 << 20);
         _nextId = RandomNumberGenerator.GetInt32(ushort.MaxValue);
     }
@@ -155,40 +153,6 @@ public sealed class HopLink : IDisposable
         if (!exit.Enqueue(packet, from)) Drop(packet, ref _dropped);
     }
 
-    // The span-based ITunDevice/IUdpTransport members (for callers that are not a Tunnel): one copy out of a
-    // handed-over buffer, which goes back to its pool. Returns -1 when it does not fit.
-    private static int CopyOut(PacketBuffer b, Span<byte> destination)
-    {
-        try
-        {
-            if (b.Length > destination.Length) return -1;
-            b.Data.CopyTo(destination);
-            return b.Length;
-        }
-        finally
-        {
-            b.Return();
-        }
-    }
-
-    // The reverse: one copy of a span into a buffer of the link's own pool, or null (counted) when none is free.
-    private PacketBuffer? CopyIn(ReadOnlySpan<byte> data)
-    {
-        if (!_copyPool.TryRent(out var b))
-        {
-            Interlocked.Increment(ref _dropped);
-            return null;
-        }
-        if (data.Length > b.Tailroom)
-        {
-            Drop(b, ref _invalid);
-            return null;
-        }
-        b.SetLength(data.Length);
-        data.CopyTo(b.Data);
-        return b;
-    }
-
     /// <summary>Closes both sides and returns every queued buffer.</summary>
     public void Dispose()
     {
@@ -197,13 +161,15 @@ public sealed class HopLink : IDisposable
         lock (_reassemblyLock) _reassembler.Clear();
     }
 
-    private sealed class EntryTunDevice(HopLink link, string name, int mtu) : IPacketBufferTun
+    private sealed class EntryTunDevice(HopLink link, string name, int mtu) : ITunDevice
     {
         private readonly CancellationTokenSource _closed = new();
 
         public string Name => name;
 
         public int Mtu => mtu;
+
+        public bool IsUp => true;
 
         public bool IsClosed => _closed.IsCancellationRequested;
 
@@ -213,45 +179,31 @@ public sealed class HopLink : IDisposable
             remove { }
         }
 
-        public PacketBuffer? ReadBuffer()
+        // The exit device's datagrams, wrapped in place: no copy; the buffers are the exit device's.
+        public int Read(List<PacketBuffer> packets, int max, BufferPools pools)
         {
+            int start = packets.Count;
             try
             {
-                return link._toEntry.TryTake(out var b, Timeout.Infinite, _closed.Token) ? b : null;
+                if (!link._toEntry.TryTake(out var first, Timeout.Infinite, _closed.Token)) return 0;
+                packets.Add(first);
             }
             catch (OperationCanceledException)
             {
-                return null;
+                return 0;
             }
+            while (packets.Count - start < max && !IsClosed && link._toEntry.TryTake(out var b)) packets.Add(b);
+            return packets.Count - start;
         }
 
-        public PacketBuffer? TryReadBuffer() => !IsClosed && link._toEntry.TryTake(out var b) ? b : null;
-
-        public void WriteBuffer(PacketBuffer packet)
+        public void Write(List<PacketBuffer> packets, BufferPools pools)
         {
-            if (IsClosed)
+            foreach (var packet in packets)
             {
-                link.Drop(packet, ref link._dropped);
-                return;
+                if (IsClosed) link.Drop(packet, ref link._dropped);
+                else link.DeliverToExit(packet);
             }
-            link.DeliverToExit(packet);
-        }
-
-        public int Read(Span<byte> packet)
-        {
-            while (ReadBuffer() is { } b)
-            {
-                int n = CopyOut(b, packet);
-                if (n >= 0) return n; // larger than the caller's buffer: dropped, as a TUN would
-            }
-            return 0;
-        }
-
-        public int TryRead(Span<byte> packet) => TryReadBuffer() is { } b ? CopyOut(b, packet) : -1;
-
-        public void Write(ReadOnlySpan<byte> packet)
-        {
-            if (link.CopyIn(packet) is { } b) WriteBuffer(b);
+            packets.Clear();
         }
 
         public void Close()
@@ -269,7 +221,7 @@ public sealed class HopLink : IDisposable
         public void Dispose() => Close();
     }
 
-    private sealed class ExitTransport(HopLink link, ushort port, int capacity) : IPacketBufferUdp
+    private sealed class ExitTransport(HopLink link, ushort port, int capacity) : IUdpTransport
     {
         private readonly BlockingCollection<(PacketBuffer Buffer, NetEndpoint From)> _inbox = new(capacity);
         private readonly CancellationTokenSource _closed = new();
@@ -290,61 +242,35 @@ public sealed class HopLink : IDisposable
             while (_inbox.TryTake(out var d)) d.Buffer.Return();
         }
 
-        public PacketBuffer? ReceiveBuffer(out NetEndpoint from, out PacketInfo local)
+        // Datagrams unwrapped from the entry device's packets, in the entry device's buffers: no copy.
+        public int Receive(DatagramBatch batch, int max, BufferPools pools)
         {
-            local = default;
+            int start = batch.Count;
             try
             {
-                if (_inbox.TryTake(out var d, Timeout.Infinite, _closed.Token))
-                {
-                    from = d.From;
-                    return d.Buffer;
-                }
+                if (!_inbox.TryTake(out var first, Timeout.Infinite, _closed.Token)) return 0;
+                batch.Add(first.Buffer, first.From, default);
             }
             catch (OperationCanceledException)
             {
+                return 0;
             }
-            from = default;
-            return null;
+            while (batch.Count - start < max && !IsClosed && _inbox.TryTake(out var d)) batch.Add(d.Buffer, d.From, default);
+            return batch.Count - start;
         }
 
-        public PacketBuffer? TryReceiveBuffer(out NetEndpoint from, out PacketInfo local)
+        // Each datagram is wrapped in IP/UDP in its own buffer's headroom and passed on to the entry device.
+        public int Send(ReadOnlySpan<PacketBuffer> datagrams, ReadOnlySpan<NetEndpoint> destinations, ReadOnlySpan<PacketInfo> sources, out bool sourceInvalid)
         {
-            local = default;
-            if (!IsClosed && _inbox.TryTake(out var d))
+            sourceInvalid = false;
+            int sent = 0;
+            for (int i = 0; i < datagrams.Length; i++)
             {
-                from = d.From;
-                return d.Buffer;
+                if (IsClosed) link.Drop(datagrams[i], ref link._dropped);
+                else if (link.SendToEntry(datagrams[i], destinations[i], port) == SendResult.Ok) sent++;
             }
-            from = default;
-            return null;
+            return sent;
         }
-
-        public SendResult SendBuffer(PacketBuffer datagram, NetEndpoint to, in PacketInfo source)
-        {
-            if (IsClosed)
-            {
-                link.Drop(datagram, ref link._dropped);
-                return SendResult.Error;
-            }
-            return link.SendToEntry(datagram, to, port);
-        }
-
-        public int Receive(Span<byte> buffer, out NetEndpoint from, out PacketInfo local)
-        {
-            while (ReceiveBuffer(out from, out local) is { } b)
-            {
-                int n = CopyOut(b, buffer);
-                if (n >= 0) return n;
-            }
-            return 0;
-        }
-
-        public int TryReceive(Span<byte> buffer, out NetEndpoint from, out PacketInfo local) =>
-            TryReceiveBuffer(out from, out local) is { } b ? CopyOut(b, buffer) : -1;
-
-        public SendResult Send(ReadOnlySpan<byte> datagram, NetEndpoint to, in PacketInfo source) =>
-            link.CopyIn(datagram) is { } b ? SendBuffer(b, to, source) : SendResult.Error;
 
         public void SetFwmark(uint mark)
         {

@@ -58,10 +58,9 @@ public sealed class MultihopTunnel : IDisposable
             Random = exit.Random,
             Log = exit.Log,
             StartUp = exit.StartUp,
-            ParallelCrypto = exit.ParallelCrypto,
             CryptoWorkers = exit.CryptoWorkers,
             MaxBuffers = exit.MaxBuffers,
-            CoalesceUdp6 = exit.CoalesceUdp6,
+            MaxSmallBuffers = exit.MaxSmallBuffers,
         });
         var e = entry ?? new TunnelOptions { Tun = link.EntryTun };
         var entryTunnel = new Tunnel(new TunnelOptions
@@ -74,9 +73,9 @@ public sealed class MultihopTunnel : IDisposable
             Random = e.Random ?? exit.Random,
             Log = e.Log ?? exit.Log,
             StartUp = true,
-            ParallelCrypto = e.ParallelCrypto,
             CryptoWorkers = e.CryptoWorkers,
             MaxBuffers = e.MaxBuffers,
+            MaxSmallBuffers = e.MaxSmallBuffers,
         });
         exitTunnel.ExtraStats = () =>
         [

@@ -64,8 +64,11 @@ public sealed class Peer
     /// <summary>Packets waiting for a session.</summary>
     public int StagedCount => _staged.Count;
 
-    /// <summary>Free-form slot for the layer above (device, DAITA, multihop) to hang per-peer state on.</summary>
-    public object? Tag { get; set; }
+    /// <summary>
+    /// The host's own state for this peer (the device's ordered crypto lane). Its lifetime ends with the peer's: the
+    /// engine calls <see cref="IPeerSlot.Release"/> and clears this when the peer is removed.
+    /// </summary>
+    public IPeerSlot? Slot { get; set; }
 
     /// <summary>The peer's DAITA state (null: DAITA off). Set through <see cref="ProtocolEngine.SetDaita"/>.</summary>
     public Daita.DaitaPeer? Daita { get; internal set; }

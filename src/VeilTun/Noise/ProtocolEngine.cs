@@ -164,6 +164,8 @@ public sealed partial class ProtocolEngine
         ZeroAndFlushAll(peer);
         peer.Handshake.Destroy();
         CryptographicOperations.ZeroMemory(peer.PresharedKeyBytes);
+        peer.Slot?.Release();
+        peer.Slot = null;
     }
 
     /// <summary>Removes every peer.</summary>

@@ -1,7 +1,11 @@
+using VeilTun.Buffers;
+
 namespace VeilTun.Tun;
 
 /// <summary>
-/// A layer-3 tunnel interface: whole IP packets in and out, no link-layer or packet-information header.
+/// A layer-3 tunnel interface as the tunnel sees it: batches of whole IP packets in pooled buffers, read and
+/// written. Everything a kind of TUN does to move packets in bulk (offload headers, splitting super-packets,
+/// coalescing segments) happens behind this contract; the tunnel only sees plain IP packets.
 /// </summary>
 public interface ITunDevice : IDisposable
 {
@@ -11,26 +15,27 @@ public interface ITunDevice : IDisposable
     /// <summary>Last known MTU of the interface in bytes.</summary>
     int Mtu { get; }
 
-    /// <summary>
-    /// Blocks until a packet is available and copies it to <paramref name="packet"/>, starting at the IP header.
-    /// Returns its length, or 0 once <see cref="Close"/> was called or the device went away (never throws for
-    /// that). Packets longer than <paramref name="packet"/> are dropped, so pass at least <see cref="Mtu"/> bytes
-    /// (65535 is always enough). May be called from several threads at once; each packet goes to one reader.
-    /// </summary>
-    int Read(Span<byte> packet);
+    /// <summary>True while the link is up (packets flow only then). In-process TUNs are always up.</summary>
+    bool IsUp { get; }
 
     /// <summary>
-    /// Writes one IP packet (starting at the IP header) to the interface. Returns silently, dropping the packet,
-    /// when the interface is down, gone, closed or the kernel rejects the packet; throws only for unexpected
-    /// failures. Thread-safe.
+    /// Blocks until a packet is available, then appends it and whatever else is queued right now to
+    /// <paramref name="packets"/>, until the list holds at least <paramref name="max"/> packets (one read that the
+    /// kernel made as a super-packet is split whole, so the list may end up a little longer). Each packet is in its
+    /// own buffer from <paramref name="pools"/>, its data starting at the IP header, with at least
+    /// <see cref="PacketBuffer.DefaultHeadroom"/> bytes of headroom and room for padding and tag behind it; the
+    /// caller owns the buffers. Packets that cannot be read (no buffer free, malformed) are dropped and counted in
+    /// <see cref="BufferPools.Drops"/>. Returns the number appended; 0 once <see cref="Close"/> was called or the
+    /// device went away (never throws for that). One reader at a time.
     /// </summary>
-    void Write(ReadOnlySpan<byte> packet);
+    int Read(List<PacketBuffer> packets, int max, BufferPools pools);
 
     /// <summary>
-    /// Reads a packet only if one is queued right now: its length, -1 when none is (or the device cannot tell),
-    /// 0 once closed. Lets a reader drain a burst into one batch after a blocking <see cref="Read"/>.
+    /// Writes <paramref name="packets"/> (decrypted IP packets) to the interface in their order, then returns every
+    /// buffer and clears the list. Packets that cannot be written (link down, kernel refused) are dropped and
+    /// counted in <see cref="BufferPools.Drops"/>. Several threads may write at once, each with its own list.
     /// </summary>
-    int TryRead(Span<byte> packet) => -1;
+    void Write(List<PacketBuffer> packets, BufferPools pools);
 
     /// <summary>
     /// Link state changes. Raised on a background thread; handlers must be quick and must not throw (an escaping
@@ -39,7 +44,7 @@ public interface ITunDevice : IDisposable
     event Action<TunEvent>? Event;
 
     /// <summary>
-    /// Wakes every blocked <see cref="Read"/> (which then returns 0), stops event delivery and releases the device.
+    /// Wakes a blocked <see cref="Read"/> (which then returns 0), stops event delivery and releases the device.
     /// Idempotent and thread-safe; <see cref="IDisposable.Dispose"/> does the same.
     /// </summary>
     void Close();

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using VeilTun.Buffers;
+using VeilTun.Noise;
 
 namespace VeilTun.Tun;
 
@@ -59,35 +61,65 @@ public sealed class InMemoryTun : ITunDevice
         }
     }
 
-    /// <summary>Tunnel side: blocks for the next injected packet; 0 once closed.</summary>
-    public int Read(Span<byte> packet)
+    /// <summary>Always up: an in-process TUN has no link state.</summary>
+    public bool IsUp => true;
+
+    /// <inheritdoc/>
+    public int Read(List<PacketBuffer> packets, int max, BufferPools pools)
     {
-        while (true)
+        int start = packets.Count;
+        while (packets.Count - start < max)
         {
-            byte[] next;
+            byte[]? next;
             try
             {
-                if (!_toTunnel.TryTake(out next!, Timeout.Infinite, _closed.Token)) return 0;
+                if (packets.Count == start)
+                {
+                    if (!_toTunnel.TryTake(out next, Timeout.Infinite, _closed.Token)) break;
+                }
+                else if (!_toTunnel.TryTake(out next))
+                {
+                    break;
+                }
             }
             catch (OperationCanceledException)
             {
-                return 0;
+                break;
             }
-            if (next.Length > packet.Length) continue; // larger than the MTU buffer: dropped, as a TUN would
-            next.CopyTo(packet);
-            return next.Length;
+            if (!pools.TryRentFor(next.Length, out var buffer))
+            {
+                pools.Drops.Count(DropReason.PoolExhausted);
+                continue;
+            }
+            if (next.Length > buffer.Tailroom - 64)
+            {
+                buffer.Return(); // larger than any packet buffer: dropped, as a TUN would
+                pools.Drops.Count(DropReason.PacketTooBig);
+                continue;
+            }
+            buffer.SetLength(next.Length);
+            next.CopyTo(buffer.Data);
+            packets.Add(buffer);
         }
+        return packets.Count - start;
     }
 
-    /// <summary>Tunnel side: a decrypted packet for the application.</summary>
-    public void Write(ReadOnlySpan<byte> packet)
+    /// <inheritdoc/>
+    public void Write(List<PacketBuffer> packets, BufferPools pools)
     {
-        if (_closed.IsCancellationRequested) return;
-        var copy = packet.ToArray();
-        while (!_fromTunnel.TryAdd(copy))
+        foreach (var b in packets)
         {
-            if (_fromTunnel.TryTake(out _)) Interlocked.Increment(ref _dropped);
+            if (!_closed.IsCancellationRequested)
+            {
+                var copy = b.Data.ToArray();
+                while (!_fromTunnel.TryAdd(copy))
+                {
+                    if (_fromTunnel.TryTake(out _)) Interlocked.Increment(ref _dropped);
+                }
+            }
+            b.Return();
         }
+        packets.Clear();
     }
 
     /// <summary>Simulates link state changes for tests.</summary>

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using VeilTun.Buffers;
 using VeilTun.Interop;
 using LibcIo = VeilTun.Interop.Interop.LibcIo;
 using Netlink = VeilTun.Interop.Interop.Netlink;
@@ -28,13 +29,13 @@ namespace VeilTun.Tun;
 /// delivery without a Deleted event: the descriptor keeps working there, but this namespace no longer sees it.
 /// </para>
 /// <para>
-/// Blocking: the descriptor is non-blocking; <see cref="Read"/> tries read(2) first and only waits in poll(2)
+/// Blocking: the descriptor is non-blocking; <see cref="Read(Span{byte})"/> tries read(2) first and only waits in poll(2)
 /// (on the TUN descriptor and an eventfd) when nothing is queued, so a busy reader makes one syscall per packet.
 /// <see cref="Close"/> signals the eventfd, which wakes every blocked reader (closing a descriptor under a blocked
 /// read is not reliable on Linux).
 /// </para>
 /// </remarks>
-public sealed class LinuxTun : ITunDevice
+public sealed partial class LinuxTun : ITunDevice
 {
     /// <summary>Default MTU: wireguard-go's DefaultMTU, 1500 minus 80 bytes of IPv6 + UDP + WireGuard overhead.</summary>
     public const int DefaultMtu = 1420;
@@ -218,6 +219,7 @@ public sealed class LinuxTun : ITunDevice
             var tun = new LinuxTun(fd, actualName, flags, NativeTun.VirtioNetHdrLength, mtu, requireMonitor: true);
             tun.OffloadsEnabled = offloads;
             tun.UdpOffloadsEnabled = udpOffloads;
+            tun.CoalesceUdp6 = options.CoalesceUdp6;
             return tun;
         }
         catch
@@ -309,21 +311,10 @@ public sealed class LinuxTun : ITunDevice
     public bool UdpOffloadsEnabled { get; private set; }
 
     /// <summary>
-    /// Reads one packet with its 10-byte virtio_net_hdr in front (offload mode): a super-packet of up to 64 KiB
-    /// when the kernel used TSO/USO. Blocks; 0 once closed or deleted; -1 with <paramref name="wait"/> false when
-    /// nothing is queued. Thread-safe.
-    /// </summary>
-    public int ReadVnet(Span<byte> buffer, bool wait = true)
-    {
-        if (_vnetHeaderLength == 0 || _packetInfo) throw new InvalidOperationException("not in offload mode");
-        return ReadCore(buffer, wait, raw: true);
-    }
-
-    /// <summary>
     /// Writes a coalesced super-packet in one writev: <paramref name="headerAndHead"/> (virtio_net_hdr and the head
     /// packet) then the merged payloads, each in a pinned-heap array (PacketBuffer's). Drops on EIO etc.
     /// </summary>
-    internal void WriteVnetGather(ReadOnlySpan<byte> headerAndHead, ReadOnlySpan<(byte[] Array, int Offset, int Length)> payloads)
+    private void WriteVnetGather(ReadOnlySpan<byte> headerAndHead, ReadOnlySpan<(byte[] Array, int Offset, int Length)> payloads)
     {
         if (_vnetHeaderLength == 0 || _packetInfo) throw new InvalidOperationException("not in offload mode");
         if (Volatile.Read(ref _closed) != 0) return;
@@ -337,7 +328,7 @@ public sealed class LinuxTun : ITunDevice
     }
 
     /// <summary>Writes a packet (or coalesced super-packet) that starts with its virtio_net_hdr. Drops on EIO etc.</summary>
-    public void WriteVnet(ReadOnlySpan<byte> headerAndPacket)
+    private void WriteVnet(ReadOnlySpan<byte> headerAndPacket)
     {
         if (_vnetHeaderLength == 0 || _packetInfo) throw new InvalidOperationException("not in offload mode");
         if (Volatile.Read(ref _closed) != 0) return;
@@ -350,10 +341,13 @@ public sealed class LinuxTun : ITunDevice
         }
     }
 
-    /// <inheritdoc/>
-    public int TryRead(Span<byte> packet) => packet.IsEmpty ? 0 : ReadCore(packet, wait: false, raw: false);
-
-    /// <inheritdoc/>
+    /// <summary>
+    /// Blocks until a packet is available and copies it to <paramref name="packet"/>, starting at the IP header.
+    /// Returns its length, or 0 once <see cref="Close"/> was called or the device went away. Packets longer than
+    /// <paramref name="packet"/> are dropped, so pass at least <see cref="Mtu"/> bytes (65535 is always enough).
+    /// The single-packet primitive behind <see cref="Read(List{PacketBuffer}, int, BufferPools)"/> without
+    /// offloads; with offloads it drops packets that need offload work.
+    /// </summary>
     /// <remarks>Thread-safe; uses ~32 bytes of stack and no heap.</remarks>
     public int Read(Span<byte> packet)
     {
@@ -365,7 +359,7 @@ public sealed class LinuxTun : ITunDevice
         return ReadCore(packet, wait: true, raw: false);
     }
 
-    // The one read loop behind Read, TryRead and ReadVnet. raw: the descriptor's header stays in front of the
+    // The one read loop behind both Reads. raw: the descriptor's header stays in front of the
     // packet in `packet` (offload mode); otherwise it is read aside and checked. wait false: -1 when nothing is
     // queued. 0 once closed or deleted.
     private int ReadCore(Span<byte> packet, bool wait, bool raw)
@@ -461,7 +455,10 @@ public sealed class LinuxTun : ITunDevice
         }
     }
 
-    /// <inheritdoc/>
+    /// <summary>
+    /// Writes one IP packet (starting at the IP header). Returns silently, dropping the packet, when the interface
+    /// is down, gone, closed or the kernel rejects the packet; throws only for unexpected failures.
+    /// </summary>
     /// <remarks>Thread-safe; no heap allocation.</remarks>
     public void Write(ReadOnlySpan<byte> packet)
     {

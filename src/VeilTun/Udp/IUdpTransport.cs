@@ -1,8 +1,11 @@
+using VeilTun.Buffers;
+
 namespace VeilTun.Udp;
 
 /// <summary>
-/// The data-plane UDP socket of a WireGuard device: one socket for both address families, reporting and
-/// accepting sticky source addresses.
+/// The data-plane UDP transport of a WireGuard device as the tunnel sees it: batches of datagrams in pooled
+/// buffers, received and sent, with sticky source addresses. Everything a kind of socket does to move datagrams
+/// in bulk (receive coalescing, segmentation offload on send, batched syscalls) happens behind this contract.
 /// </summary>
 public interface IUdpTransport : IDisposable
 {
@@ -10,33 +13,28 @@ public interface IUdpTransport : IDisposable
     int Port { get; }
 
     /// <summary>
-    /// Blocks until a datagram arrives and copies it to <paramref name="buffer"/>. Returns its length, or 0 once
-    /// <see cref="Close"/> was called. <paramref name="from"/> is the sender, <paramref name="local"/> the address
-    /// and interface it was sent to. Empty datagrams and datagrams longer than <paramref name="buffer"/> are
-    /// discarded (no WireGuard message is empty; pass 65535 bytes to never truncate).
+    /// Blocks until a datagram arrives, then appends it and whatever else is queued right now to
+    /// <paramref name="batch"/>, until the batch holds at least <paramref name="max"/> datagrams (datagrams the
+    /// kernel delivered as one coalesced run are appended whole, so the batch may end up a little longer). Each
+    /// datagram is in its own buffer from <paramref name="pools"/> with the sender and the local address it came
+    /// to; the caller owns the buffers. Datagrams that cannot be received (no buffer free, empty, oversized) are
+    /// dropped and counted in <see cref="BufferPools.Drops"/>. Returns the number appended; 0 once
+    /// <see cref="Close"/> was called. One receiver at a time.
     /// </summary>
-    int Receive(Span<byte> buffer, out NetEndpoint from, out PacketInfo local);
+    int Receive(DatagramBatch batch, int max, BufferPools pools);
 
     /// <summary>
-    /// Sends one datagram to <paramref name="to"/>, from <paramref name="source"/> when it is not none.
-    /// Never throws for network conditions; see <see cref="SendResult"/>.
+    /// Sends <paramref name="datagrams"/> in order, datagram i to <paramref name="destinations"/>[i] from
+    /// <paramref name="sources"/>[i] (none: the kernel chooses), and takes ownership of every buffer. When a pinned
+    /// source no longer works (address gone, route changed) the datagram goes again without it and
+    /// <paramref name="sourceInvalid"/> is set, so the caller forgets its cached source. Never throws for network
+    /// conditions. Returns how many datagrams were handed to the network. Thread-safe.
     /// </summary>
-    SendResult Send(ReadOnlySpan<byte> datagram, NetEndpoint to, in PacketInfo source);
+    int Send(ReadOnlySpan<PacketBuffer> datagrams, ReadOnlySpan<NetEndpoint> destinations, ReadOnlySpan<PacketInfo> sources, out bool sourceInvalid);
 
     /// <summary>Sets SO_MARK on outgoing packets (0 clears it). Needs CAP_NET_ADMIN.</summary>
     void SetFwmark(uint mark);
 
-    /// <summary>
-    /// Receives a datagram only if one is queued right now: its length, or -1 when none is (or the transport cannot
-    /// tell). Lets a reader drain a burst into one batch after a blocking <see cref="Receive"/>.
-    /// </summary>
-    int TryReceive(Span<byte> buffer, out NetEndpoint from, out PacketInfo local)
-    {
-        from = default;
-        local = default;
-        return -1;
-    }
-
-    /// <summary>Wakes blocked receivers (they return 0) and releases the socket. Idempotent, thread-safe.</summary>
+    /// <summary>Wakes a blocked receiver (it returns 0) and releases the transport. Idempotent, thread-safe.</summary>
     void Close();
 }

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using VeilTun.Buffers;
+using VeilTun.Noise;
 
 namespace VeilTun.Udp;
 
@@ -34,27 +36,43 @@ public sealed class InMemoryNetwork
 
         public int Port => local.Port;
 
-        public int Receive(Span<byte> buffer, out NetEndpoint from, out PacketInfo localInfo)
+        public int Receive(DatagramBatch batch, int max, BufferPools pools)
         {
-            localInfo = new PacketInfo(NetEndpoint.FromAddress(AddressOf(local), 0), 1);
-            while (true)
+            var localInfo = new PacketInfo(NetEndpoint.FromAddress(AddressOf(local), 0), 1);
+            int start = batch.Count;
+            while (batch.Count - start < max)
             {
                 (byte[] Data, NetEndpoint From) d;
                 try
                 {
-                    if (!_inbox.TryTake(out d, Timeout.Infinite, _closed.Token)) break;
+                    if (batch.Count == start)
+                    {
+                        if (!_inbox.TryTake(out d, Timeout.Infinite, _closed.Token)) break;
+                    }
+                    else if (!_inbox.TryTake(out d))
+                    {
+                        break;
+                    }
                 }
                 catch (OperationCanceledException)
                 {
                     break;
                 }
-                if (d.Data.Length > buffer.Length) continue;
-                d.Data.CopyTo(buffer);
-                from = d.From;
-                return d.Data.Length;
+                if (d.Data.Length == 0)
+                {
+                    pools.Drops.Count(DropReason.InvalidLength);
+                    continue;
+                }
+                if (!pools.TryRentFor(d.Data.Length, out var buffer))
+                {
+                    pools.Drops.Count(DropReason.PoolExhausted);
+                    continue;
+                }
+                buffer.SetLength(d.Data.Length);
+                d.Data.CopyTo(buffer.Data);
+                batch.Add(buffer, d.From, localInfo);
             }
-            from = default;
-            return 0;
+            return batch.Count - start;
         }
 
         private static byte[] AddressOf(NetEndpoint e)
@@ -64,14 +82,22 @@ public sealed class InMemoryNetwork
             return a;
         }
 
-        public SendResult Send(ReadOnlySpan<byte> datagram, NetEndpoint to, in PacketInfo source)
+        public int Send(ReadOnlySpan<PacketBuffer> datagrams, ReadOnlySpan<NetEndpoint> destinations, ReadOnlySpan<PacketInfo> sources, out bool sourceInvalid)
         {
-            if (_closed.IsCancellationRequested) return SendResult.Error;
-            var copy = datagram.ToArray();
-            if (network.Filter is { } f && !f(local, to, copy)) return SendResult.Ok;
-            if (!network._bound.TryGetValue(to, out var target)) return SendResult.Ok; // lost, like UDP
-            target._inbox.TryAdd((copy, local));
-            return SendResult.Ok;
+            sourceInvalid = false;
+            int sent = 0;
+            for (int i = 0; i < datagrams.Length; i++)
+            {
+                var copy = datagrams[i].Data.ToArray();
+                datagrams[i].Return();
+                if (_closed.IsCancellationRequested) continue;
+                sent++;
+                var to = destinations[i];
+                if (network.Filter is { } f && !f(local, to, copy)) continue;
+                if (!network._bound.TryGetValue(to, out var target)) continue; // lost, like UDP
+                target._inbox.TryAdd((copy, local));
+            }
+            return sent;
         }
 
         public void SetFwmark(uint mark) { }

@@ -17,13 +17,13 @@ namespace VeilTun.Udp;
 /// tells which one you got.
 /// </para>
 /// <para>
-/// Thread-safety: every member is thread-safe. <see cref="Receive"/> and <see cref="Send"/> keep their msghdr,
+/// Thread-safety: every member is thread-safe. <see cref="Receive(Span{byte}, out NetEndpoint, out PacketInfo)"/> and <see cref="Send(ReadOnlySpan{byte}, NetEndpoint, in PacketInfo)"/> keep their msghdr,
 /// iovec, sockaddr and control buffers on the calling thread's stack (no heap allocation, no shared state), so
 /// one or more receiving threads and any number of sending threads may run at once.
 /// </para>
 /// <para>
-/// The socket is non-blocking; <see cref="Receive"/> tries recvmsg(2) first and waits in poll(2) (with an eventfd
-/// that <see cref="Close"/> signals) only when nothing is queued. <see cref="Send"/> waits the same way when the
+/// The socket is non-blocking; <see cref="Receive(Span{byte}, out NetEndpoint, out PacketInfo)"/> tries recvmsg(2) first and waits in poll(2) (with an eventfd
+/// that <see cref="Close"/> signals) only when nothing is queued. <see cref="Send(ReadOnlySpan{byte}, NetEndpoint, in PacketInfo)"/> waits the same way when the
 /// send buffer is full, giving back-pressure instead of loss.
 /// </para>
 /// <para>
@@ -34,13 +34,13 @@ namespace VeilTun.Udp;
 /// up to 64 equal-size datagrams per sendmsg as one UDP_SEGMENT (GSO) super-datagram, which costs the kernel about
 /// as much as one datagram (deps.md §6: 5-25x less send CPU per datagram on loopback). With <c>enableGro</c> the
 /// socket sets UDP_GRO and the kernel may hand several same-source datagrams to one receive call; then only
-/// <see cref="ReceiveCoalesced"/> / <see cref="TryReceiveCoalesced"/> can tell them apart, since <see cref="Receive"/>,
-/// <see cref="TryReceive"/> and <see cref="ReceiveBatch"/> would return the datagrams glued together.
+/// <see cref="ReceiveCoalesced"/> / <see cref="TryReceiveCoalesced"/> can tell them apart (the batch receive uses
+/// them), since the single-datagram receive would return the datagrams glued together.
 /// </para>
 /// </remarks>
-public sealed class LinuxUdpSocket : IUdpTransport
+public sealed partial class LinuxUdpSocket : IUdpTransport
 {
-    /// <summary>Most datagrams one recvmmsg/sendmmsg call handles (<see cref="ReceiveBatch"/>, <see cref="SendBatch"/>).</summary>
+    /// <summary>Most datagrams one sendmmsg call handles (<see cref="SendBatch"/>).</summary>
     public const int MaxBatchSize = NativeSocket.MaxBatch;
 
     /// <summary>Most datagrams one UDP_SEGMENT send carries (<see cref="SendSegmented"/>).</summary>
@@ -172,7 +172,13 @@ public sealed class LinuxUdpSocket : IUdpTransport
         return Finish(fd4, NativeSocket.AF_INET, enableGro);
     }
 
-    /// <inheritdoc/>
+    /// <summary>
+    /// Blocks until a datagram arrives and copies it to <paramref name="buffer"/>. Returns its length, or 0 once
+    /// <see cref="Close"/> was called. <paramref name="from"/> is the sender, <paramref name="local"/> the address
+    /// and interface it was sent to. Empty datagrams and datagrams longer than <paramref name="buffer"/> are
+    /// discarded (<see cref="DiscardedDatagrams"/>). The single-datagram primitive; the tunnel receives in batches
+    /// (<see cref="Receive(DatagramBatch, int, Buffers.BufferPools)"/>).
+    /// </summary>
     /// <remarks>
     /// Thread-safe, no heap allocation. For IPv4 datagrams <see cref="PacketInfo.LocalAddress"/> is in_pktinfo's
     /// ipi_spec_dst (equal to the destination address for unicast; the interface address for broadcast), for
@@ -188,11 +194,11 @@ public sealed class LinuxUdpSocket : IUdpTransport
         return ReceiveCore(buffer, wait: true, coalesced: false, out from, out local, out _);
     }
 
-    /// <inheritdoc/>
-    public int TryReceive(Span<byte> buffer, out NetEndpoint from, out PacketInfo local) =>
-        ReceiveCore(buffer, wait: false, coalesced: false, out from, out local, out _);
-
-    /// <inheritdoc/>
+    /// <summary>
+    /// Sends one datagram to <paramref name="to"/>, from <paramref name="source"/> when it is not none. Never throws
+    /// for network conditions; see <see cref="SendResult"/>. The single-datagram primitive; the tunnel sends in
+    /// batches (<see cref="Send(ReadOnlySpan{Buffers.PacketBuffer}, ReadOnlySpan{NetEndpoint}, ReadOnlySpan{PacketInfo}, out bool)"/>).
+    /// </summary>
     /// <remarks>
     /// Thread-safe, no heap allocation. IPv4 destinations go out v4-mapped on the dual-stack socket. A source
     /// pins the address with an IP_PKTINFO (ipi_spec_dst + ipi_ifindex) or IPV6_PKTINFO control message, exactly
@@ -233,58 +239,9 @@ public sealed class LinuxUdpSocket : IUdpTransport
     }
 
     /// <summary>
-    /// Receives up to <see cref="MaxBatchSize"/> datagrams with one recvmmsg(2), blocking until at least one is
-    /// queued. Datagram i lands in <paramref name="buffers"/>[i]; <paramref name="lengths"/>[i],
-    /// <paramref name="from"/>[i] and <paramref name="local"/>[i] describe it as for <see cref="Receive"/>.
-    /// </summary>
-    /// <param name="buffers">One buffer per slot (pinned for the call); min(Length, <see cref="MaxBatchSize"/>) slots are offered.</param>
-    /// <param name="lengths">Per slot: the datagram length, or 0 for a datagram that was empty or did not fit and
-    /// must be skipped. Must be at least as long as the number of slots offered, as must the next two.</param>
-    /// <param name="from">Per slot: the sender.</param>
-    /// <param name="local">Per slot: the local address and interface.</param>
-    /// <returns>The number of slots filled (at least 1), or 0 once <see cref="Close"/> was called.</returns>
-    /// <remarks>Thread-safe; no heap allocation (about 15 KiB of stack for a full batch).</remarks>
-    public int ReceiveBatch(ReadOnlySpan<Memory<byte>> buffers, Span<int> lengths, Span<NetEndpoint> from, Span<PacketInfo> local)
-    {
-        if (buffers.IsEmpty)
-        {
-            throw new ArgumentException("no buffers", nameof(buffers));
-        }
-
-        int slots = Math.Min(buffers.Length, MaxBatchSize);
-        if (lengths.Length < slots || from.Length < slots || local.Length < slots)
-        {
-            throw new ArgumentException("lengths, from and local need one entry per slot offered");
-        }
-
-        try
-        {
-            while (Volatile.Read(ref _closed) == 0)
-            {
-                long n = NativeSocket.UdpReceiveBatch(_fd, buffers, lengths, from, local);
-                if (n > 0)
-                {
-                    return (int)n;
-                }
-
-                if (n == 0 || !WaitAfterReceiveError((int)-n))
-                {
-                    break;
-                }
-            }
-        }
-        catch (ObjectDisposedException)
-        {
-            // Closed concurrently.
-        }
-
-        return 0;
-    }
-
-    /// <summary>
     /// Sends every datagram in <paramref name="datagrams"/>, in order, to one destination from one (optional)
     /// source, with as few sendmmsg(2) calls as possible (<see cref="MaxBatchSize"/> per call). Waits while the
-    /// send buffer is full. Stops at the first failure, which the result reports as <see cref="Send"/> would;
+    /// send buffer is full. Stops at the first failure, which the result reports as <see cref="Send(ReadOnlySpan{byte}, NetEndpoint, in PacketInfo)"/> would;
     /// <paramref name="sent"/> says how many went out before it (for <see cref="SendResult.SourceInvalid"/>
     /// resend the rest without the source).
     /// </summary>
@@ -357,7 +314,7 @@ public sealed class LinuxUdpSocket : IUdpTransport
     /// with EIO (the egress device cannot checksum, which UDP_SEGMENT needs before Linux 6.11; conn/errors_linux.go)
     /// turns <see cref="GsoSupported"/> off for good and the rest goes out through <see cref="SendBatch"/>. One
     /// refused with EMSGSIZE or EINVAL (a segment plus headers exceeds the route's MTU; the kernel will not fragment
-    /// GSO segments) is resent unsegmented, so the kernel fragments as it would for <see cref="Send"/>, and GSO stays
+    /// GSO segments) is resent unsegmented, so the kernel fragments as it would for <see cref="Send(ReadOnlySpan{byte}, NetEndpoint, in PacketInfo)"/>, and GSO stays
     /// on for the next messages. Nothing of a refused message was sent, so nothing is duplicated.
     /// </para>
     /// <para>Thread-safe; no heap allocation (at most about 21 KiB of stack).</para>
@@ -371,6 +328,7 @@ public sealed class LinuxUdpSocket : IUdpTransport
             return precheck;
         }
 
+        Span<int> groups = stackalloc int[NativeSocket.SegmentedWindow];
         try
         {
             while (sent < datagrams.Length)
@@ -385,8 +343,10 @@ public sealed class LinuxUdpSocket : IUdpTransport
                     return SendRestUnsegmented(datagrams[sent..], to, source, ref sent);
                 }
 
+                int messages = GroupSegments(datagrams[sent..], groups);
+                int firstMessage = groups[0];
                 long n = NativeSocket.UdpSendSegmented(
-                    _fd, _family, datagrams[sent..], to, source.LocalAddress, source.InterfaceIndex, out int firstMessage);
+                    _fd, _family, datagrams[sent..], groups[..messages], to, source.LocalAddress, source.InterfaceIndex);
                 if (n > 0)
                 {
                     sent += (int)n;
@@ -430,7 +390,7 @@ public sealed class LinuxUdpSocket : IUdpTransport
     }
 
     /// <summary>
-    /// As <see cref="Receive"/>, for a socket with <see cref="GroEnabled"/>: blocks until data is queued and returns
+    /// As <see cref="Receive(Span{byte}, out NetEndpoint, out PacketInfo)"/>, for a socket with <see cref="GroEnabled"/>: blocks until data is queued and returns
     /// either one datagram or several same-source datagrams the kernel coalesced (UDP_GRO), back to back in
     /// <paramref name="buffer"/>.
     /// </summary>
@@ -438,12 +398,12 @@ public sealed class LinuxUdpSocket : IUdpTransport
     /// coalesced run longer than the buffer loses its tail: the whole segments that fit are still returned, the
     /// rest is gone (the kernel discards what does not fit). A lone datagram that does not fit is discarded.</param>
     /// <param name="from">The sender of every datagram returned.</param>
-    /// <param name="local">The local address and interface, as for <see cref="Receive"/>.</param>
+    /// <param name="local">The local address and interface, as for <see cref="Receive(Span{byte}, out NetEndpoint, out PacketInfo)"/>.</param>
     /// <param name="segmentSize">Length of each datagram in the buffer, the last of which may be shorter: datagram
     /// i is bytes [i * segmentSize, min((i + 1) * segmentSize, length)). Equal to the length when the kernel
     /// delivered one datagram (its UDP_GRO control message is absent or 0).</param>
     /// <returns>The number of bytes (at least 1), or 0 once <see cref="Close"/> was called.</returns>
-    /// <remarks>Thread-safe, no heap allocation. Without UDP_GRO it behaves as <see cref="Receive"/>.</remarks>
+    /// <remarks>Thread-safe, no heap allocation. Without UDP_GRO it behaves as <see cref="Receive(Span{byte}, out NetEndpoint, out PacketInfo)"/>.</remarks>
     public int ReceiveCoalesced(Span<byte> buffer, out NetEndpoint from, out PacketInfo local, out int segmentSize)
     {
         if (buffer.IsEmpty)
@@ -464,7 +424,7 @@ public sealed class LinuxUdpSocket : IUdpTransport
 
     /// <summary>
     /// Datagrams the receive calls took off the socket and skipped: empty ones and ones longer than the caller's
-    /// buffer (neither can be a WireGuard message). The Tunnel counts them as <c>invalid_length</c> drops.
+    /// buffer (neither can be a WireGuard message). Batch receives also count them as <c>invalid_length</c> drops.
     /// </summary>
     public long DiscardedDatagrams => Interlocked.Read(ref _discarded);
 
@@ -474,7 +434,7 @@ public sealed class LinuxUdpSocket : IUdpTransport
     // GRO run (segment size from the UDP_GRO control message); otherwise only whole single datagrams. Empty and
     // truncated datagrams are not WireGuard messages and are skipped. wait: block and return 0 once closed;
     // otherwise return -1 when nothing is queued (an error is left to the next blocking call).
-    private int ReceiveCore(Span<byte> buffer, bool wait, bool coalesced, out NetEndpoint from, out PacketInfo local, out int segmentSize)
+    private int ReceiveCore(Span<byte> buffer, bool wait, bool coalesced, out NetEndpoint from, out PacketInfo local, out int segmentSize, Buffers.DropCounters? drops = null)
     {
         try
         {
@@ -501,12 +461,14 @@ public sealed class LinuxUdpSocket : IUdpTransport
                     }
 
                     Interlocked.Increment(ref _discarded); // cut short by the buffer
+                    drops?.Count(Noise.DropReason.InvalidLength);
                     continue;
                 }
 
                 if (n == 0)
                 {
                     Interlocked.Increment(ref _discarded); // an empty datagram
+                    drops?.Count(Noise.DropReason.InvalidLength);
                     continue;
                 }
 
@@ -644,6 +606,64 @@ public sealed class LinuxUdpSocket : IUdpTransport
 
         segmentSize = gsoSize;
         return truncated ? (int)(received / gsoSize * gsoSize) : (int)received;
+    }
+
+    /// <summary>
+    /// Splits the datagrams (up to <see cref="NativeSocket.SegmentedWindow"/> of them) into UDP_SEGMENT messages,
+    /// writing each message's datagram count to <paramref name="groups"/>; returns the number of messages. A message
+    /// takes the first datagram's length as its segment size; the following datagrams join while they have that
+    /// length, the first shorter one joins and ends it (the kernel cuts the payload every segment-size bytes, so only
+    /// the last piece may be short), a longer or empty one starts the next message; at most
+    /// <see cref="MaxSegments"/> datagrams and <see cref="MaxSegmentedBytes"/> bytes per message.
+    /// </summary>
+    internal static int GroupSegments(ReadOnlySpan<ReadOnlyMemory<byte>> datagrams, Span<int> groups)
+    {
+        int count = Math.Min(datagrams.Length, NativeSocket.SegmentedWindow);
+        int messages = 0;
+        for (int start = 0; start < count; messages++)
+        {
+            int length = SegmentGroupLength(datagrams[start..count]);
+            groups[messages] = length;
+            start += length;
+        }
+
+        return messages;
+    }
+
+    /// <summary>How many datagrams from the start of <paramref name="datagrams"/> one UDP_SEGMENT message carries.</summary>
+    internal static int SegmentGroupLength(ReadOnlySpan<ReadOnlyMemory<byte>> datagrams)
+    {
+        if (datagrams.IsEmpty)
+        {
+            return 0;
+        }
+
+        int size = datagrams[0].Length;
+        if (size == 0 || size > MaxSegmentedBytes)
+        {
+            return 1; // an empty datagram is no segment; an oversized one fails alone, as sendmsg would
+        }
+
+        int limit = Math.Min(datagrams.Length, MaxSegments);
+        int total = size;
+        int count = 1;
+        while (count < limit)
+        {
+            int next = datagrams[count].Length;
+            if (next == 0 || next > size || total + next > MaxSegmentedBytes)
+            {
+                break;
+            }
+
+            total += next;
+            count++;
+            if (next < size)
+            {
+                break;
+            }
+        }
+
+        return count;
     }
 
     /// <summary>The batch path for the rest of a segmented send; adds what went out to <paramref name="sent"/>.</summary>

@@ -165,7 +165,7 @@ public sealed class InMemoryTunnelTests : IDisposable
             var junk = new byte[rnd.Next(0, 300)];
             rnd.NextBytes(junk);
             if (junk.Length >= 4 && i % 2 == 0) { junk[0] = (byte)rnd.Next(1, 5); junk[1] = junk[2] = junk[3] = 0; }
-            attacker.Send(junk, target, default);
+            attacker.SendBytes(junk, target);
         }
         // Still works afterwards.
         Assert.True(_tunA.Inject(Icmp.EchoRequest("192.0.2.1", "192.0.2.2", 7, 3)));

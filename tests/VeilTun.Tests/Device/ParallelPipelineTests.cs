@@ -40,6 +40,7 @@ public sealed class ParallelPipelineTests
             Tun = tun,
             CryptoWorkers = workers,
             MaxBuffers = maxBuffers,
+            MaxSmallBuffers = maxBuffers,
             BindUdp = port => Network.Bind(NetEndpoint.FromIPEndPoint(new IPEndPoint(IPAddress.Parse(address), port))),
         });
 
@@ -118,5 +119,21 @@ public sealed class ParallelPipelineTests
         // ...and once the workers catch up, traffic flows again.
         Assert.True(SpinWait.SpinUntil(() => { pair.TunA.Inject(Numbered(99999, 100)); return pair.TunB.TryTake(out var p, TimeSpan.FromMilliseconds(50)) && SeqOf(p) >= 0; }, Wait));
         Assert.True(pair.A.GetDropCounts()[DropReason.PoolExhausted] > 0);
+    }
+
+    [Fact]
+    public void RemovedPeersLeaveNoCryptoLaneBehind()
+    {
+        using var pair = new Pair(workers: 2);
+        for (int i = 0; i < 50; i++) Assert.True(pair.TunA.Inject(Numbered(i, 300)));
+        for (int i = 0; i < 50; i++) Assert.True(pair.TunB.TryTake(out _, Wait));
+        Assert.Equal(1, pair.A.CryptoLanes); // the peer's lane, created by its traffic
+        Assert.Equal(1, pair.B.CryptoLanes);
+
+        Assert.Null(pair.A.Configure(new VeilTun.Uapi.SetRequest { ReplacePeers = true }));
+        Assert.Null(pair.B.Configure(new VeilTun.Uapi.SetRequest { ReplacePeers = true }));
+
+        Assert.True(SpinWait.SpinUntil(() => pair.A.CryptoLanes == 0 && pair.B.CryptoLanes == 0, Wait),
+            $"lanes kept: A {pair.A.CryptoLanes}, B {pair.B.CryptoLanes}");
     }
 }

@@ -183,7 +183,7 @@ internal sealed class MultihopChain : IDisposable
             if (UdpEncapsulation.TryUnwrap(b, out var from, out var to) == UnwrapResult.Ok)
             {
                 _natClient = from;
-                _nat.Send(b.Data, to, default);
+                _nat.SendBytes(b.Data, to);
             }
             b.Return();
         }
@@ -192,11 +192,11 @@ internal sealed class MultihopChain : IDisposable
     // Entry relay, world → tunnel: replies to the NAT address go back to the client's entry address.
     private void ForwardBack()
     {
-        var buffer = new byte[65535];
         while (!_stop.IsCancellationRequested)
         {
-            int n = _nat.Receive(buffer, out var from, out _);
-            if (n <= 0) break;
+            var buffer = _nat.ReceiveBytes(out var from);
+            if (buffer is null) break;
+            int n = buffer.Length;
             if (_natClient.IsNone || !_forwarderPool.TryRent(out var b)) continue;
             b.SetLength(n);
             buffer.AsSpan(0, n).CopyTo(b.Data);

@@ -1,4 +1,6 @@
 using System.Security.Cryptography;
+using VeilTun.Buffers;
+using VeilTun.Noise;
 using VeilTun.Tests.Fakes;
 using VeilTun.Udp;
 using Xunit;
@@ -6,7 +8,7 @@ using static VeilTun.Tests.Udp.LinuxUdpSocketTests;
 
 namespace VeilTun.Tests.Udp;
 
-/// <summary>recvmmsg/sendmmsg paths of LinuxUdpSocket, on the host's loopback.</summary>
+/// <summary>Batch receive and sendmmsg paths of LinuxUdpSocket, on the host's loopback.</summary>
 public sealed class LinuxUdpSocketBatchTests
 {
     [Fact]
@@ -21,7 +23,7 @@ public sealed class LinuxUdpSocketBatchTests
             Assert.Equal(SendResult.Ok, a.Send(sent[i], Endpoint(destinations[i], b.Port), default));
         }
 
-        var (received, calls) = ReceiveAll(b, sent.Length, slots: 8, slotSize: 1500);
+        var (received, calls) = ReceiveAll(b, sent.Length, slots: 8);
 
         Assert.Equal(sent, received.Select(r => r.Data));
         for (int i = 0; i < sent.Length; i++)
@@ -36,18 +38,20 @@ public sealed class LinuxUdpSocketBatchTests
     }
 
     [Fact]
-    public void ADatagramThatDoesNotFitItsSlotGetsLengthZero()
+    public void AnEmptyDatagramIsSkippedAndCountedAsInvalidLength()
     {
         using LinuxUdpSocket a = LinuxUdpSocket.Bind(0);
-        using LinuxUdpSocket b = LinuxUdpSocket.Bind(0);
+        using LinuxUdpSocket b = LinuxUdpSocket.Bind(0, enableGro: true);
         byte[] small = RandomNumberGenerator.GetBytes(32);
-        Assert.Equal(SendResult.Ok, a.Send(new byte[200], Endpoint("127.0.0.1", b.Port), default));
+        var pools = new BufferPools(16, 16, 1420);
+        Assert.Equal(SendResult.Ok, a.Send([], Endpoint("127.0.0.1", b.Port), default));
         Assert.Equal(SendResult.Ok, a.Send(small, Endpoint("127.0.0.1", b.Port), default));
 
-        var (received, _) = ReceiveAll(b, 2, slots: 4, slotSize: 100);
+        var (received, _) = ReceiveAll(b, 1, slots: 4, pools);
 
-        Assert.Empty(received[0].Data);
-        Assert.Equal(small, received[1].Data);
+        Assert.Equal(small, Assert.Single(received).Data);
+        Assert.Equal(1, pools.Drops[DropReason.InvalidLength]);
+        Assert.Equal(0, pools.Outstanding);
     }
 
     [Theory]
@@ -64,7 +68,7 @@ public sealed class LinuxUdpSocketBatchTests
         Assert.Equal(SendResult.Ok, a.SendBatch(batch, Endpoint(destination, b.Port), default, out int sent));
 
         Assert.Equal(count, sent);
-        var (received, _) = ReceiveAll(b, count, slots: LinuxUdpSocket.MaxBatchSize, slotSize: 512);
+        var (received, _) = ReceiveAll(b, count, slots: LinuxUdpSocket.MaxBatchSize);
         Assert.Equal(datagrams, received.Select(r => r.Data));
         Assert.All(received, r => Assert.Equal(Endpoint(destination, a.Port), r.From));
     }
@@ -78,7 +82,7 @@ public sealed class LinuxUdpSocketBatchTests
 
         Assert.Equal(SendResult.Ok, a.SendBatch(batch, Endpoint("127.0.0.1", b.Port), new PacketInfo(Endpoint("127.0.0.4", 0), 0), out _));
 
-        var (received, _) = ReceiveAll(b, 3, slots: 8, slotSize: 64);
+        var (received, _) = ReceiveAll(b, 3, slots: 8);
         Assert.All(received, r => Assert.Equal(Endpoint("127.0.0.4", a.Port), r.From));
     }
 
@@ -97,39 +101,40 @@ public sealed class LinuxUdpSocketBatchTests
     [Fact]
     public async Task CloseWakesABlockedBatchReceiverWhichReturnsZero()
     {
-        LinuxUdpSocket socket = LinuxUdpSocket.Bind(0);
-        Memory<byte>[] buffers = [new byte[1500], new byte[1500]];
-        Task<int> receiver = BlockingCall.StartAndWaitUntilBlocked(
-            () => socket.ReceiveBatch(buffers, new int[2], new NetEndpoint[2], new PacketInfo[2]));
+        LinuxUdpSocket socket = LinuxUdpSocket.Bind(0, enableGro: true);
+        var pools = new BufferPools(16, 16, 1420);
+        Task<int> receiver = BlockingCall.StartAndWaitUntilBlocked(() => socket.Receive(new DatagramBatch(4), 4, pools));
 
         socket.Close();
 
         Assert.Equal(0, await receiver.WaitAsync(BlockingCall.HangGuard)); // TimeoutException if never woken
+        Assert.Equal(0, pools.Outstanding);
         SendResult afterClose = socket.SendBatch([new byte[1]], Endpoint("127.0.0.1", 9), default, out int sent);
         Assert.Equal(SendResult.Error, afterClose);
         Assert.Equal(0, sent);
     }
 
+    // The production path: batches of pooled buffers, as the tunnel receives them.
     private static (List<(byte[] Data, NetEndpoint From, PacketInfo Local)> Received, int Calls) ReceiveAll(
-        LinuxUdpSocket socket, int count, int slots, int slotSize)
+        LinuxUdpSocket socket, int count, int slots, BufferPools? pools = null)
     {
-        Memory<byte>[] buffers = Enumerable.Range(0, slots).Select(_ => (Memory<byte>)new byte[slotSize]).ToArray();
-        int[] lengths = new int[slots];
-        var from = new NetEndpoint[slots];
-        var local = new PacketInfo[slots];
+        pools ??= new BufferPools(256, 256, 1420);
+        var batch = new DatagramBatch(slots);
         var received = new List<(byte[], NetEndpoint, PacketInfo)>();
         int calls = 0;
-        // Hang guard only: if datagrams are missing, Close() makes ReceiveBatch return 0 and the test fails.
+        // Hang guard only: if datagrams are missing, Close() makes Receive return 0 and the test fails.
         using var watchdog = new Timer(_ => socket.Close(), null, BlockingCall.HangGuard, Timeout.InfiniteTimeSpan);
         while (received.Count < count)
         {
-            int n = socket.ReceiveBatch(buffers, lengths, from, local);
+            int n = socket.Receive(batch, slots, pools);
             Assert.True(n > 0, $"only {received.Count} of {count} datagrams arrived");
             calls++;
-            for (int i = 0; i < n; i++)
+            for (int i = 0; i < batch.Count; i++)
             {
-                received.Add((buffers[i][..lengths[i]].ToArray(), from[i], local[i]));
+                received.Add((batch.Buffers[i].Data.ToArray(), batch.Endpoints[i], batch.Locals[i]));
             }
+
+            batch.ReturnAll();
         }
 
         return (received, calls);

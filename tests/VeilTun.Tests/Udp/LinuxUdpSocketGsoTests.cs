@@ -59,7 +59,7 @@ public sealed class LinuxUdpSocketGsoTests
             Assert.Equal(Endpoint(destination, sender.Port), from);
         }
 
-        Assert.Equal(-1, receiver.TryReceive(new byte[2048], out _, out _)); // and nothing else
+        Assert.Equal(-1, receiver.TryReceiveCoalesced(new byte[2048], out _, out _, out _)); // and nothing else
     }
 
     [Theory]
@@ -220,7 +220,7 @@ public sealed class LinuxUdpSocketGsoTests
     {
         ReadOnlyMemory<byte>[] datagrams = lengths.Select(n => (ReadOnlyMemory<byte>)new byte[n]).ToArray();
 
-        Assert.Equal(expected, NativeSocket.SegmentGroupLength(datagrams));
+        Assert.Equal(expected, LinuxUdpSocket.SegmentGroupLength(datagrams));
     }
 
     [Fact]

@@ -1,0 +1,115 @@
+using VeilTun.Buffers;
+using VeilTun.Noise;
+using VeilTun.Udp;
+
+namespace VeilTun.Device;
+
+// Outbound, TUN to UDP (wireguard-go device/send.go):
+//   1. TunReaderLoop: the TUN hands over a burst of IP packets in pooled buffers (an offload TUN has already split
+//      its super-packets into MTU-sized packets).
+//   2. Under the lock, the engine routes each packet to its peer, pads it, takes a nonce and calls SealAndSend,
+//      which appends it to the peer's lane in the crypto pipeline; AfterEngine hands the lanes' batches over.
+//   3. A crypto worker seals the batch in place (the 16-byte header goes into the headroom).
+//   4. The worker draining the peer's lane calls SendSealedBatch: the UDP transport sends the batch (runs to one
+//      endpoint as GSO messages) and returns the buffers.
+// Handshake messages, cookie replies and other single datagrams the engine makes go straight to SendDatagram.
+public sealed partial class Tunnel
+{
+    private void TunReaderLoop()
+    {
+        var burst = new List<PacketBuffer>(MaxBurstPackets * 2);
+        while (!_stop.IsCancellationRequested)
+        {
+            int n;
+            try
+            {
+                n = _tun.Read(burst, MaxBurstPackets, _pools);
+            }
+            catch (Exception ex)
+            {
+                Log(TunnelLogLevel.Error, $"TUN read failed: {ex.Message}");
+                n = 0;
+            }
+            if (n == 0)
+            {
+                foreach (var b in burst) b.Return();
+                break;
+            }
+            // One locked engine section per burst: one clock read, one batch per peer.
+            lock (_sync)
+            {
+                var now = _now();
+                foreach (var packet in burst) _engine.SendPacket(packet, now);
+                AfterEngine();
+            }
+            burst.Clear();
+        }
+        // Unless we are stopping anyway, the TUN went away and takes the tunnel with it.
+        if (_stop.IsCancellationRequested) return;
+        Raise(new TunnelEvent(TunnelEventKind.Closed, Message: "TUN closed"));
+        ThreadPool.QueueUserWorkItem(_ => Dispose());
+    }
+
+    // Runs on the one worker draining the peer's outbound lane, in nonce order.
+    private void SendSealedBatch(CryptoPipeline.Batch b)
+    {
+        var datagrams = b.Buffers.AsSpan(0, b.Count);
+        var udp = _udp;
+        if (udp is null)
+        {
+            foreach (var d in datagrams) d.Return();
+            _pools.Drops.Count(DropReason.DeviceDown, b.Count);
+            return;
+        }
+        int sent;
+        bool sourceInvalid;
+        try
+        {
+            sent = udp.Send(datagrams, b.Endpoints.AsSpan(0, b.Count), b.Locals.AsSpan(0, b.Count), out sourceInvalid);
+        }
+        catch (Exception ex)
+        {
+            Log(TunnelLogLevel.Verbose, $"UDP send failed: {ex.Message}");
+            sent = 0;
+            sourceInvalid = false;
+        }
+        if (sourceInvalid)
+        {
+            lock (_sync) _engine.ClearSource(b.Lane.Peer);
+        }
+        _pools.Drops.Count(DropReason.SendFailed, b.Count - sent);
+    }
+
+    /// <summary>
+    /// Sends one datagram the engine made and returns its buffer. A cached source address that stopped working
+    /// (address removed, route changed) is forgotten; the transport already sent again without it.
+    /// </summary>
+    private bool SendDatagram(PacketBuffer datagram, NetEndpoint to, in PacketInfo source, Peer? peer)
+    {
+        var udp = _udp;
+        if (udp is null)
+        {
+            datagram.Return();
+            CountDrop(DropReason.DeviceDown);
+            return false;
+        }
+        int sent;
+        bool sourceInvalid;
+        try
+        {
+            sent = udp.Send(new ReadOnlySpan<PacketBuffer>(in datagram), new ReadOnlySpan<NetEndpoint>(in to), new ReadOnlySpan<PacketInfo>(in source), out sourceInvalid);
+        }
+        catch (Exception ex)
+        {
+            Log(TunnelLogLevel.Verbose, $"UDP send failed: {ex.Message}");
+            sent = 0;
+            sourceInvalid = false;
+        }
+        if (sourceInvalid && peer is not null)
+        {
+            lock (_sync) _engine.ClearSource(peer);
+        }
+        if (sent == 0) CountDrop(DropReason.SendFailed);
+        return sent == 1;
+    }
+}

@@ -38,6 +38,9 @@ public sealed partial class Tunnel
             // One locked engine section per burst: one clock read, one batch per peer.
             lock (_sync)
             {
+                // The kernel hands over packets of an up link only. Its first ones (IPv6 router solicitations, DAD)
+                // can come before the link-up event: then the link is up already, and the tunnel comes up now.
+                if (!_engine.IsUp && _followLink && _tun.IsUp) SetUp(true, followLink: true);
                 var now = _now();
                 foreach (var packet in burst) _engine.SendPacket(packet, now);
                 AfterEngine();

@@ -45,6 +45,7 @@ public sealed partial class Tunnel : IDisposable
     private uint _fwmark;
     private long _timerSleepUntil; // ticks of the engine clock; written and read under _sync
     private bool _started;
+    private bool _followLink; // under _sync: down because the link is, so a packet from the TUN proves it up
     private int _disposed;
 
     /// <summary>Creates a stopped tunnel with no configuration on <paramref name="options"/>.Tun.</summary>
@@ -117,6 +118,7 @@ public sealed partial class Tunnel : IDisposable
         StartThread("timers", TimerLoop);
         StartThread("events", EventLoop);
         if (_options.StartUp ?? _tun.IsUp) SetUp(true);
+        else _followLink = _options.StartUp is null;
     }
 
     private void StartThread(string name, ThreadStart body)
@@ -145,10 +147,10 @@ public sealed partial class Tunnel : IDisposable
         switch (e.Kind)
         {
             case TunEventKind.Up:
-                SetUp(true);
+                SetUp(true, followLink: true);
                 break;
             case TunEventKind.Down:
-                SetUp(false);
+                SetUp(false, followLink: true);
                 break;
             case TunEventKind.MtuChanged:
                 lock (_sync) _engine.Mtu = _pools.Mtu = e.Mtu;
@@ -162,10 +164,15 @@ public sealed partial class Tunnel : IDisposable
     }
 
     /// <summary>Brings the interface up (binds UDP, starts timers) or down (wipes sessions, closes UDP).</summary>
-    public void SetUp(bool up)
+    public void SetUp(bool up) => SetUp(up, followLink: false);
+
+    // followLink: the state follows the TUN's link (events, or packets read while the link-up event is on its way);
+    // a caller's own SetUp takes the state out of the link's hands.
+    private void SetUp(bool up, bool followLink)
     {
         lock (_sync)
         {
+            _followLink = followLink;
             if (_disposed != 0 || up == _engine.IsUp) return;
             if (up)
             {

@@ -158,8 +158,25 @@ public sealed partial class LinuxTun : ITunDevice
     /// <summary>Kernel interface index (fixed for the life of the interface in its namespace).</summary>
     public int InterfaceIndex { get; }
 
-    /// <summary>True while the interface is IFF_UP and IFF_RUNNING, as last observed.</summary>
-    public bool IsUp => _up;
+    /// <summary>
+    /// True while the interface is IFF_UP and IFF_RUNNING: read from the kernel now (one ioctl), or as last observed
+    /// when that is not possible (closed, or the link is no longer visible from the namespace it was created in).
+    /// </summary>
+    public bool IsUp
+    {
+        get
+        {
+            if (Volatile.Read(ref _closed) != 0 || _deleted) return false;
+            try
+            {
+                return ReadLinkState(_control, _name, out int flags, out _) == 0 ? (flags & IfUpAndRunning) == IfUpAndRunning : _up;
+            }
+            catch (ObjectDisposedException)
+            {
+                return false;
+            }
+        }
+    }
 
     /// <summary>True when a netlink monitor delivers <see cref="Event"/>s (false if netlink was unavailable).</summary>
     public bool IsMonitored => _monitor is not null;

@@ -3,48 +3,41 @@ using System.Diagnostics.CodeAnalysis;
 namespace VeilTun.Uapi;
 
 /// <summary>
-/// Parses the body of a UAPI <c>set=1</c> request (wireguard.md §7.3; wg-go <c>device/uapi.go</c>) into a
-/// <see cref="SetRequest"/> without applying anything. Stateless and thread-safe.
+/// Parses the body of a UAPI <c>set=1</c> request (wg-go <c>device/uapi.go</c>) into a <see cref="SetRequest"/>
+/// without applying anything. <see cref="UapiProtocol"/> runs the same parser on the lines it reads from a
+/// connection, so a request gives the same result or error here as through the UAPI socket. Stateless and
+/// thread-safe.
 /// </summary>
 public static class UapiParser
 {
     /// <summary>
-    /// Parses the lines that follow <c>set=1</c>. An empty line ends the request; anything after it is ignored.
-    /// One trailing '\r' is removed from each line, as Go's <c>bufio.ScanLines</c> does.
+    /// Parses the bytes that follow the <c>set=1\n</c> line, as they arrive on the UAPI socket: '\n'-separated
+    /// <c>key=value</c> lines in UTF-8. One trailing '\r' is removed from each line, as Go's <c>bufio.ScanLines</c>
+    /// does. An empty line ends the request and anything after it is ignored; without one, the request ends with
+    /// <paramref name="body"/> (wg-go applies what arrived before the end of the stream). The bounds of
+    /// <see cref="UapiProtocol"/> apply: a line longer than <see cref="UapiProtocol.MaxLineLength"/> bytes or a body
+    /// longer than <see cref="UapiProtocol.MaxSetRequestBytes"/> fails with -EIO.
     /// </summary>
-    /// <param name="lines">The request lines, without their '\n'.</param>
-    /// <param name="request">The parsed request; null when parsing fails.</param>
+    /// <param name="body">The request body. Not modified; it may hold secrets, which the caller clears.</param>
+    /// <param name="request">The parsed request, which the caller owns (it holds secrets: see
+    /// <see cref="SetRequest.ClearSecrets"/>); null when parsing fails.</param>
     /// <param name="error">The first problem (errno and message); the default value on success.</param>
     /// <param name="isExtensionPeerKey">Returns true for a peer key that an extension accepts; such keys are kept in
     /// <see cref="PeerChange.ExtensionKeys"/> instead of failing with -EINVAL. Called once per unknown key.</param>
     /// <param name="isExtensionDeviceKey">The same for device keys (<see cref="SetRequest.ExtensionKeys"/>).</param>
-    /// <returns>False for invalid input; never throws for any content of <paramref name="lines"/>.</returns>
-    public static bool TryParseSet(IReadOnlyList<string> lines, [MaybeNullWhen(false)] out SetRequest request,
+    /// <returns>False for invalid input. Never throws for any content of <paramref name="body"/> (only what the
+    /// extension predicates throw).</returns>
+    public static bool TryParseSet(ReadOnlySpan<byte> body, [MaybeNullWhen(false)] out SetRequest request,
         out UapiError error, Func<string, bool>? isExtensionPeerKey = null, Func<string, bool>? isExtensionDeviceKey = null)
     {
-        ArgumentNullException.ThrowIfNull(lines);
-        var parser = new UapiSetParser(isExtensionPeerKey, isExtensionDeviceKey);
-        for (int i = 0; i < lines.Count; i++)
+        using var parser = new UapiSetParser(isExtensionPeerKey, isExtensionDeviceKey);
+        while (!body.IsEmpty)
         {
-            ReadOnlySpan<char> line = lines[i] ?? string.Empty;
-            if (line.EndsWith('\r')) line = line[..^1];
-            if (line.IsEmpty) break;
-            if (line.IndexOf('\n') >= 0)
-            {
-                parser.Result.ClearSecrets();
-                request = null;
-                error = UapiError.Protocol($"line {i + 1} contains a newline: \"{IpText.Escape(line)}\"");
-                return false;
-            }
-            if (!parser.TryAddLine(line, out error))
-            {
-                parser.Result.ClearSecrets();
-                request = null;
-                return false;
-            }
+            int newline = body.IndexOf((byte)'\n');
+            var line = newline < 0 ? body : body[..newline];
+            if (parser.AddLine(line) == UapiSetParser.LineResult.End) break;
+            body = newline < 0 ? default : body[(newline + 1)..];
         }
-        request = parser.Result;
-        error = default;
-        return true;
+        return parser.TryTakeResult(out request, out error);
     }
 }

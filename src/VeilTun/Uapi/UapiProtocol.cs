@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Globalization;
 using System.Text;
 
@@ -12,7 +11,8 @@ namespace VeilTun.Uapi;
 /// <item><c>set=1\n</c>, lines, empty line: <c>errno=N\n\n</c>. The whole request is parsed before anything is
 /// applied. On the first bad line the error is answered at once and the rest of the request (up to its empty line)
 /// is read and discarded, so the connection stays usable. If the stream ends before the empty line, what arrived is
-/// applied, as wg-go does.</item>
+/// applied, as wg-go does. The body is parsed by the parser behind <see cref="UapiParser.TryParseSet"/>, line by
+/// line as it arrives.</item>
 /// <item>Any other first line (an unknown operation) closes the connection without a reply, as wg-go does.</item>
 /// </list>
 /// Bounds: a line may hold at most <see cref="MaxLineLength"/> bytes (Go's <c>bufio.Scanner</c> limit; a longer line
@@ -115,64 +115,26 @@ public static class UapiProtocol
     /// <returns>False when the connection must be closed.</returns>
     private static async Task<bool> HandleSetAsync(Stream stream, UapiLineReader reader, IUapiHandler handler, CancellationToken ct)
     {
-        var parser = new UapiSetParser(handler.IsExtensionPeerKey, handler.IsExtensionDeviceKey);
-        bool failed = false;
-        long total = 0;
-        char[] chars = ArrayPool<char>.Shared.Rent(1024);
-        try
+        SetRequest? request;
+        using (var parser = new UapiSetParser(handler.IsExtensionPeerKey, handler.IsExtensionDeviceKey))
         {
             while (true)
             {
-                var (kind, raw) = await reader.ReadLineAsync(ct).ConfigureAwait(false);
+                var (kind, line) = await reader.ReadLineAsync(ct).ConfigureAwait(false);
                 if (kind == UapiLineReader.Kind.EndOfStream) break;
-                if (kind == UapiLineReader.Kind.TooLong)
+                var outcome = kind == UapiLineReader.Kind.TooLong ? parser.AddOverlongLine() : parser.AddLine(line.Span);
+                if (outcome == UapiSetParser.LineResult.Failed)
                 {
-                    if (!failed)
-                    {
-                        failed = true;
-                        await FailAsync(UapiError.Io($"failed to read input: line longer than {MaxLineLength} bytes")).ConfigureAwait(false);
-                    }
-                    if (!await reader.SkipLineAsync(ct).ConfigureAwait(false)) break;
-                    continue;
+                    // Answer at once; the rest of the request is still read (and discarded) to stay in sync.
+                    handler.OnError(parser.Error.ToString());
+                    await WriteErrnoAsync(stream, parser.Error.Errno, ct).ConfigureAwait(false);
                 }
-
-                var line = raw.Span;
-                if (line.Length > 0 && line[^1] == '\r') line = line[..^1]; // bufio.ScanLines drops one '\r'
-                if (line.IsEmpty) break; // the empty line ends the request
-                if (failed) continue;    // discard the rest of a failed request
-
-                total += raw.Length + 1;
-                if (total > MaxSetRequestBytes)
-                {
-                    failed = true;
-                    await FailAsync(UapiError.Io($"set request larger than {MaxSetRequestBytes} bytes")).ConfigureAwait(false);
-                    continue;
-                }
-
-                if (chars.Length < line.Length)
-                {
-                    ArrayPool<char>.Shared.Return(chars, clearArray: true);
-                    chars = ArrayPool<char>.Shared.Rent(line.Length);
-                }
-                int count = Encoding.UTF8.GetChars(line, chars);
-                bool ok = parser.TryAddLine(chars.AsSpan(0, count), out var error);
-                chars.AsSpan(0, count).Clear(); // the line may hold a private key
-                if (!ok)
-                {
-                    failed = true;
-                    await FailAsync(error).ConfigureAwait(false);
-                }
-                if (kind == UapiLineReader.Kind.PartialLine) break;
+                if (outcome == UapiSetParser.LineResult.End || kind == UapiLineReader.Kind.PartialLine) break;
+                if (kind == UapiLineReader.Kind.TooLong && !await reader.SkipLineAsync(ct).ConfigureAwait(false)) break;
             }
-        }
-        finally
-        {
-            ArrayPool<char>.Shared.Return(chars, clearArray: true);
+            if (!parser.TryTakeResult(out request, out _)) return true; // the error has been answered
         }
 
-        if (failed) return true;
-
-        var request = parser.Result;
         UapiError? result;
         try
         {
@@ -197,13 +159,6 @@ public static class UapiProtocol
             await stream.FlushAsync(ct).ConfigureAwait(false);
         }
         return true;
-
-        async Task FailAsync(UapiError error)
-        {
-            parser.Result.ClearSecrets();
-            handler.OnError(error.ToString());
-            await WriteErrnoAsync(stream, error.Errno, ct).ConfigureAwait(false);
-        }
     }
 
     private static async Task WriteErrnoAsync(Stream stream, int errno, CancellationToken ct)

@@ -1,21 +1,52 @@
+using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
+using System.Text;
 using VeilTun.Crypto;
 
 namespace VeilTun.Uapi;
 
 /// <summary>
-/// Incremental parser for the body of a <c>set=1</c> request: feed it one line at a time (without the '\n'), then
-/// take <see cref="Result"/>. Lets the protocol layer parse a large request as it arrives, without keeping the lines.
+/// The one parser of <c>set=1</c> request bodies, fed one line at a time so that the protocol layer can parse a
+/// large request as it arrives without keeping it. <see cref="UapiParser.TryParseSet"/> feeds it from a span and
+/// <see cref="UapiProtocol"/> from the connection, so both follow the same rules:
+/// <list type="bullet">
+/// <item>one trailing '\r' is removed from each line, as Go's <c>bufio.ScanLines</c> does; the empty line ends the
+/// request;</item>
+/// <item>a line longer than <see cref="UapiProtocol.MaxLineLength"/> bytes, or a body of more than
+/// <see cref="UapiProtocol.MaxSetRequestBytes"/>, fails with -EIO;</item>
+/// <item>bytes are decoded as UTF-8 (invalid sequences become U+FFFD);</item>
+/// <item>the first bad line fails the request; the lines after it, up to the empty line, are read and
+/// discarded.</item>
+/// </list>
 /// Validation and errno follow wireguard-go <c>device/uapi.go</c> (<c>handleDeviceLine</c>, <c>handlePeerLine</c>).
-/// After the first error the parser must not be fed again. Not thread-safe.
+/// Not thread-safe. Dispose it to return its buffer and clear the secrets of a request that was not taken.
 /// </summary>
-internal sealed class UapiSetParser
+internal sealed class UapiSetParser : IDisposable
 {
+    /// <summary>What one line did to the request.</summary>
+    internal enum LineResult
+    {
+        /// <summary>The line was taken (or discarded, after a failure); more may follow.</summary>
+        Continue,
+
+        /// <summary>The line was the empty line that ends the request; feed no more.</summary>
+        End,
+
+        /// <summary>The line failed the request; <see cref="Error"/> says why. Feed the rest of the request (it is
+        /// discarded) until <see cref="End"/>.</summary>
+        Failed,
+    }
+
     private readonly Func<string, bool>? _isExtensionPeerKey;
     private readonly Func<string, bool>? _isExtensionDeviceKey;
-    private readonly SetRequest _request = new();
+    private SetRequest? _request = new();
     private PeerChange? _peer;      // current peer section, null while in the device section
     private bool _peerIsDummy;      // after remove=true: validate, do not record (wg-go turns the peer into a dummy)
+    private long _total;            // bytes of the body so far, each line counted with its '\n'
+    private bool _ended;
+    private UapiError _error;
+    private char[] _chars = [];
 
     public UapiSetParser(Func<string, bool>? isExtensionPeerKey, Func<string, bool>? isExtensionDeviceKey)
     {
@@ -23,15 +54,100 @@ internal sealed class UapiSetParser
         _isExtensionDeviceKey = isExtensionDeviceKey;
     }
 
-    /// <summary>The request parsed so far.</summary>
-    public SetRequest Result => _request;
+    /// <summary>The first error; the default value while the request is good.</summary>
+    public UapiError Error => _error;
+
+    /// <summary>True once a line failed the request.</summary>
+    public bool Failed => _error.Errno != 0;
 
     /// <summary>
-    /// Parses one non-empty line (the caller handles the empty line that ends the request).
+    /// Feeds one line of the body, without its '\n' (the last line of a body may lack one: it is fed the same way).
     /// </summary>
-    /// <returns>False with <paramref name="error"/> set when the line is rejected.</returns>
-    public bool TryAddLine(ReadOnlySpan<char> line, out UapiError error)
+    public LineResult AddLine(ReadOnlySpan<byte> line)
     {
+        if (_ended) throw new InvalidOperationException("the request has already ended");
+        if (line.Length > UapiProtocol.MaxLineLength) return AddOverlongLine();
+        var raw = line;
+        if (line.Length > 0 && line[^1] == '\r') line = line[..^1];
+        if (line.IsEmpty)
+        {
+            _ended = true;
+            return LineResult.End;
+        }
+        if (Failed) return LineResult.Continue;
+
+        _total += raw.Length + 1;
+        if (_total > UapiProtocol.MaxSetRequestBytes)
+            return Fail(UapiError.Io($"set request larger than {UapiProtocol.MaxSetRequestBytes} bytes"));
+
+        int maxChars = Encoding.UTF8.GetMaxCharCount(line.Length);
+        if (_chars.Length < maxChars)
+        {
+            ReturnChars();
+            _chars = ArrayPool<char>.Shared.Rent(maxChars);
+        }
+        int count = Encoding.UTF8.GetChars(line, _chars);
+        bool ok = TryAddLine(_chars.AsSpan(0, count), out var error);
+        _chars.AsSpan(0, count).Clear(); // the line may hold a private key
+        return ok ? LineResult.Continue : Fail(error);
+    }
+
+    /// <summary>
+    /// Feeds a line that was longer than <see cref="UapiProtocol.MaxLineLength"/> bytes and was not kept (the
+    /// protocol layer drops such lines as they arrive).
+    /// </summary>
+    public LineResult AddOverlongLine()
+    {
+        if (_ended) throw new InvalidOperationException("the request has already ended");
+        if (Failed) return LineResult.Continue;
+        return Fail(UapiError.Io($"failed to read input: line longer than {UapiProtocol.MaxLineLength} bytes"));
+    }
+
+    /// <summary>
+    /// Ends parsing (after the empty line, or where the input ended: what arrived is the request, as in wg-go) and
+    /// hands over the request, which the caller then owns; or the first error. Call once.
+    /// </summary>
+    public bool TryTakeResult([MaybeNullWhen(false)] out SetRequest request, out UapiError error)
+    {
+        _ended = true;
+        error = _error;
+        if (!Failed && _request is null) throw new InvalidOperationException("the result has already been taken");
+        if (Failed || _request is null)
+        {
+            request = null;
+            return false;
+        }
+        request = _request;
+        _request = null;
+        return true;
+    }
+
+    /// <summary>Returns the line buffer and clears the secrets of a request that was not taken.</summary>
+    public void Dispose()
+    {
+        _request?.ClearSecrets();
+        _request = null;
+        ReturnChars();
+    }
+
+    private LineResult Fail(UapiError error)
+    {
+        _error = error;
+        _request?.ClearSecrets();
+        return LineResult.Failed;
+    }
+
+    private void ReturnChars()
+    {
+        if (_chars.Length == 0) return;
+        ArrayPool<char>.Shared.Return(_chars, clearArray: true);
+        _chars = [];
+    }
+
+    /// <summary>Parses one non-empty line: a device or peer key and its value.</summary>
+    private bool TryAddLine(ReadOnlySpan<char> line, out UapiError error)
+    {
+        var request = _request!;
         int eq = line.IndexOf('=');
         if (eq < 0)
         {
@@ -51,15 +167,15 @@ internal sealed class UapiSetParser
             }
             _peer = new PeerChange { PublicKey = pub.ToArray() };
             _peerIsDummy = false;
-            _request.Peers.Add(_peer);
+            request.Peers.Add(_peer);
             error = default;
             return true;
         }
 
-        return _peer is null ? TryDeviceLine(key, value, out error) : TryPeerLine(_peer, key, value, out error);
+        return _peer is null ? TryDeviceLine(request, key, value, out error) : TryPeerLine(_peer, key, value, out error);
     }
 
-    private bool TryDeviceLine(ReadOnlySpan<char> key, ReadOnlySpan<char> value, out UapiError error)
+    private bool TryDeviceLine(SetRequest request, ReadOnlySpan<char> key, ReadOnlySpan<char> value, out UapiError error)
     {
         error = default;
         switch (key)
@@ -79,8 +195,8 @@ internal sealed class UapiSetParser
                     sk[0] &= 248;
                     sk[31] = (byte)((sk[31] & 127) | 64);
                 }
-                if (_request.PrivateKey is not null) CryptographicOperations.ZeroMemory(_request.PrivateKey);
-                _request.PrivateKey = sk;
+                if (request.PrivateKey is not null) CryptographicOperations.ZeroMemory(request.PrivateKey);
+                request.PrivateKey = sk;
                 return true;
             }
             case "listen_port":
@@ -89,7 +205,7 @@ internal sealed class UapiSetParser
                     error = UapiError.Invalid($"invalid listen_port \"{IpText.Escape(value)}\": not a number from 0 to 65535");
                     return false;
                 }
-                _request.ListenPort = (int)port;
+                request.ListenPort = (int)port;
                 return true;
             case "fwmark":
                 if (!IpText.TryParseDecimal(value, allowLeadingZeros: true, uint.MaxValue, out long mark))
@@ -97,18 +213,18 @@ internal sealed class UapiSetParser
                     error = UapiError.Invalid($"invalid fwmark \"{IpText.Escape(value)}\": not a number from 0 to 4294967295");
                     return false;
                 }
-                _request.Fwmark = (uint)mark;
+                request.Fwmark = (uint)mark;
                 return true;
             case "replace_peers":
                 if (!TryTrue("replace_peers", value, out error)) return false;
-                _request.ReplacePeers = true;
+                request.ReplacePeers = true;
                 return true;
         }
 
         string keyText = key.ToString();
         if (_isExtensionDeviceKey is not null && _isExtensionDeviceKey(keyText))
         {
-            _request.ExtensionKeys.Add(new(keyText, value.ToString()));
+            request.ExtensionKeys.Add(new(keyText, value.ToString()));
             return true;
         }
         string hint = IsPeerKey(key) ? ": peer keys must follow a public_key line" : "";

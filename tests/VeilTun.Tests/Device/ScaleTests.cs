@@ -41,7 +41,7 @@ public class ScaleTests
             for (int i = 0; i < 8; i++) lines.Add($"allowed_ip={V4(p, i)}/32");
             for (int i = 0; i < 2; i++) lines.Add($"allowed_ip={V6(p, i)}/128");
         }
-        Assert.True(UapiParser.TryParseSet(lines, out var request, out var error), error.Message);
+        Assert.True(UapiParser.TryParseSet(VeilTun.Tests.Uapi.UapiParserTests.Body(lines), out var request, out var error), error.Message);
         Assert.Null(tunnel.Configure(request));
 
         var text = new StringWriter();
@@ -67,7 +67,7 @@ public class ScaleTests
         // Removing half the peers leaves exactly the other half's prefixes.
         var removal = new List<string>();
         for (int p = 0; p < Peers; p += 2) removal.AddRange([$"public_key={Convert.ToHexStringLower(keys[p])}", "remove=true"]);
-        Assert.True(UapiParser.TryParseSet(removal, out var remove, out _));
+        Assert.True(UapiParser.TryParseSet(VeilTun.Tests.Uapi.UapiParserTests.Body(removal), out var remove, out _));
         Assert.Null(tunnel.Configure(remove));
         text = new StringWriter();
         UapiWriter.WriteGet(tunnel.GetSnapshot(), text);

@@ -120,7 +120,7 @@ public class DaitaKeysTests
 
     private static UapiError? Set(Tunnel tunnel, params string[] lines)
     {
-        if (!UapiParser.TryParseSet(lines, out var request, out var error, isExtensionPeerKey: DaitaKeys.IsSetKey)) return error;
+        if (!UapiParser.TryParseSet(UapiParserTests.Body(lines), out var request, out var error, isExtensionPeerKey: DaitaKeys.IsSetKey)) return error;
         return tunnel.Configure(request);
     }
 

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text;
 using CsCheck;
 using VeilTun.Crypto;
 using VeilTun.Uapi;
@@ -15,9 +16,12 @@ public class UapiParserTests
     internal const string Psk = "188515093e952f5f22e865cef3012e72f8b5f0b598ac0309d5dacce3b70fcf52";
     internal const string Zero = "0000000000000000000000000000000000000000000000000000000000000000";
 
+    /// <summary>The lines as a request body on the wire: UTF-8, each line ended by '\n'.</summary>
+    internal static byte[] Body(IEnumerable<string> lines) => Encoding.UTF8.GetBytes(string.Concat(lines.Select(l => l + "\n")));
+
     private static SetRequest Parse(params string[] lines)
     {
-        Assert.True(UapiParser.TryParseSet(lines, out var request, out var error), error.ToString());
+        Assert.True(UapiParser.TryParseSet(Body(lines), out var request, out var error), error.ToString());
         Assert.Equal(0, error.Errno);
         return request;
     }
@@ -170,7 +174,7 @@ public class UapiParserTests
         Assert.Null(p.Endpoint);
         Assert.Equal([new AllowedIpChange(IPAddress.Parse("10.0.0.1"), 32, false)], p.AllowedIps);
 
-        Assert.False(UapiParser.TryParseSet(["public_key=" + KeyA, "remove=true", "allowed_ip=10.0.0.2/40"], out _, out var error));
+        Assert.False(UapiParser.TryParseSet(Body(["public_key=" + KeyA, "remove=true", "allowed_ip=10.0.0.2/40"]), out _, out var error));
         Assert.Equal(UapiError.ErrnoInvalid, error.Errno);
     }
 
@@ -197,15 +201,64 @@ public class UapiParserTests
     }
 
     [Fact]
+    public void LastLineWithoutNewlineIsParsed()
+    {
+        Assert.True(UapiParser.TryParseSet("listen_port=7\nfwmark=3"u8, out var r, out var error), error.ToString());
+        Assert.Equal(7, r.ListenPort);
+        Assert.Equal(3u, r.Fwmark);
+    }
+
+    [Fact]
+    public void EmptyBodyIsAnEmptyRequest()
+    {
+        Assert.True(UapiParser.TryParseSet(ReadOnlySpan<byte>.Empty, out var r, out _));
+        Assert.Null(r.ListenPort);
+        Assert.Empty(r.Peers);
+        Assert.True(UapiParser.TryParseSet("\r\nlisten_port=x\n"u8, out r, out _));
+        Assert.Null(r.ListenPort);
+    }
+
+    [Fact]
+    public void OversizedLineIsEio()
+    {
+        string huge = "private_key=" + new string('a', UapiProtocol.MaxLineLength + 10);
+        Assert.False(UapiParser.TryParseSet(Body([huge, "listen_port=1"]), out _, out var error));
+        Assert.Equal(UapiError.ErrnoIo, error.Errno);
+        Assert.Equal($"failed to read input: line longer than {UapiProtocol.MaxLineLength} bytes", error.Message);
+
+        // The bound counts the line's bytes without its '\n'.
+        string value = new string('v', UapiProtocol.MaxLineLength - "x=".Length);
+        Assert.True(UapiParser.TryParseSet(Body(["x=" + value]), out var r, out error, isExtensionDeviceKey: k => k == "x"), error.ToString());
+        Assert.Equal(value, Assert.Single(r.ExtensionKeys).Value);
+        Assert.False(UapiParser.TryParseSet(Body(["x=" + value + "v"]), out _, out error, isExtensionDeviceKey: k => k == "x"));
+        Assert.Equal(UapiError.ErrnoIo, error.Errno);
+    }
+
+    [Fact]
+    public void TheFirstBadLineDecidesTheError()
+    {
+        Assert.False(UapiParser.TryParseSet(Body(["listen_port=x", "no equals sign", "private_key=" + new string('z', 100_000)]), out _, out var error));
+        Assert.Equal("invalid listen_port \"x\": not a number from 0 to 65535", error.Message);
+    }
+
+    [Fact]
+    public void InvalidUtf8BecomesReplacementCharacters()
+    {
+        Assert.False(UapiParser.TryParseSet([(byte)'b', 0xff, (byte)'d', .. "=1\n"u8], out _, out var error));
+        Assert.Equal(UapiError.ErrnoInvalid, error.Errno);
+        Assert.Equal("invalid UAPI device key \"b\\ufffdd\" (value \"1\")", error.Message); // U+FFFD, escaped
+    }
+
+    [Fact]
     public void ExtensionKeysAreKeptInOrderWhenAccepted()
     {
         string[] lines = ["jc=4", "jmin=40", "public_key=" + KeyA, "advanced=x", "advanced=y"];
-        Assert.True(UapiParser.TryParseSet(lines, out var r, out _, k => k == "advanced", k => k is "jc" or "jmin"));
+        Assert.True(UapiParser.TryParseSet(Body(lines), out var r, out _, k => k == "advanced", k => k is "jc" or "jmin"));
         Assert.Equal([new("jc", "4"), new("jmin", "40")], r!.ExtensionKeys);
         Assert.Equal([new("advanced", "x"), new("advanced", "y")], r.Peers[0].ExtensionKeys);
 
         // Without the predicates the same keys are errors.
-        Assert.False(UapiParser.TryParseSet(lines, out _, out var error));
+        Assert.False(UapiParser.TryParseSet(Body(lines), out _, out var error));
         Assert.Equal("invalid UAPI device key \"jc\" (value \"4\")", error.Message);
     }
 
@@ -262,14 +315,15 @@ public class UapiParserTests
         { ["public_key=" + KeyA, "endpoint=[fe80::1%nosuchif0]:5"], -22, "invalid endpoint \"[fe80::1%nosuchif0]:5\": unknown IPv6 zone \"nosuchif0\" (not a number or an interface name)" },
         // Untrusted text is escaped in messages.
         { ["bad\u0001key=\"v\""], -22, "invalid UAPI device key \"bad\\x01key\" (value \"\\\"v\\\"\")" },
-        { ["line\nbreak"], -71, "line 1 contains a newline: \"line\\nbreak\"" },
+        // A '\n' inside a string ends the line: "line" is a line of its own.
+        { ["line\nbreak"], -71, "failed to parse line \"line\": expected key=value" },
     };
 
     [Theory]
     [MemberData(nameof(Rejections))]
     public void BadLinesAreRejectedWithErrnoAndMessage(string[] lines, int errno, string message)
     {
-        Assert.False(UapiParser.TryParseSet(lines, out var request, out var error));
+        Assert.False(UapiParser.TryParseSet(Body(lines), out var request, out var error));
         Assert.Null(request);
         Assert.Equal(errno, error.Errno);
         Assert.Equal(message, error.Message);
@@ -278,7 +332,7 @@ public class UapiParserTests
     [Fact]
     public void LongValuesAreCutInMessages()
     {
-        Assert.False(UapiParser.TryParseSet(["public_key=" + KeyA, "allowed_ip=" + new string('9', 5000)], out _, out var error));
+        Assert.False(UapiParser.TryParseSet(Body(["public_key=" + KeyA, "allowed_ip=" + new string('9', 5000)]), out _, out var error));
         Assert.True(error.Message.Length < 300, error.Message);
         Assert.Contains("(5000 characters)", error.Message);
     }
@@ -298,7 +352,7 @@ public class UapiParserTests
             Gen.String);
         line.Array[0, 12].Sample(lines =>
         {
-            bool ok = UapiParser.TryParseSet(lines, out var request, out var error);
+            bool ok = UapiParser.TryParseSet(Body(lines), out var request, out var error);
             Assert.Equal(ok, request is not null);
             Assert.Equal(ok, error.Errno == 0);
             if (!ok) Assert.NotEmpty(error.Message);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Text;
+using CsCheck;
 using VeilTun.Uapi;
 using Xunit;
 
@@ -219,6 +220,43 @@ public class UapiProtocolTests
         await UapiProtocol.HandleConnectionAsync(stream, handler, CancellationToken.None);
         Assert.Equal("errno=-5\n\nlisten_port=51820\nerrno=0\n\n", stream.OutputText);
         Assert.Empty(handler.Sets);
+    }
+
+    [Fact]
+    public void ProtocolAndParserAgreeOnRandomBodies()
+    {
+        // The socket and UapiParser.TryParseSet share one parser: any body gives the same errno and request.
+        var keys = Gen.OneOf("private_key", "listen_port", "fwmark", "public_key", "remove", "endpoint",
+            "allowed_ip", "replace_allowed_ips", "ext_peer", "x", "");
+        var values = Gen.OneOf(Gen.String[Gen.Char["0123456789abcdef:.[]/-\r"], 0, 20], Gen.Const(Key), Gen.Const("true"),
+            Gen.Const("10.0.0.0/8"), Gen.Const("1.2.3.4:5"), Gen.String);
+        var line = Gen.Frequency((6, Gen.Select(keys, values, (k, v) => k + "=" + v)), (1, Gen.String), (1, Gen.Const("")));
+        line.Array[0, 8].Select(Gen.Bool).Sample((lines, finalNewline) =>
+        {
+            string text = string.Join('\n', lines) + (finalNewline ? "\n" : "");
+            byte[] body = Encoding.UTF8.GetBytes(text);
+            bool ok = UapiParser.TryParseSet(body, out var parsed, out var error, k => k == "ext_peer");
+
+            var handler = new RecordingHandler();
+            var stream = new ScriptedStream([.. "set=1\n"u8, .. body]);
+            UapiProtocol.HandleConnectionAsync(stream, handler, CancellationToken.None).GetAwaiter().GetResult();
+            string reply = stream.OutputText;
+            Assert.StartsWith($"errno={error.Errno}\n\n", reply);
+            Assert.Equal(ok, !handler.Sets.IsEmpty);
+            if (!ok) return;
+            var applied = handler.Sets.First();
+            Assert.NotNull(parsed);
+            Assert.Equal(parsed.ListenPort, applied.ListenPort);
+            Assert.Equal(parsed.Peers.Count, applied.Peers.Count);
+            for (int i = 0; i < parsed.Peers.Count; i++)
+            {
+                Assert.Equal(parsed.Peers[i].PublicKey, applied.Peers[i].PublicKey);
+                Assert.Equal(parsed.Peers[i].Remove, applied.Peers[i].Remove);
+                Assert.Equal(parsed.Peers[i].Endpoint, applied.Peers[i].Endpoint);
+                Assert.Equal(parsed.Peers[i].AllowedIps, applied.Peers[i].AllowedIps);
+                Assert.Equal(parsed.Peers[i].ExtensionKeys, applied.Peers[i].ExtensionKeys);
+            }
+        }, iter: 2000);
     }
 
     [Fact]

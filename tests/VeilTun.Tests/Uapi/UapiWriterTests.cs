@@ -158,7 +158,7 @@ public class UapiWriterTests
             .Where(l => !l.StartsWith("last_handshake") && !l.StartsWith("tx_bytes") && !l.StartsWith("rx_bytes") &&
                         !l.StartsWith("jc=") && !l.StartsWith("advanced_security="))
             .ToArray();
-        Assert.True(UapiParser.TryParseSet(lines, out var r, out var error), error.ToString());
+        Assert.True(UapiParser.TryParseSet(UapiParserTests.Body(lines), out var r, out var error), error.ToString());
         Assert.Equal(51820, r!.ListenPort);
         Assert.Equal(0x1234u, r.Fwmark);
         Assert.Equal(2, r.Peers.Count);

@@ -7,7 +7,8 @@ namespace VeilTun.Benchmarks;
 /// Transport-data AEAD cost per packet (deps.md §1 baseline: 798 ns seal / 807 ns open at 1420 B, ~400 ns at 64 B)
 /// and the handshake's X25519 (deps.md §2: 26.6 µs). Seal and open run in place on one reused
 /// <see cref="ChaCha20Poly1305Context"/> with a fresh counter (nonce) per call, as the data path does, on the default
-/// backend (AVX-512, else AVX2, else libcrypto); VEILTUN_AEAD=avx2, openssl or system picks another (bench/aead.sh).
+/// backend (AVX-512, else AVX2, else libcrypto); VEILTUN_AEAD=avx512, avx2, openssl or system
+/// picks another (bench/aead.sh; <see cref="AeadSelection"/>).
 /// </summary>
 [MemoryDiagnoser]
 public class AeadBenchmarks
@@ -28,6 +29,7 @@ public class AeadBenchmarks
     [GlobalSetup]
     public void Setup()
     {
+        AeadSelection.FromEnvironment();
         var random = new Random(42);
         var key = new byte[ChaCha20Poly1305Context.KeySize];
         random.NextBytes(key);

@@ -5,7 +5,7 @@ namespace VeilTun.Benchmarks;
 
 /// <summary>
 /// Sealing one TSO segment (52-byte IPv4/TCP header + 1368 payload bytes = 1420) three ways, on the default backend
-/// (VEILTUN_AEAD=avx2, openssl or system picks another): the contiguous plaintext in place (the floor), the payload spliced
+/// (VEILTUN_AEAD picks another: <see cref="AeadSelection"/>): the contiguous plaintext in place (the floor), the payload spliced
 /// in from the super-packet (<see cref="ChaCha20Poly1305Context.SealSpliced"/>), and the copy the splitter does today
 /// followed by the in-place seal.
 /// </summary>
@@ -24,6 +24,7 @@ public class AeadSpliceBenchmarks
     [GlobalSetup]
     public void Setup()
     {
+        AeadSelection.FromEnvironment();
         var random = new Random(5);
         var key = new byte[ChaCha20Poly1305Context.KeySize];
         random.NextBytes(key);

@@ -85,7 +85,8 @@ internal static class DaemonCommand
     }
 
     // The device's options, with the tuning variables: VEILTUN_MAX_BUFFERS (the large packet buffer bound, default
-    // 1024 of 64 KiB) and VEILTUN_MAX_SMALL_BUFFERS (the small one, default 4096 of 2 KiB).
+    // 1024 of 64 KiB) and VEILTUN_MAX_SMALL_BUFFERS (the small one, default 4096 of 2 KiB). VEILTUN_AEAD is applied
+    // for every command, in Program.cs (AeadEnvironment).
     private static TunnelOptions Options(ITunDevice tun, Action<TunnelLogLevel, string> log) => new()
     {
         Tun = tun,

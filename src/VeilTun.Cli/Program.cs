@@ -5,6 +5,9 @@ using VeilTun.Cli;
 var version = typeof(InProcessDemo).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0";
 version = version.Split('+')[0];
 
+// Environment variables that choose library options are mapped here, before the library is used.
+AeadEnvironment.Apply();
+
 switch (args)
 {
     case ["--version"]:

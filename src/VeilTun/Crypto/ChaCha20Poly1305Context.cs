@@ -12,8 +12,9 @@ namespace VeilTun.Crypto;
 /// <see cref="ChaCha20Poly1305Avx512"/> on CPUs with AVX-512 (1.35x the OpenSSL path per 1420-byte packet in
 /// bench/aead.sh: OpenSSL 3.0 spends ~40% of a packet in per-call EVP work), else
 /// <see cref="ChaCha20Poly1305Avx2"/> on CPUs with AVX2 (the same algorithm in 256-bit vectors), else one OpenSSL EVP
-/// context per direction (<see cref="SetKey"/> installs the key once, each seal/open only re-initialises the nonce;
-/// deps.md §1), else System.Security.Cryptography. VEILTUN_AEAD=avx2, openssl or system forces one, for comparisons.
+/// context per direction (<see cref="SetKey"/> installs the key once, each seal/open only re-initialises the nonce,
+/// where System.Security.Cryptography re-keys on every call), else System.Security.Cryptography. <see cref="SelectBackend"/>
+/// forces one (<see cref="AeadBackend"/>), for comparisons.
 /// </summary>
 /// <remarks>
 /// <para><b>Not thread-safe.</b> Use one instance per worker thread (per key), or
@@ -41,7 +42,7 @@ public sealed class ChaCha20Poly1305Context : IDisposable
     [ThreadStatic]
     private static ChaCha20Poly1305Context? t_current;
 
-    private readonly Backend _backend;
+    private readonly AeadBackend _backend;
     private readonly uint[]? _managedKey; // AVX-512 and AVX2 paths: the key as eight little-endian words (zeroed on clear)
     private readonly SafeEvpCipherCtxHandle? _encrypt;
     private readonly SafeEvpCipherCtxHandle? _decrypt;
@@ -49,80 +50,98 @@ public sealed class ChaCha20Poly1305Context : IDisposable
     private bool _hasKey;
     private bool _disposed;
 
-    /// <summary>Which implementation runs the AEAD.</summary>
-    internal enum Backend
+    // The process's backend once chosen (by SelectBackend or by the first use of the default), else -1.
+    private static int s_selected = -1;
+
+    /// <summary>
+    /// Forces the backend of every context this process creates with <see cref="ChaCha20Poly1305Context()"/> (and so
+    /// of the tunnels' data path and <see cref="ForCurrentThread"/>), for comparisons or to avoid an implementation.
+    /// The backend is chosen once per process: call this before the first context is created and before
+    /// <see cref="ImplementationName"/> is read. Without a call the process uses <see cref="AeadBackend.Auto"/>.
+    /// Calling it again, or after the choice was made, is allowed only with a backend that resolves to the same one.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="backend"/> is not a defined value.</exception>
+    /// <exception cref="PlatformNotSupportedException">This machine cannot run <paramref name="backend"/> (see
+    /// <see cref="IsBackendSupported"/>).</exception>
+    /// <exception cref="InvalidOperationException">The process already uses another backend.</exception>
+    public static void SelectBackend(AeadBackend backend)
     {
-        /// <summary><see cref="ChaCha20Poly1305Avx512"/> (x64 with AVX-512).</summary>
-        Avx512,
-
-        /// <summary><see cref="ChaCha20Poly1305Avx2"/> (x64 with AVX2).</summary>
-        Avx2,
-
-        /// <summary>OpenSSL 3 libcrypto EVP, one context per direction.</summary>
-        LibCrypto,
-
-        /// <summary>System.Security.Cryptography.ChaCha20Poly1305 (re-keys per call).</summary>
-        System,
+        if (!Enum.IsDefined(backend)) throw new ArgumentOutOfRangeException(nameof(backend), backend, "not an AEAD backend");
+        if (!IsBackendSupported(backend)) throw new PlatformNotSupportedException($"The {backend} AEAD backend is not available on this machine.");
+        var resolved = backend == AeadBackend.Auto ? ResolveAuto() : backend;
+        int previous = Interlocked.CompareExchange(ref s_selected, (int)resolved, -1);
+        if (previous != -1 && previous != (int)resolved)
+            throw new InvalidOperationException($"The process already uses the {(AeadBackend)previous} AEAD backend; select one before the first ChaCha20Poly1305Context is created.");
     }
 
     /// <summary>
-    /// The default backend: AVX-512 when the CPU has it, else AVX2, else libcrypto, else System. VEILTUN_AEAD=avx2
-    /// (where the CPU has AVX2), openssl or system picks another one, for comparisons (bench/aead.sh,
-    /// bench/throughput.sh).
+    /// True when this machine can run <paramref name="backend"/>: AVX-512F or AVX2 in the CPU (and enabled in .NET),
+    /// libcrypto.so.3 loadable for <see cref="AeadBackend.OpenSsl"/>. <see cref="AeadBackend.Auto"/> and
+    /// <see cref="AeadBackend.System"/> are always available.
     /// </summary>
-    internal static readonly Backend DefaultBackend = ChooseDefault();
-
-    private static Backend ChooseDefault()
+    public static bool IsBackendSupported(AeadBackend backend) => backend switch
     {
-        switch (Environment.GetEnvironmentVariable("VEILTUN_AEAD"))
-        {
-            case "system":
-                return Backend.System;
-            case "openssl":
-                break;
-            case "avx2" when ChaCha20Poly1305Avx2.IsSupported:
-                return Backend.Avx2;
-            default:
-                if (ChaCha20Poly1305Avx512.IsSupported) return Backend.Avx512;
-                if (ChaCha20Poly1305Avx2.IsSupported) return Backend.Avx2;
-                break;
-        }
+        AeadBackend.Auto or AeadBackend.System => true,
+        AeadBackend.Avx512 => ChaCha20Poly1305Avx512.IsSupported,
+        AeadBackend.Avx2 => ChaCha20Poly1305Avx2.IsSupported,
+        AeadBackend.OpenSsl => LibCrypto.IsAvailable,
+        _ => false,
+    };
 
-        return LibCrypto.IsAvailable ? Backend.LibCrypto : Backend.System;
+    /// <summary>
+    /// The process's backend: the one given to <see cref="SelectBackend"/>, else (fixed on first use) AVX-512 when
+    /// the CPU has it, else AVX2, else libcrypto, else System.
+    /// </summary>
+    internal static AeadBackend DefaultBackend
+    {
+        get
+        {
+            int selected = Volatile.Read(ref s_selected);
+            if (selected == -1)
+            {
+                int previous = Interlocked.CompareExchange(ref s_selected, (int)ResolveAuto(), -1);
+                selected = previous == -1 ? Volatile.Read(ref s_selected) : previous;
+            }
+            return (AeadBackend)selected;
+        }
     }
 
-    /// <summary>The transport-data implementation this process uses: "avx512", "avx2", "libcrypto" or "system".</summary>
+    private static AeadBackend ResolveAuto()
+    {
+        if (ChaCha20Poly1305Avx512.IsSupported) return AeadBackend.Avx512;
+        if (ChaCha20Poly1305Avx2.IsSupported) return AeadBackend.Avx2;
+        return LibCrypto.IsAvailable ? AeadBackend.OpenSsl : AeadBackend.System;
+    }
+
+    /// <summary>The transport-data implementation this process uses: "avx512", "avx2", "libcrypto" or "system".
+    /// Reading it fixes the process's backend (see <see cref="SelectBackend"/>).</summary>
     public static string ImplementationName => DefaultBackend switch
     {
-        Backend.Avx512 => "avx512",
-        Backend.Avx2 => "avx2",
-        Backend.LibCrypto => "libcrypto",
+        AeadBackend.Avx512 => "avx512",
+        AeadBackend.Avx2 => "avx2",
+        AeadBackend.OpenSsl => "libcrypto",
         _ => "system",
     };
 
-    /// <summary>Creates a context with no key. Call <see cref="SetKey"/> before sealing or opening.</summary>
+    /// <summary>Creates a context with no key on the process's backend (<see cref="SelectBackend"/>). Call
+    /// <see cref="SetKey"/> before sealing or opening.</summary>
     public ChaCha20Poly1305Context()
         : this(DefaultBackend)
     {
     }
 
-    /// <summary>Test hook: <paramref name="useLibCrypto"/> = false forces the System.Security.Cryptography fallback.</summary>
-    internal ChaCha20Poly1305Context(bool useLibCrypto)
-        : this(useLibCrypto ? Backend.LibCrypto : Backend.System)
+    /// <summary>Test hook: a context on the given backend (not <see cref="AeadBackend.Auto"/>; it must be supported here).</summary>
+    internal ChaCha20Poly1305Context(AeadBackend backend)
     {
-    }
-
-    /// <summary>Test hook: a context on the given backend (which must be supported here).</summary>
-    internal ChaCha20Poly1305Context(Backend backend)
-    {
+        if (backend is AeadBackend.Auto || !Enum.IsDefined(backend)) throw new ArgumentOutOfRangeException(nameof(backend), backend, "a concrete backend is needed");
         _backend = backend;
-        if (backend is Backend.Avx512 or Backend.Avx2)
+        if (backend is AeadBackend.Avx512 or AeadBackend.Avx2)
         {
-            if (backend == Backend.Avx512 && !ChaCha20Poly1305Avx512.IsSupported) throw new PlatformNotSupportedException("AVX-512 is not available.");
-            if (backend == Backend.Avx2 && !ChaCha20Poly1305Avx2.IsSupported) throw new PlatformNotSupportedException("AVX2 is not available.");
+            if (backend == AeadBackend.Avx512 && !ChaCha20Poly1305Avx512.IsSupported) throw new PlatformNotSupportedException("AVX-512 is not available.");
+            if (backend == AeadBackend.Avx2 && !ChaCha20Poly1305Avx2.IsSupported) throw new PlatformNotSupportedException("AVX2 is not available.");
             _managedKey = GC.AllocateArray<uint>(8, pinned: true); // pinned: never copied around by the GC
         }
-        else if (backend == Backend.LibCrypto)
+        else if (backend == AeadBackend.OpenSsl)
         {
             _encrypt = LibCrypto.CreateChaCha20Poly1305Context(encrypt: true);
             try
@@ -159,7 +178,7 @@ public sealed class ChaCha20Poly1305Context : IDisposable
     internal bool UsesLibCrypto => _encrypt is not null;
 
     /// <summary>The backend this instance runs on.</summary>
-    internal Backend Implementation => _backend;
+    internal AeadBackend Implementation => _backend;
 
     /// <summary>
     /// Installs <paramref name="key"/> (exactly <see cref="KeySize"/> bytes) for both directions. The key is copied;
@@ -259,7 +278,7 @@ public sealed class ChaCha20Poly1305Context : IDisposable
         {
             Span<uint> words = stackalloc uint[3];
             NonceWords(nonce, words);
-            if (_backend == Backend.Avx512) ChaCha20Poly1305Avx512.SealSpliced(_managedKey, words, buffer, at, middle, tag);
+            if (_backend == AeadBackend.Avx512) ChaCha20Poly1305Avx512.SealSpliced(_managedKey, words, buffer, at, middle, tag);
             else ChaCha20Poly1305Avx2.SealSpliced(_managedKey, words, buffer, at, middle, tag);
         }
         else if (_encrypt is not null)
@@ -372,7 +391,7 @@ public sealed class ChaCha20Poly1305Context : IDisposable
         {
             Span<uint> words = stackalloc uint[3];
             NonceWords(nonce, words);
-            if (_backend == Backend.Avx512) ChaCha20Poly1305Avx512.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
+            if (_backend == AeadBackend.Avx512) ChaCha20Poly1305Avx512.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
             else ChaCha20Poly1305Avx2.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
         }
         else if (_encrypt is not null)
@@ -419,7 +438,7 @@ public sealed class ChaCha20Poly1305Context : IDisposable
         {
             Span<uint> words = stackalloc uint[3];
             NonceWords(nonce, words);
-            ok = _backend == Backend.Avx512
+            ok = _backend == AeadBackend.Avx512
                 ? ChaCha20Poly1305Avx512.TryOpen(_managedKey, words, ciphertext, associatedData, tag, plaintext)
                 : ChaCha20Poly1305Avx2.TryOpen(_managedKey, words, ciphertext, associatedData, tag, plaintext);
         }

@@ -158,8 +158,8 @@ public sealed class ChaCha20Poly1305Avx2Tests
         if (!ChaCha20Poly1305Avx2.IsSupported) return;
         var random = new Random(20261127);
         var key = new byte[32];
-        using var avx2 = new ChaCha20Poly1305Context(ChaCha20Poly1305Context.Backend.Avx2);
-        using var openSsl = new ChaCha20Poly1305Context(ChaCha20Poly1305Context.Backend.LibCrypto);
+        using var avx2 = new ChaCha20Poly1305Context(AeadBackend.Avx2);
+        using var openSsl = new ChaCha20Poly1305Context(AeadBackend.OpenSsl);
         SystemChaCha20Poly1305? system = null;
         try
         {

@@ -49,8 +49,8 @@ public sealed class ChaCha20Poly1305Avx512Tests
         if (!ChaCha20Poly1305Avx512.IsSupported) return;
         var random = new Random(20261126);
         var key = new byte[32];
-        using var avx = new ChaCha20Poly1305Context(ChaCha20Poly1305Context.Backend.Avx512);
-        using var openSsl = new ChaCha20Poly1305Context(ChaCha20Poly1305Context.Backend.LibCrypto);
+        using var avx = new ChaCha20Poly1305Context(AeadBackend.Avx512);
+        using var openSsl = new ChaCha20Poly1305Context(AeadBackend.OpenSsl);
         int[] edges = [0, 1, 15, 16, 17, 63, 64, 65, 191, 192, 193, 255, 256, 257, 447, 448, 449, 1420, 1436, 65535, 65536 + 37];
         for (int round = 0; round < 600; round++)
         {

@@ -50,15 +50,15 @@ public class ChaCha20Poly1305ContextTests
     /// </summary>
     public static TheoryData<string> Backends()
     {
-        var data = new TheoryData<string> { nameof(ChaCha20Poly1305Context.Backend.LibCrypto), nameof(ChaCha20Poly1305Context.Backend.System) };
-        if (ChaCha20Poly1305Avx512.IsSupported) data.Add(nameof(ChaCha20Poly1305Context.Backend.Avx512));
-        if (ChaCha20Poly1305Avx2.IsSupported) data.Add(nameof(ChaCha20Poly1305Context.Backend.Avx2));
+        var data = new TheoryData<string> { nameof(AeadBackend.OpenSsl), nameof(AeadBackend.System) };
+        if (ChaCha20Poly1305Avx512.IsSupported) data.Add(nameof(AeadBackend.Avx512));
+        if (ChaCha20Poly1305Avx2.IsSupported) data.Add(nameof(AeadBackend.Avx2));
         return data;
     }
 
     private static ChaCha20Poly1305Context NewContext(string backend, ReadOnlySpan<byte> key)
     {
-        var context = new ChaCha20Poly1305Context(Enum.Parse<ChaCha20Poly1305Context.Backend>(backend));
+        var context = new ChaCha20Poly1305Context(Enum.Parse<AeadBackend>(backend));
         context.SetKey(key);
         return context;
     }
@@ -76,17 +76,48 @@ public class ChaCha20Poly1305ContextTests
     [Fact]
     public void TheFastestAvailableBackendIsTheDefaultOnLinux()
     {
-        // Guards against a silent fall back to a slow path (e.g. a wrong library name) on the platform we ship.
-        if (OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("VEILTUN_AEAD") is null)
+        // Guards against a silent fall back to a slow path (e.g. a wrong library name) on the platform we ship. The
+        // test process never selects a backend, so it runs on Auto.
+        if (OperatingSystem.IsLinux())
         {
             Assert.True(LibCrypto.IsAvailable);
             using var context = new ChaCha20Poly1305Context();
-            var expected = ChaCha20Poly1305Avx512.IsSupported ? ChaCha20Poly1305Context.Backend.Avx512
-                : ChaCha20Poly1305Avx2.IsSupported ? ChaCha20Poly1305Context.Backend.Avx2
-                : ChaCha20Poly1305Context.Backend.LibCrypto;
+            var expected = ChaCha20Poly1305Avx512.IsSupported ? AeadBackend.Avx512
+                : ChaCha20Poly1305Avx2.IsSupported ? AeadBackend.Avx2
+                : AeadBackend.OpenSsl;
             Assert.Equal(expected, context.Implementation);
-            Assert.Equal(expected.ToString().ToLowerInvariant(), ChaCha20Poly1305Context.ImplementationName);
+            Assert.Equal(expected == AeadBackend.OpenSsl ? "libcrypto" : expected.ToString().ToLowerInvariant(), ChaCha20Poly1305Context.ImplementationName);
         }
+    }
+
+    [Fact]
+    public void SelectingTheBackendInUseIsAllowedAndAnotherOneIsRefused()
+    {
+        // The backend is fixed once the process uses it (here by ImplementationName), so this test cannot change
+        // what the other tests run on.
+        string name = ChaCha20Poly1305Context.ImplementationName;
+        AeadBackend inUse;
+        using (var context = new ChaCha20Poly1305Context()) inUse = context.Implementation;
+        ChaCha20Poly1305Context.SelectBackend(AeadBackend.Auto); // resolves to the backend in use
+        ChaCha20Poly1305Context.SelectBackend(inUse);
+        var other = inUse == AeadBackend.System ? AeadBackend.OpenSsl : AeadBackend.System;
+        if (ChaCha20Poly1305Context.IsBackendSupported(other))
+            Assert.Throws<InvalidOperationException>(() => ChaCha20Poly1305Context.SelectBackend(other));
+        Assert.Equal(name, ChaCha20Poly1305Context.ImplementationName);
+    }
+
+    [Fact]
+    public void UnsupportedOrUndefinedBackendsAreRefused()
+    {
+        Assert.True(ChaCha20Poly1305Context.IsBackendSupported(AeadBackend.Auto));
+        Assert.True(ChaCha20Poly1305Context.IsBackendSupported(AeadBackend.System));
+        Assert.Equal(ChaCha20Poly1305Avx512.IsSupported, ChaCha20Poly1305Context.IsBackendSupported(AeadBackend.Avx512));
+        Assert.Equal(ChaCha20Poly1305Avx2.IsSupported, ChaCha20Poly1305Context.IsBackendSupported(AeadBackend.Avx2));
+        Assert.Equal(LibCrypto.IsAvailable, ChaCha20Poly1305Context.IsBackendSupported(AeadBackend.OpenSsl));
+        if (!ChaCha20Poly1305Avx512.IsSupported)
+            Assert.Throws<PlatformNotSupportedException>(() => ChaCha20Poly1305Context.SelectBackend(AeadBackend.Avx512));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ChaCha20Poly1305Context.SelectBackend((AeadBackend)42));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ChaCha20Poly1305Context(AeadBackend.Auto));
     }
 
     [Theory]

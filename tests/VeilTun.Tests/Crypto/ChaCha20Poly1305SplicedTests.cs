@@ -23,7 +23,7 @@ public sealed class ChaCha20Poly1305SplicedTests(ITestOutputHelper output)
 
     private static ChaCha20Poly1305Context NewContext(string backend, ReadOnlySpan<byte> key)
     {
-        var context = new ChaCha20Poly1305Context(Enum.Parse<ChaCha20Poly1305Context.Backend>(backend));
+        var context = new ChaCha20Poly1305Context(Enum.Parse<AeadBackend>(backend));
         context.SetKey(key);
         return context;
     }
@@ -210,7 +210,7 @@ public sealed class ChaCha20Poly1305SplicedTests(ITestOutputHelper output)
     {
         var buffer = new byte[64];
         var middle = new byte[8];
-        var context = new ChaCha20Poly1305Context(Enum.Parse<ChaCha20Poly1305Context.Backend>(backend));
+        var context = new ChaCha20Poly1305Context(Enum.Parse<AeadBackend>(backend));
         Assert.Throws<InvalidOperationException>(() => context.SealSpliced(0, buffer, 4, middle));
         context.SetKey(new byte[32]);
         context.Dispose();

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
-using VeilTun.Interop;
-using LibCrypto = VeilTun.Interop.Interop.LibCrypto;
+using LibCrypto = VeilTun.Interop.LibCrypto;
 using SystemChaCha20Poly1305 = System.Security.Cryptography.ChaCha20Poly1305;
 
 namespace VeilTun.Crypto;

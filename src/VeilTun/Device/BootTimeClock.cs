@@ -24,7 +24,7 @@ public static class BootTimeClock
     {
         try
         {
-            if (Interop.Interop.Clock.clock_gettime(Interop.Interop.Clock.CLOCK_BOOTTIME, out var ts) == 0)
+            if (Interop.Clock.clock_gettime(Interop.Clock.CLOCK_BOOTTIME, out var ts) == 0)
             {
                 now = TimeSpan.FromTicks(ts.Seconds * TimeSpan.TicksPerSecond + ts.Nanoseconds / 100);
                 return true;

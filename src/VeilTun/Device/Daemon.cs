@@ -10,11 +10,11 @@ public static class Daemon
     /// </summary>
     public static void Detach(bool keepStdio)
     {
-        Interop.Interop.Process.setsid();
+        Interop.Process.setsid();
         if (keepStdio) return;
-        int devNull = Interop.Interop.Process.open("/dev/null", Interop.Interop.Process.O_RDWR);
+        int devNull = Interop.Process.open("/dev/null", Interop.Process.O_RDWR);
         if (devNull < 0) return;
-        for (int fd = 0; fd <= 2; fd++) Interop.Interop.Process.dup2(devNull, fd);
-        if (devNull > 2) Interop.Interop.Process.close(devNull);
+        for (int fd = 0; fd <= 2; fd++) Interop.Process.dup2(devNull, fd);
+        if (devNull > 2) Interop.Process.close(devNull);
     }
 }

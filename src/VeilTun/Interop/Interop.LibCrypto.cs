@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace VeilTun.Interop;
+namespace VeilTun;
 
 internal static partial class Interop
 {

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace VeilTun.Interop;
+namespace VeilTun;
 
 internal static partial class Interop
 {

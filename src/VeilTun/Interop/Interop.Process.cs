@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace VeilTun.Interop;
+namespace VeilTun;
 
 internal static partial class Interop
 {

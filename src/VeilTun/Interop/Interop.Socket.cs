@@ -4,7 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using VeilTun.Udp;
 
-namespace VeilTun.Interop;
+namespace VeilTun;
 
 internal static partial class Interop
 {

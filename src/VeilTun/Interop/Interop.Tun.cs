@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace VeilTun.Interop;
+namespace VeilTun;
 
 internal static partial class Interop
 {

@@ -1,11 +1,10 @@
 using System.Buffers.Binary;
 using System.Text;
 using VeilTun.Buffers;
-using VeilTun.Interop;
-using LibcIo = VeilTun.Interop.Interop.LibcIo;
-using Netlink = VeilTun.Interop.Interop.Netlink;
-using NativeSocket = VeilTun.Interop.Interop.Socket;
-using NativeTun = VeilTun.Interop.Interop.Tun;
+using LibcIo = VeilTun.Interop.LibcIo;
+using Netlink = VeilTun.Interop.Netlink;
+using NativeSocket = VeilTun.Interop.Socket;
+using NativeTun = VeilTun.Interop.Tun;
 
 namespace VeilTun.Tun;
 

@@ -19,7 +19,7 @@ public static class NetworkNamespace
             try
             {
                 using var ns = File.OpenHandle(Path.Combine("/var/run/netns", name));
-                if (Interop.Interop.Netns.setns(ns, Interop.Interop.Netns.CLONE_NEWNET) != 0)
+                if (Interop.Netns.setns(ns, Interop.Netns.CLONE_NEWNET) != 0)
                     throw new IOException($"setns({name}) failed: errno {Marshal.GetLastPInvokeError()}");
                 result = action();
             }

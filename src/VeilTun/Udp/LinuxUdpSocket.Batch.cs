@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using VeilTun.Buffers;
 using VeilTun.Noise;
-using NativeSocket = VeilTun.Interop.Interop.Socket;
+using NativeSocket = VeilTun.Interop.Socket;
 
 namespace VeilTun.Udp;
 

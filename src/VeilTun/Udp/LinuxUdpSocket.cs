@@ -1,7 +1,6 @@
 using System.Net.Sockets;
-using VeilTun.Interop;
-using LibcIo = VeilTun.Interop.Interop.LibcIo;
-using NativeSocket = VeilTun.Interop.Interop.Socket;
+using LibcIo = VeilTun.Interop.LibcIo;
+using NativeSocket = VeilTun.Interop.Socket;
 
 namespace VeilTun.Udp;
 

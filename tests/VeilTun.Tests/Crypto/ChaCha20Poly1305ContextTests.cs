@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using VeilTun.Crypto;
 using Xunit;
-using LibCrypto = VeilTun.Interop.Interop.LibCrypto;
+using LibCrypto = VeilTun.Interop.LibCrypto;
 using SystemChaCha20Poly1305 = System.Security.Cryptography.ChaCha20Poly1305;
 
 namespace VeilTun.Tests.Crypto;

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using Xunit;
-using LibcIo = VeilTun.Interop.Interop.LibcIo;
+using LibcIo = VeilTun.Interop.LibcIo;
 
 namespace VeilTun.Tests.Fakes;
 

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Security.Cryptography;
-using LibcIo = VeilTun.Interop.Interop.LibcIo;
-using Netns = VeilTun.Interop.Interop.Netns;
+using LibcIo = VeilTun.Interop.LibcIo;
+using Netns = VeilTun.Interop.Netns;
 
 namespace VeilTun.Tests.Fakes;
 

@@ -5,11 +5,10 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.Win32.SafeHandles;
-using VeilTun.Interop;
 using VeilTun.Tests.Fakes;
 using VeilTun.Tun;
 using Xunit;
-using NativeTun = VeilTun.Interop.Interop.Tun;
+using NativeTun = VeilTun.Interop.Tun;
 
 namespace VeilTun.Tests.Tun;
 

@@ -4,7 +4,7 @@ using VeilTun.Tests.Fakes;
 using VeilTun.Udp;
 using Xunit;
 using static VeilTun.Tests.Udp.LinuxUdpSocketTests;
-using NativeSocket = VeilTun.Interop.Interop.Socket;
+using NativeSocket = VeilTun.Interop.Socket;
 
 namespace VeilTun.Tests.Udp;
 

@@ -5,7 +5,8 @@ namespace VeilTun.Benchmarks;
 
 /// <summary>
 /// The BLAKE2s family on handshake-sized inputs: HASH (MixHash), MAC (mac1, 16-byte output),
-/// HMAC and KDF2 (MixKey with a DH result). deps.md §3 has BouncyCastle's numbers for comparison.
+/// HMAC and KDF2 (MixKey with a DH result). For comparison, BouncyCastle hashes 150 bytes in 424 ns on the
+/// development machine (docs/crypto.md).
 /// </summary>
 [MemoryDiagnoser]
 public class Blake2sBenchmarks

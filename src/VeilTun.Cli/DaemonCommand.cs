@@ -15,7 +15,7 @@ namespace VeilTun.Cli;
 /// and exit 0 only once it listens (1 if its setup failed). WG_TUN_FD / WG_UAPI_FD hand over existing
 /// descriptors; LOG_LEVEL is verbose|debug, error (default) or silent. SIGINT/SIGTERM, deleting the interface or
 /// deleting the socket file stop it; the socket and the interface are removed on the way out.
-/// With <c>--via ENTRYNAME --entry-address ADDR[,ADDR6] [--entry-mtu N]</c> it runs a multihop pair (issue 7): the exit
+/// With <c>--via ENTRYNAME --entry-address ADDR[,ADDR6] [--entry-mtu N]</c> it runs a multihop pair: the exit
 /// device on IFNAME and an entry device with no TUN and its own socket ENTRYNAME.sock beside IFNAME.sock.
 /// </summary>
 internal static class DaemonCommand

@@ -24,7 +24,8 @@ N=10                        # pings per size
 SIZES=(56 500 1000)         # ping payloads: IP lengths 84, 528, 1028
 
 # The machine (built here, not taken from the code under test): s0 --NormalSent--> s1; s1 = SendPadding after
-# exactly 10 ms, --PaddingSent--> s0. bincode by maybenot.md §3, zlib, base64, "02" prefix.
+# exactly 10 ms, --PaddingSent--> s0. maybenot's machine encoding: bincode, zlib, base64,
+# "02" prefix.
 MACHINE=$(python3 - <<'PY'
 import base64, struct, zlib
 f64 = lambda x: struct.pack('<d', x)

@@ -4,7 +4,7 @@
 #   ns I: wireguard-go initiator, veth0 198.51.100.2, tunnel 192.0.2.2
 #   ns F: flooder (python3), veth0 203.0.113.2
 # The flood: handshake initiations whose mac1 is valid (keyed BLAKE2s-128, key BLAKE2s-256("mac1----" || Spub_R),
-# over bytes 0..115; wireguard.md §3) and whose ephemeral/static/timestamp are random, in bursts of 256 every 40 ms
+# over bytes 0..115; whitepaper §5.4.4) and whose ephemeral/static/timestamp are random, in bursts of 256 every 40 ms
 # (6,400/s, bounded by time and count). A burst fills veiltun's handshake queue past 1024/8 = 128 entries, which
 # (as in wireguard-go) means "under load" for 1 s: initiations without a valid mac2 get a 64-byte cookie reply.
 # Checks: cookie replies reach the flooder (counted on the wire with nft, and each one decrypts with

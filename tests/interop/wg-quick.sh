@@ -3,7 +3,7 @@
 #   ns A: WG_QUICK_USERSPACE_IMPLEMENTATION=veiltun wg-quick up $VT_TMP/vtq<pid>.conf  (veth 198.51.100.1)
 #   ns B: wireguard-go configured with wg(8)                                            (veth 198.51.100.2)
 # Tunnel addresses 192.0.2.1-2/24 and 2001:db8:a::1-2/64. There is no kernel WireGuard module here, so wg-quick's
-# `ip link add type wireguard` fails and it falls back to "$WG_QUICK_USERSPACE_IMPLEMENTATION IF" (wireguard.md §7.4).
+# `ip link add type wireguard` fails and it falls back to "$WG_QUICK_USERSPACE_IMPLEMENTATION IF" (wg-quick(8)).
 # Checks: up, PostUp/PostDown hooks, wg show, pings both ways (v4, v6, full MTU), wg set (peer options with a PSK
 # handshake, fwmark, listen port with the peer roaming), addconf, syncconf (keeping the session), showconf|setconf,
 # an IPv6 underlay endpoint, and wg-quick down removing the interface and the socket and ending the daemon. Prints PASS/FAIL lines and "N passed, N failed".

@@ -284,7 +284,7 @@ public sealed class ChaCha20Poly1305Context : IDisposable
         {
             // Copy, then one update: OpenSSL 3.0 costs ~90 ns per EVP_CipherUpdate, so three updates (head in
             // place, middle from its buffer, tail in place; even cut at 64-byte block edges) sealed a 52 + 1368-byte
-            // segment 0.18 us slower than the copy and one update (AeadSpliceBenchmarks, session 4).
+            // segment 0.18 us slower than the copy and one update (AeadSpliceBenchmarks).
             middle.CopyTo(buffer[at..]);
             if (!LibCrypto.AeadSeal(_encrypt, nonce, buffer, default, buffer, tag))
             {
@@ -508,7 +508,7 @@ public sealed class ChaCha20Poly1305Context : IDisposable
         words[2] = BinaryPrimitives.ReadUInt32LittleEndian(nonce[8..]);
     }
 
-    // WireGuard whitepaper §5.4.6 / wireguard.md §2.1: 32 bits of zeros followed by the 64-bit little-endian counter.
+    // WireGuard whitepaper §5.4.6: 32 bits of zeros followed by the 64-bit little-endian counter.
     private static void WriteWireGuardNonce(Span<byte> nonce, ulong counter)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(nonce, 0);

@@ -3,7 +3,8 @@ using System.Security.Cryptography;
 namespace VeilTun.Crypto;
 
 /// <summary>
-/// X25519 Diffie-Hellman (RFC 7748 §5) over Geralt / libsodium (deps.md §2: 26.6 µs per shared secret, no allocation).
+/// X25519 Diffie-Hellman (RFC 7748 §5) over Geralt / libsodium (26.6 µs per shared secret on the development
+/// machine, docs/crypto.md; no allocation).
 /// All members are stateless and thread-safe. Keys, public keys and shared secrets are <see cref="KeySize"/> bytes.
 /// </summary>
 /// <remarks>
@@ -17,8 +18,8 @@ public static class X25519
     public const int KeySize = 32;
 
     /// <summary>
-    /// Clamps <paramref name="key"/> (exactly <see cref="KeySize"/> bytes) in place, per RFC 7748 §5 and
-    /// wireguard.md §2.1: <c>sk[0] &amp;= 248; sk[31] = (sk[31] &amp; 127) | 64</c>.
+    /// Clamps <paramref name="key"/> (exactly <see cref="KeySize"/> bytes) in place, per RFC 7748 §5 (as
+    /// WireGuard stores private keys): <c>sk[0] &amp;= 248; sk[31] = (sk[31] &amp; 127) | 64</c>.
     /// </summary>
     public static void ClampPrivateKey(Span<byte> key)
     {
@@ -42,7 +43,7 @@ public static class X25519
     /// Computes the shared secret <c>X25519(privateKey, publicKey)</c> into <paramref name="sharedSecret"/>
     /// (all spans <see cref="KeySize"/> bytes). Returns false, without throwing, when the result would be all zeros
     /// — i.e. <paramref name="publicKey"/> is a low-order point — in which case WireGuard aborts the handshake
-    /// (wireguard.md §2.1); <paramref name="sharedSecret"/> is then zeroed. <paramref name="publicKey"/> comes from
+    /// (as wireguard-go and the kernel do); <paramref name="sharedSecret"/> is then zeroed. <paramref name="publicKey"/> comes from
     /// the network and may be any 32 bytes; its top bit is ignored (RFC 7748 §5).
     /// </summary>
     /// <exception cref="ArgumentException">A span has the wrong length.</exception>

@@ -7,7 +7,7 @@ internal static partial class Interop
 {
     /// <summary>
     /// OpenSSL 3 libcrypto EVP bindings for ChaCha20-Poly1305 (RFC 8439). libcrypto.so.3 is already a hard runtime
-    /// dependency of System.Security.Cryptography on Linux, so this adds no native dependency (deps.md §1).
+    /// dependency of System.Security.Cryptography on Linux, so this adds no native dependency.
     /// The span-level helpers (<see cref="InitCipher"/>, <see cref="SetKey"/>, <see cref="AeadSeal"/>,
     /// <see cref="AeadOpen"/>) take one reference on the context handle per call and hold it for the whole
     /// operation, so a packet costs one AddRef/Release, not one per native call.

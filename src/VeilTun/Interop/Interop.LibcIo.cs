@@ -103,8 +103,7 @@ internal static partial class Interop
 
         // fcntl and ioctl are variadic in C. On the Linux x86-64 (SysV) and arm64 (AAPCS64) ABIs a variadic callee
         // takes integer/pointer arguments from the same registers as a fixed-argument one (on x86-64 %al only
-        // bounds the vector registers the callee spills), so binding them with one fixed third argument is sound;
-        // deps.md §6 exercised ioctl bound this way on this kernel.
+        // bounds the vector registers the callee spills), so binding them with one fixed third argument is sound.
         [LibraryImport(Libc, EntryPoint = "fcntl", SetLastError = true)]
         private static partial int fcntl(SafeFdHandle fd, int cmd, nint arg);
 

@@ -48,7 +48,7 @@ internal static partial class Interop
 
         /// <summary>
         /// Most payload bytes one UDP_SEGMENT send may carry: the IPv4 limit 65535 - 20 (IP) - 8 (UDP); 1 byte more
-        /// fails with EMSGSIZE (deps.md §6). IPv6 would allow 65527, but one limit for both keeps it simple.
+        /// fails with EMSGSIZE. IPv6 would allow 65527, but one limit for both keeps it simple.
         /// </summary>
         internal const int MaxSegmentedPayload = 65507;
 

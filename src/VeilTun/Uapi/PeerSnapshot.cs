@@ -18,7 +18,7 @@ public sealed class PeerSnapshot
     /// <summary>Time of the last completed handshake as Unix time (seconds, nanoseconds 0..999999999); (0, 0) if never.</summary>
     public (long Seconds, long Nanoseconds) LastHandshakeTime { get; set; }
 
-    /// <summary>Bytes sent: whole UDP payloads, handshakes included (wireguard.md §7.3).</summary>
+    /// <summary>Bytes sent: whole UDP payloads, handshakes included, as wireguard-go counts them.</summary>
     public ulong TxBytes { get; set; }
 
     /// <summary>Bytes received: whole UDP payloads, handshakes included.</summary>

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 namespace VeilTun.Uapi;
 
 /// <summary>
-/// The UAPI Unix socket <c>/var/run/wireguard/&lt;IF&gt;.sock</c> (wireguard.md §7.1; wg-go <c>ipc/uapi_unix.go</c>,
+/// The UAPI Unix socket <c>/var/run/wireguard/&lt;IF&gt;.sock</c> (https://www.wireguard.com/xplatform/; wg-go <c>ipc/uapi_unix.go</c>,
 /// <c>ipc/uapi_linux.go</c>): creates or adopts the listening socket, serves connections with
 /// <see cref="UapiProtocol"/>, and reports when the socket file is deleted (the daemon then shuts down, which is how
 /// <c>wg-quick down</c> stops a userspace implementation on FreeBSD and macOS).

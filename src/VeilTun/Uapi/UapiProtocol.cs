@@ -4,7 +4,7 @@ using System.Text;
 namespace VeilTun.Uapi;
 
 /// <summary>
-/// Serves the UAPI text protocol on one connection (wireguard.md §7.2; wg-go <c>device/uapi.go</c> <c>IpcHandle</c>):
+/// Serves the UAPI text protocol on one connection (https://www.wireguard.com/xplatform/; wg-go <c>device/uapi.go</c> <c>IpcHandle</c>):
 /// <list type="bullet">
 /// <item><c>get=1\n\n</c>: the get output, then <c>errno=0\n\n</c>. A byte other than '\n' after <c>get=1\n</c> is
 /// answered with <c>errno=-22\n\n</c>; that byte is consumed and reading continues with the next line.</item>

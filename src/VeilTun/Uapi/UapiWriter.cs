@@ -5,8 +5,7 @@ using VeilTun.Crypto;
 namespace VeilTun.Uapi;
 
 /// <summary>
-/// Writes the body of a UAPI <c>get=1</c> reply in wireguard-go's order and format (<c>IpcGetOperation</c>;
-/// wireguard.md §7.3): <c>private_key</c> (if set), <c>listen_port</c> (if not 0), <c>fwmark</c> (if not 0), the
+/// Writes the body of a UAPI <c>get=1</c> reply in wireguard-go's order and format (<c>IpcGetOperation</c>): <c>private_key</c> (if set), <c>listen_port</c> (if not 0), <c>fwmark</c> (if not 0), the
 /// device's extra keys, then per peer <c>public_key</c>, <c>preshared_key</c> (always), <c>protocol_version=1</c>,
 /// <c>endpoint</c> (if known), <c>last_handshake_time_sec</c>, <c>last_handshake_time_nsec</c>, <c>tx_bytes</c>,
 /// <c>rx_bytes</c>, <c>persistent_keepalive_interval</c>, one <c>allowed_ip</c> per prefix, the peer's extra keys.

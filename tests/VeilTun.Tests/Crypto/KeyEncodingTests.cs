@@ -6,7 +6,7 @@ namespace VeilTun.Tests.Crypto;
 
 public class KeyEncodingTests
 {
-    // wireguard.md §5.4 (netns.sh low-order points): base64 and the same bytes in hex. The hex is the well-known
+    // The low-order points of the kernel's netns.sh: base64 and the same bytes in hex. The hex is the well-known
     // Curve25519 order-8 point 0xe0eb7a7c...; the base64 form is the one netns.sh uses.
     private const string LowOrderBase64 = "4Ot6fDtBuK4WVuP68Z/EatoJjeucMrH9hmIFFl9JuAA=";
     private const string LowOrderHex = "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800";

@@ -22,7 +22,7 @@ public class X25519Tests
         },
     };
 
-    /// <summary>Low-order public keys from the kernel's netns.sh (wireguard.md §5.4): 0, 1, the two order-8 points,
+    /// <summary>Low-order public keys from the kernel's netns.sh (tools/testing/selftests/wireguard): 0, 1, the two order-8 points,
     /// p-1, p and p+1. libsodium rejects every one of them (its blacklist, top bit ignored).</summary>
     public static TheoryData<string> LowOrderPublicKeys() => new()
     {

@@ -7,7 +7,7 @@ using Xunit;
 namespace VeilTun.Tests.Daita;
 
 /// <summary>
-/// DAITA inside the protocol engine, on two engines and a fake clock (issue 6): constant-size padding, decoys in
+/// DAITA inside the protocol engine, on two engines and a fake clock: constant-size padding, decoys in
 /// GotaTun's format, delays with their queue, budgets, and a plain peer that still works with a DAITA peer.
 /// </summary>
 public class DaitaEngineTests

@@ -5,11 +5,11 @@ using Xunit;
 namespace VeilTun.Tests.Daita;
 
 /// <summary>
-/// A virtual-clock integrator following maybenot's integration contract (lib.rs/action.rs; maybenot.md §2): one
+/// A virtual-clock integrator following maybenot's integration contract (lib.rs/action.rs): one
 /// action timer and one internal timer per machine, global blocking, every action honoured, and the resulting events fed
 /// back ONE per <see cref="Framework.TriggerEvents"/> call, so the counts it keeps itself are exactly those the framework
 /// judges an action by. After every call it checks the action contract and the budget rules of below_limit_padding /
-/// below_limit_blocking (maybenot.md §2) against its own independent bookkeeping.
+/// below_limit_blocking (framework.rs) against its own independent bookkeeping.
 /// </summary>
 internal sealed class SimulatedIntegrator
 {
@@ -295,7 +295,7 @@ internal sealed class SimulatedIntegrator
 
 public class FrameworkPropertyTests
 {
-    // Machines shipped by Mullvad (mullvadvpn-app dist-assets/maybenot_machines, maybenot.md §3 test vectors 4).
+    // Machines shipped by Mullvad (mullvadvpn-app dist-assets/maybenot_machines).
     private static readonly string[] s_mullvad =
     [
         "02eNptjLsNwCAQQ++yQRZImTJlRIfYBDEJA7ERJQtQ0iC+dxSIJ1mWLcv5TsLH9wMmF4KLqwkRAawk2yPR00CHX3V3j1GziWvE09NBBWg9Fjk=",

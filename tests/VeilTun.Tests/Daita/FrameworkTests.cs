@@ -5,8 +5,8 @@ using Xunit;
 namespace VeilTun.Tests.Daita;
 
 /// <summary>
-/// Known-answer tests ported from maybenot 2.2.2 crates/maybenot/src/framework.rs (tests module), as listed in
-/// /work/shared/research/maybenot.md §4 (1–17). They use only p = 1 transitions and Uniform{x, x} dists, so they are
+/// Known-answer tests ported from the 17 tests of maybenot 2.2.2 crates/maybenot/src/framework.rs (tests module),
+/// named after them below. They use only p = 1 transitions and Uniform{x, x} dists, so they are
 /// independent of the random source. Rust's <c>f.actions[i]</c> is the per-machine slot, <see cref="Slots"/> here.
 /// </summary>
 public class FrameworkTests
@@ -96,7 +96,7 @@ public class FrameworkTests
         Assert.Equal(SendPadding(0, 1), Slots(f2, T0, NS)[0]);
     }
 
-    // ---- §4.1 trigger_events_actions ----
+    // ---- trigger_events_actions ----
 
     [Fact]
     public void TriggerEventsActionsSwapBetweenTwoPaddingStates()
@@ -128,7 +128,7 @@ public class FrameworkTests
         }
     }
 
-    // ---- §4.2 blocking_machine ----
+    // ---- blocking_machine ----
 
     [Fact]
     public void BlockingMachineBlocksOnEveryNormalSent()
@@ -145,7 +145,7 @@ public class FrameworkTests
         }
     }
 
-    // ---- §4.3 timer_machine ----
+    // ---- timer_machine ----
 
     [Fact]
     public void TimerMachineSetsTheTimerThenPadsOnTimerEnd()
@@ -157,7 +157,7 @@ public class FrameworkTests
         Assert.Equal(SendPadding(0, 1), Slots(f, T0 + Us(20), TE(0))[0]);
     }
 
-    // ---- §4.4 counter_machine ----
+    // ---- counter_machine ----
 
     [Fact]
     public void CounterMachinePadsWhenCounterAReachesZero()
@@ -175,7 +175,7 @@ public class FrameworkTests
         Assert.Equal(4UL, f.CounterB(0));
     }
 
-    // ---- §4.5 counter_underflow_machine, counter_overflow_machine ----
+    // ---- counter_underflow_machine, counter_overflow_machine ----
 
     [Fact]
     public void CounterUnderflowSaturatesAndDoesNotRaiseCounterZero()
@@ -205,7 +205,7 @@ public class FrameworkTests
         Assert.Equal(ulong.MaxValue, f.CounterA(0));
     }
 
-    // ---- §4.6 counter_convergence_machine ----
+    // ---- counter_convergence_machine ----
 
     [Fact]
     public void BothCountersReachingZeroTogetherRaiseOneCounterZero()
@@ -227,7 +227,7 @@ public class FrameworkTests
         Assert.Equal(2UL, f.CurrentState(0)); // s2 was entered once and not re-triggered
     }
 
-    // ---- §4.7 counter_divergence_machine ----
+    // ---- counter_divergence_machine ----
 
     [Fact]
     public void OneCounterReachingZeroRaisesCounterZero()
@@ -243,7 +243,7 @@ public class FrameworkTests
         Assert.Equal((75UL, 0UL), (f.CounterA(0), f.CounterB(0)));
     }
 
-    // ---- §4.8 counter_chain_machine ----
+    // ---- counter_chain_machine ----
 
     [Fact]
     public void ChainedCounterZeroTransitionsScheduleTheDeepestAction()
@@ -260,7 +260,7 @@ public class FrameworkTests
         Assert.Equal((13UL, 0UL), (f.CounterA(0), f.CounterB(0)));
     }
 
-    // ---- §4.9 counter_copy_machine ----
+    // ---- counter_copy_machine ----
 
     [Fact]
     public void CopyCountersUseTheOtherCountersValueBeforeTheTransition()
@@ -281,7 +281,7 @@ public class FrameworkTests
         Assert.Equal((22UL, 9UL), (f.CounterA(0), f.CounterB(0)));
     }
 
-    // ---- §4.10 counter_triggered_no_early_limit_decrement ----
+    // ---- counter_triggered_no_early_limit_decrement ----
 
     [Fact]
     public void CounterZeroRoundTripRefreshesTheLimitInsteadOfDecrementingIt()
@@ -303,7 +303,7 @@ public class FrameworkTests
         Assert.Equal(2UL, f.StateLimit(0));
     }
 
-    // ---- §4.11 test_infinite_loop_counter ----
+    // ---- test_infinite_loop_counter ----
 
     [Fact]
     public void CounterZeroPingPongTerminatesWithOneAction()
@@ -320,7 +320,7 @@ public class FrameworkTests
         Assert.Equal(4UL, f.CurrentState(0));
     }
 
-    // ---- §4.12 signals ----
+    // ---- signals ----
 
     private static readonly State s_padTwo = S(Pad(2), null, null);
 
@@ -357,7 +357,7 @@ public class FrameworkTests
     [Fact]
     public void ASignalRaisedDuringTheFinalRedeliveryStaysPendingForTheNextCall()
     {
-        // maybenot.md §2 step 3: m0 signals on NS and answers Signal with a signal; m1 always answers; m2 observes.
+        // m0 signals on NS and answers Signal with a signal; m1 always answers; m2 observes.
         Machine m0 = new(0, 0, 0, 0, [S((Event.NormalSent, Constants.StateSignal), (Event.Signal, Constants.StateSignal))]);
         Machine m1 = new(0, 0, 0, 0, [S((Event.Signal, Constants.StateSignal))]);
         Machine m2 = new(0, 0, 0, 0, [S((Event.Signal, 1)), S(Pad(2), null, null, (Event.Signal, 2)), S(Pad(9), null, null)]);
@@ -373,7 +373,7 @@ public class FrameworkTests
     [Fact]
     public void CounterZeroIsRaisedOncePerCallAcrossAllMachines()
     {
-        // framework.rs keeps ONE counter_zeroed_once pair for the whole framework (maybenot.md §2 quirk): after machine 0
+        // framework.rs keeps ONE counter_zeroed_once pair for the whole framework (a quirk kept here): after machine 0
         // zeroes counter A, machine 1 zeroing its own counter A in the same call raises no CounterZero.
         Machine m = new(0, 0, 0, 0, [
             S((Event.NormalSent, 1)),
@@ -410,7 +410,7 @@ public class FrameworkTests
         }
     }
 
-    // ---- §4.13 machine_max_padding_frac ----
+    // ---- machine_max_padding_frac ----
 
     private static State SelfLoopPad2() =>
         S(Pad(2), null, null, (Event.PaddingSent, 0), (Event.NormalSent, 0), (Event.NormalRecv, 0));
@@ -431,7 +431,7 @@ public class FrameworkTests
         Assert.Equal(SendPadding(0, 2), Slots(f, T0, NS)[0]);
     }
 
-    // ---- §4.14 framework_max_padding_frac ----
+    // ---- framework_max_padding_frac ----
 
     [Fact]
     public void FrameworkPaddingFractionLimitsAllMachinesTogether()
@@ -455,7 +455,7 @@ public class FrameworkTests
         Assert.Equal(SendPadding(1, 2), a[1]);
     }
 
-    // ---- §4.15 machine_max_blocking_frac, framework_max_blocking_frac ----
+    // ---- machine_max_blocking_frac, framework_max_blocking_frac ----
 
     [Theory]
     [InlineData(0.5, 0.0)] // machine_max_blocking_frac
@@ -488,7 +488,7 @@ public class FrameworkTests
         Assert.Equal(Block(0, 2, 2), Slots(f, now, NR)[0]);
     }
 
-    // ---- §4.16 framework_replace_blocking ----
+    // ---- framework_replace_blocking ----
 
     [Fact]
     public void ReplacingOngoingBlockingBypassesTheBlockingBudget()
@@ -510,7 +510,7 @@ public class FrameworkTests
         Assert.Equal(Block(0, 2, 2, replace: true), Slots(f, now, NR)[0]);
     }
 
-    // ---- §4.17 framework_machine_sampled_limit ----
+    // ---- framework_machine_sampled_limit ----
 
     [Fact]
     public void SampledStateLimitStopsPaddingAfterFourConfirmations()
@@ -534,7 +534,7 @@ public class FrameworkTests
         Assert.Equal(0UL, f.StateLimit(0));
     }
 
-    // ---- further spec points (maybenot.md §2) ----
+    // ---- further points of maybenot's framework semantics ----
 
     [Theory]
     [InlineData(-0.1, 0.0)]
@@ -601,7 +601,7 @@ public class FrameworkTests
     [Fact]
     public void LimitReachedFiresWhenTheSelfLoopLimitRunsOut()
     {
-        // s0: pad with limit 2, self-loop on PS, LimitReached → s1 (UpdateTimer). maybenot.md §2 decrement_limit.
+        // s0: pad with limit 2, self-loop on PS, LimitReached → s1 (UpdateTimer), as framework.rs decrement_limit does.
         State s0 = S(Pad(3, limit: U(2)), null, null, (Event.PaddingSent, 0), (Event.LimitReached, 1));
         State s1 = S(new MachineAction.UpdateTimer(true, U(50), null), null, null);
         Framework f = Create([new Machine(10, 0, 0, 0, [s0, s1])]);
@@ -659,7 +659,7 @@ public class FrameworkTests
     [Fact]
     public void UnlimitedBlockingAllowanceOfU64MaxMicrosecondsDoesNotOverflow()
     {
-        // Mullvad machines M1–M3 carry allowed_blocked_microsec = u64::MAX (maybenot.md §7).
+        // Mullvad machines M1–M3 carry allowed_blocked_microsec = u64::MAX.
         State s0 = S(Blk(1, 1000), null, null, (Event.NormalSent, 0));
         Framework f = Create([new Machine(0, 0, ulong.MaxValue, 1.0, [s0])], bf: 0.01);
         TimeSpan now = T0;

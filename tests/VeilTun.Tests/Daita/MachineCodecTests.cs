@@ -7,7 +7,7 @@ namespace VeilTun.Tests.Daita;
 
 public class MachineCodecTests
 {
-    // Vectors: /work/shared/research/maybenot.md §3 "Test vectors" (maybenot 2.2.2 crate tests, mullvadvpn-app machines).
+    // Vectors: machines from the maybenot 2.2.2 crate tests and from mullvadvpn-app (dist-assets/maybenot_machines).
     private const string NoOp = "02eNpjYEAHjOgCAAA0AAI=";
     private const string SimulatorExample = "02eNp1ibEJAEAIA5Nf7B3N0v1cSESwEL0m5A6YvBqSgP7WeXfM5UoBW7ICYg==";
     private const string ExampleMachine = "02eNpti1EJACAQQzcjWEjMYCEjGsUCojiUg+Pex2CPbe0HxCz4JCVJoJvF7SEjt+qUtnY+gDUNIg==";

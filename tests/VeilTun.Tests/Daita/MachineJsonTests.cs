@@ -8,8 +8,7 @@ namespace VeilTun.Tests.Daita;
 
 public class MachineJsonTests
 {
-    // Machine strings: /work/shared/research/maybenot.md §3 "Test vectors" (maybenot 2.2.2 crate tests,
-    // mullvadvpn-app dist-assets/maybenot_machines). Expected JSON below was written out by hand from the decoded
+    // Machine strings: from the maybenot 2.2.2 crate tests and mullvadvpn-app (dist-assets/maybenot_machines). Expected JSON below was written out by hand from the decoded
     // values and the serde derives in maybenot-io/maybenot@51ce20e crates/maybenot/src/{machine,state,action,
     // counter,dist}.rs (plain #[derive(Serialize)], no #[serde] attributes): externally tagged enums, Option → null,
     // tuples / [T; 13] / tuple struct Trans(usize, f32) → arrays; floats as serde_json prints them.

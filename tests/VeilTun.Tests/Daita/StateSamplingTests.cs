@@ -3,7 +3,7 @@ using Xunit;
 
 namespace VeilTun.Tests.Daita;
 
-/// <summary>state.rs sample_state and validate (maybenot 2.2.2 crates/maybenot/src/state.rs tests, maybenot.md §1).</summary>
+/// <summary>state.rs sample_state and validate (maybenot 2.2.2 crates/maybenot/src/state.rs tests).</summary>
 public class StateSamplingTests
 {
     private static State With(Event e, params Transition[] list)

@@ -17,7 +17,7 @@ namespace VeilTun.Tests.Device;
 /// </summary>
 public sealed class OffloadTunnelTests
 {
-    private const int LargeBuffers = 128; // the old single-pool design dropped segments well below this
+    private const int LargeBuffers = 128; // this load runs out of 128 large buffers if segments take large buffers
 
     // Payloads of split segments and GRO datagrams stay in the super-packet's buffer (spliced).
     [RootFact]

@@ -9,7 +9,7 @@ using Xunit;
 namespace VeilTun.Tests.Device;
 
 /// <summary>
-/// Issue 5's scale: 10,000 peers and 100,000 allowed IPs on one device, configured through the UAPI as `wg
+/// Scale: 10,000 peers and 100,000 allowed IPs on one device, configured through the UAPI as `wg
 /// setconf` would and dumped back as `wg show dump` reads it. Correctness only; the timings (setconf and dump
 /// against wireguard-go) are measured by hand in docs/performance.md, not asserted here.
 /// </summary>

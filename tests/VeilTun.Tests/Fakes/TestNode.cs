@@ -88,7 +88,7 @@ public sealed class TestNode : IProtocolOutput
 }
 
 /// <summary>
-/// Two engines joined by a fake wire that can drop, duplicate, reorder and record (STYLE: TestPair). A is
+/// Two engines joined by a fake wire that can drop, duplicate, reorder and record. A is
 /// 192.0.2.1 / 2001:db8:2::1 inside, B is .2 / ::2; outside they are 198.51.100.1:51820 and .2:51821.
 /// </summary>
 public sealed class TestPair

@@ -14,7 +14,7 @@ using Xunit;
 namespace VeilTun.Tests.Multihop;
 
 /// <summary>
-/// Issue 7 without root: a multihop client (exit + entry devices on the in-process link), an entry relay and an
+/// Multihop without root: a multihop client (exit + entry devices on the in-process link), an entry relay and an
 /// exit relay (plain VeilTun tunnels), all on in-memory TUNs and an in-memory UDP network. The entry relay's
 /// "kernel" is a forwarder that routes the inner UDP between its TUN and the exit relay, with one NAT mapping.
 /// </summary>

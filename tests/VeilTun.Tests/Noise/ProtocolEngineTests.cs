@@ -4,7 +4,7 @@ using Xunit;
 
 namespace VeilTun.Tests.Noise;
 
-/// <summary>Two engines over an in-memory wire with a fake clock (STYLE: TestPair).</summary>
+/// <summary>Two engines over an in-memory wire with a fake clock.</summary>
 public class ProtocolEngineTests
 {
     private static void AssertClean(TestPair pair)

@@ -4,7 +4,7 @@ using Xunit;
 namespace VeilTun.Tests.Noise;
 
 /// <summary>
-/// STYLE "Sans-IO": the protocol folders never touch sockets, the TUN, threads, tasks or the clock. This test
+/// Sans-IO: the protocol folders never touch sockets, the TUN, threads, tasks or the clock. This test
 /// reads their sources and fails on any such API, so the rule cannot erode silently.
 /// </summary>
 public class SansIoTests

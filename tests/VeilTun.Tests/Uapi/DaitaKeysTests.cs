@@ -7,10 +7,10 @@ using Xunit;
 
 namespace VeilTun.Tests.Uapi;
 
-/// <summary>GotaTun 0.8.1's per-peer DAITA UAPI keys (gotatun.md §3, device/uapi/command.rs), parsed and applied.</summary>
+/// <summary>GotaTun 0.8.1's per-peer DAITA UAPI keys (GotaTun's device/uapi/command.rs), parsed and applied.</summary>
 public class DaitaKeysTests
 {
-    // maybenot.md §3 test vectors 1 and 2: the no-op machine and the simulator example.
+    // Two machines of the maybenot 2.2.2 crate tests: the no-op machine and the simulator example.
     private const string NoOp = "02eNpjYEAHjOgCAAA0AAI=";
     private const string Example = "02eNp1ibEJAEAIA5Nf7B3N0v1cSESwEL0m5A6YvBqSgP7WeXfM5UoBW7ICYg==";
 

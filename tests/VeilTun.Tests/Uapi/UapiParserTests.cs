@@ -148,7 +148,7 @@ public class UapiParserTests
     [Theory]
     [InlineData("0.0.0.0/0", "0.0.0.0", 0)]
     [InlineData("::/0", "::", 0)]
-    [InlineData("192.95.5.93/27", "192.95.5.64", 27)] // masked on parse (wireguard.md §5.3)
+    [InlineData("192.95.5.93/27", "192.95.5.64", 27)] // host bits cleared on parse, as wireguard-go does
     [InlineData("2607:5300:6d8a:6bf8:dab1:f1df:c05f:1523/83", "2607:5300:6d8a:6bf8:dab1:e000::", 83)]
     [InlineData("::ffff:10.1.2.3/128", "::ffff:10.1.2.3", 128)]
     [InlineData("1:2:3:4:5:6:1.2.3.4/96", "1:2:3:4:5:6::", 96)]

@@ -54,7 +54,7 @@ public class UapiWriterTests
     [Fact]
     public void GetOutputIsByteExactInWireguardGoOrder()
     {
-        // Expected text written out by hand from wg-go IpcGetOperation's order (wireguard.md §7.3).
+        // Expected text written out by hand from wg-go IpcGetOperation's order.
         const string expected =
             "private_key=e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a\n" +
             "listen_port=51820\n" +
@@ -110,7 +110,7 @@ public class UapiWriterTests
     [InlineData("1:0:0:2:0:0:3:4", 128, "1::2:0:0:3:4/128")]
     [InlineData("1:0:2:3:4:5:6:7", 128, "1:0:2:3:4:5:6:7/128")]
     [InlineData("0:0:0:0:0:0:0:1", 128, "::1/128")]
-    [InlineData("2607:5300:6d8a:6bf8:dab1:f1df:c05f:1523", 83, "2607:5300:6d8a:6bf8:dab1:e000::/83")] // wireguard.md §5.3
+    [InlineData("2607:5300:6d8a:6bf8:dab1:f1df:c05f:1523", 83, "2607:5300:6d8a:6bf8:dab1:e000::/83")] // host bits cleared, as wireguard-go does
     [InlineData("192.95.5.93", 27, "192.95.5.64/27")]
     [InlineData("0.0.0.0", 0, "0.0.0.0/0")]
     public void AllowedIpsArePrintedMaskedInGoFormat(string address, int length, string expected)

@@ -122,7 +122,7 @@ public sealed class LinuxUdpSocketGsoTests
     {
         using LinuxUdpSocket sender = LinuxUdpSocket.Bind(0);
         using LinuxUdpSocket receiver = LinuxUdpSocket.Bind(0, enableGro: true);
-        // 46 x 1420 = 65320 <= 65507 < 47 x 1420 = 66740 (one more and the kernel says EMSGSIZE, deps.md §6).
+        // 46 x 1420 = 65320 <= 65507 < 47 x 1420 = 66740 (one more and the kernel says EMSGSIZE).
         byte[][] datagrams = Datagrams([.. Enumerable.Repeat(1420, 60)]);
 
         Assert.Equal(SendResult.Ok, sender.SendSegmented(AsMemory(datagrams), Endpoint("::1", receiver.Port), default, out int sent));

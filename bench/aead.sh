@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/aead.sh — ChaCha20-Poly1305 per-packet cost on one core against `openssl speed` (issue 5's AEAD target:
+# bench/aead.sh — ChaCha20-Poly1305 per-packet cost on one core against `openssl speed` (the target:
 # mean of seal and open GB/s at 1420 B >= 0.7 x `openssl speed -evp chacha20-poly1305 -bytes 1420`).
 # Run by hand, not in CI. Each repetition measures, back to back: `openssl speed` (OpenSSL streaming one long
 # message through one context, no per-packet nonce/final/tag), bench/aead/evp_sequence.c (the exact per-packet

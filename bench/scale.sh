@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/scale.sh — 10,000 peers and 100,000 allowed IPs on one device (issue 5's scale), veiltun against
+# bench/scale.sh — 10,000 peers and 100,000 allowed IPs on one device, veiltun against
 # wireguard-go, interleaved. Run by hand as root; not part of CI (the xunit ScaleTests check correctness).
 #
 # For each repetition and each implementation: start the daemon in a fresh namespace, `wg setconf` a generated

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# DAITA (issue 6) between two veiltun daemons in two namespaces, then against a plain wireguard-go.
+# DAITA between two veiltun daemons in two namespaces, then against a plain wireguard-go.
 #   ns A: veiltun vda<pid> 192.0.2.1/24 on veth 198.51.100.1     ns B: veiltun vdb<pid> 192.0.2.2/24 on veth 198.51.100.2
 # Both enable DAITA for each other with `veiltun daita set` (as a wg-quick PostUp line would) and a machine that
 # answers every real packet with one decoy 10 ms later. A capture on A's veth, decoded by tshark, must show every

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Multihop (issue 7): one veiltun process with two devices, the exit hop's WireGuard carried inside the entry hop's.
+# Multihop: one veiltun process with two devices, the exit hop's WireGuard carried inside the entry hop's.
 #
 #   ns C (client)              ns E (entry relay)               ns X (exit relay)              ns S (server)
 #   veiltun --via ENT          wireguard-go, forwards only      wireguard-go, masquerades      198.51.100.130

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TUN offloads end to end between two veiltun daemons (issue 5): bursts of UDP datagrams that the receiving daemon
+# TUN offloads end to end between two veiltun daemons: bursts of UDP datagrams that the receiving daemon
 # coalesces into GSO_UDP_L4 super-packets (when the kernel accepts USO) and TCP segments it coalesces into TSO
 # super-packets must reach the applications byte for byte, in order per flow; the sender's TSO/USO super-packets
 # are split the other way. A Python sender/receiver pair checks every datagram's content and order; iperf3 checks

@@ -52,6 +52,7 @@ public sealed partial class Tunnel : IDisposable
     public Tunnel(TunnelOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (options.AeadBackend != AeadBackend.Auto) ChaCha20Poly1305Context.SelectBackend(options.AeadBackend);
         _options = options;
         _tun = options.Tun;
         _now = options.MonotonicClock ?? (() => BootTimeClock.Now);

@@ -1,3 +1,4 @@
+using VeilTun.Crypto;
 using VeilTun.Noise;
 using VeilTun.Tun;
 using VeilTun.Udp;
@@ -54,6 +55,13 @@ public sealed class TunnelOptions
     /// TCP load: many of them cost little memory, and too few made the readers drop segments (TCP retransmits).
     /// </summary>
     public int MaxSmallBuffers { get; init; } = 4096;
+
+    /// <summary>
+    /// Forces a ChaCha20-Poly1305 backend for transport data (default <see cref="AeadBackend.Auto"/>: the fastest this
+    /// CPU runs). The choice is per process (<see cref="ChaCha20Poly1305Context.SelectBackend"/>), so every tunnel in a
+    /// process must ask for the same one; creating a tunnel that asks for another throws.
+    /// </summary>
+    public AeadBackend AeadBackend { get; init; } = AeadBackend.Auto;
 }
 
 /// <summary>Log levels, as wireguard-go's LOG_LEVEL: errors, or everything (verbose).</summary>

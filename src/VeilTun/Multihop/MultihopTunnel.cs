@@ -6,7 +6,7 @@ using VeilTun.Udp;
 namespace VeilTun.Multihop;
 
 /// <summary>
-/// Two WireGuard devices chained in one process (issue 7; GotaTun's multihop): the <see cref="Exit"/> device runs on
+/// Two WireGuard devices chained in one process (GotaTun's multihop): the <see cref="Exit"/> device runs on
 /// the real TUN and talks to the exit relay; its datagrams never touch the kernel but ride, wrapped in IP/UDP,
 /// inside the <see cref="Entry"/> device's tunnel to the entry relay, which owns the only UDP socket. Configure each
 /// hop independently (object model, config text or UAPI); timers, rekeys, roaming and DAITA run per hop.
@@ -61,6 +61,7 @@ public sealed class MultihopTunnel : IDisposable
             CryptoWorkers = exit.CryptoWorkers,
             MaxBuffers = exit.MaxBuffers,
             MaxSmallBuffers = exit.MaxSmallBuffers,
+            AeadBackend = exit.AeadBackend,
         });
         var e = entry ?? new TunnelOptions { Tun = link.EntryTun };
         var entryTunnel = new Tunnel(new TunnelOptions
@@ -76,6 +77,7 @@ public sealed class MultihopTunnel : IDisposable
             CryptoWorkers = e.CryptoWorkers,
             MaxBuffers = e.MaxBuffers,
             MaxSmallBuffers = e.MaxSmallBuffers,
+            AeadBackend = exit.AeadBackend,
         });
         exitTunnel.ExtraStats = () =>
         [

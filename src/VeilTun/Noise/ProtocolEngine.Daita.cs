@@ -4,7 +4,7 @@ using VeilTun.Daita;
 
 namespace VeilTun.Noise;
 
-// DAITA (issue 6) in the engine: per peer, a DaitaPeer sees the peer's traffic and the engine carries out what its
+// DAITA in the engine: per peer, a DaitaPeer sees the peer's traffic and the engine carries out what its
 // machines decide. Peers without DAITA never reach any of this (one null check per packet).
 //   send:    SendPacket → NormalSent + pad to MTU → staged → (delay queue while delaying) → seal → TunnelSent
 //   receive: decrypt → TunnelRecv → decoy (first byte 0xFF): PaddingRecv, dropped; else NormalRecv → TUN

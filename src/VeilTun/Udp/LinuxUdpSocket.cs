@@ -31,7 +31,7 @@ namespace VeilTun.Udp;
 /// <para>
 /// Offloads (as wireguard-go conn/gso_linux.go, features_linux.go): <see cref="SendSegmented"/> hands the kernel
 /// up to 64 equal-size datagrams per sendmsg as one UDP_SEGMENT (GSO) super-datagram, which costs the kernel about
-/// as much as one datagram (deps.md §6: 5-25x less send CPU per datagram on loopback). With <c>enableGro</c> the
+/// as much as one datagram (5-25x less send CPU per datagram, measured on loopback). With <c>enableGro</c> the
 /// socket sets UDP_GRO and the kernel may hand several same-source datagrams to one receive call; then only
 /// <see cref="ReceiveCoalesced"/> / <see cref="TryReceiveCoalesced"/> can tell them apart (the batch receive uses
 /// them), since the single-datagram receive would return the datagrams glued together.

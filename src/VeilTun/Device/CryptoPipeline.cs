@@ -227,16 +227,7 @@ internal sealed class CryptoPipeline : IDisposable
                     continue;
                 }
                 BeforeWork?.Invoke(b);
-                if (b.Outbound)
-                {
-                    for (int i = 0; i < b.Count; i++)
-                        ProtocolEngine.Encrypt(b.Buffers[i], b.Keypairs[i], b.Counters[i], b.Mtu);
-                }
-                else
-                {
-                    for (int i = 0; i < b.Count; i++)
-                        b.Ok[i] = ProtocolEngine.TryOpenTransport(b.Buffers[i], b.Keypairs[i], b.Counters[i]);
-                }
+                Process(b);
                 // Read what Drain needs before publishing Done: from then on another worker may send this batch,
                 // reset it and hand it out again (found by tests/interop/interop.sh: a NullReferenceException).
                 var lane = b.Lane;
@@ -248,6 +239,43 @@ internal sealed class CryptoPipeline : IDisposable
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    // Seals or opens every packet of the batch. One lease per run of packets under one keypair keeps the keys from
+    // being wiped meanwhile; a packet whose keypair was wiped before its turn is marked not Ok (then dropped).
+    private static void Process(Batch b)
+    {
+        Keypair? leased = null;
+        try
+        {
+            for (int i = 0; i < b.Count; i++)
+            {
+                var keypair = b.Keypairs[i];
+                if (!ReferenceEquals(keypair, leased))
+                {
+                    leased?.Release();
+                    leased = keypair.TryAcquire() ? keypair : null;
+                }
+                if (leased is null)
+                {
+                    b.Ok[i] = false;
+                    continue;
+                }
+                if (b.Outbound)
+                {
+                    ProtocolEngine.EncryptLeased(b.Buffers[i], leased, b.Counters[i], b.Mtu);
+                    b.Ok[i] = true;
+                }
+                else
+                {
+                    b.Ok[i] = ProtocolEngine.TryOpenTransportLeased(b.Buffers[i], leased, b.Counters[i]);
+                }
+            }
+        }
+        finally
+        {
+            leased?.Release();
         }
     }
 

@@ -56,6 +56,23 @@ public sealed partial class Tunnel
     // Runs on the one worker draining the peer's outbound lane, in nonce order.
     private void SendSealedBatch(CryptoPipeline.Batch b)
     {
+        // Packets whose keypair was wiped before a worker sealed them are dropped (they were never sealed).
+        int count = 0;
+        for (int i = 0; i < b.Count; i++)
+        {
+            if (!b.Ok[i])
+            {
+                b.Buffers[i].Return();
+                CountDrop(DropReason.KeypairExpired);
+                continue;
+            }
+            b.Buffers[count] = b.Buffers[i];
+            b.Endpoints[count] = b.Endpoints[i];
+            b.Locals[count] = b.Locals[i];
+            count++;
+        }
+        Array.Clear(b.Buffers, count, b.Count - count);
+        b.Count = count;
         var datagrams = b.Buffers.AsSpan(0, b.Count);
         var udp = _udp;
         if (udp is null)

@@ -25,8 +25,9 @@ public interface IProtocolOutput
     /// </summary>
     bool SealAndSend(PacketBuffer packet, Keypair keypair, ulong nonce, Peer peer, int mtu)
     {
-        ProtocolEngine.Encrypt(packet, keypair, nonce, mtu);
-        return SendDatagram(packet, peer.Endpoint, peer.Source, peer);
+        if (ProtocolEngine.Encrypt(packet, keypair, nonce, mtu)) return SendDatagram(packet, peer.Endpoint, peer.Source, peer);
+        packet.Return(); // the keypair was wiped meanwhile
+        return false;
     }
 
     /// <summary>Write the decrypted IP packet in <paramref name="packet"/>'s data to the TUN. Takes ownership.</summary>

@@ -9,6 +9,13 @@ namespace VeilTun.Noise;
 /// cipher context); the replay window is not, so <see cref="TryAcceptCounter"/> belongs to one sequential
 /// receive stage per peer.
 /// </summary>
+/// <remarks>
+/// Wiping and use never overlap: every seal and open holds a lease (<see cref="TryAcquire"/>) for its duration,
+/// and <see cref="Zero"/> first marks the keypair wiped (no new lease is granted from then on), then waits for the
+/// leases held to end, then overwrites the keys. So nothing is ever sealed under a wiped or half-wiped key, and a
+/// packet whose keypair was wiped before its turn is dropped instead. The crypto workers hold one lease per run of
+/// a batch's packets under one keypair, not one per packet.
+/// </remarks>
 public sealed class Keypair
 {
     [ThreadStatic] private static ChaCha20Poly1305Context? s_sealContext;
@@ -20,6 +27,7 @@ public sealed class Keypair
     private Key32 _receiveKey;
     private long _sendNonce;
     private volatile bool _zeroed;
+    private int _leases; // seals and opens in progress with these keys
     private readonly ReplayWindow _replay = new();
 
     internal Keypair(ReadOnlySpan<byte> sendKey, ReadOnlySpan<byte> receiveKey, bool isInitiator, TimeSpan created,
@@ -61,17 +69,57 @@ public sealed class Keypair
     /// <summary>Marks the keypair unusable for sending (private-key change; wireguard-go ExpireCurrentKeypairs).</summary>
     internal void ExhaustNonces() => Interlocked.Exchange(ref _sendNonce, unchecked((long)Protocol.RejectAfterMessages));
 
-    /// <summary>Seals <paramref name="plaintext"/> into <paramref name="ciphertextAndTag"/> (16 bytes longer; may overlap exactly).</summary>
-    public void Seal(ulong nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertextAndTag) =>
+    /// <summary>Test hook: runs after a lease was granted (to force a wipe into the middle of a seal or open).</summary>
+    internal static Action<Keypair>? AfterAcquireForTest;
+
+    /// <summary>
+    /// Takes a lease on the keys: until <see cref="Release"/> they cannot be wiped. False (and no lease) once the
+    /// keypair is wiped or being wiped.
+    /// </summary>
+    internal bool TryAcquire()
+    {
+        Interlocked.Increment(ref _leases); // a full fence: Zero either sees this lease or we see its mark
+        if (_zeroed)
+        {
+            Interlocked.Decrement(ref _leases);
+            return false;
+        }
+        AfterAcquireForTest?.Invoke(this);
+        return true;
+    }
+
+    /// <summary>Ends a lease taken with <see cref="TryAcquire"/>.</summary>
+    internal void Release() => Interlocked.Decrement(ref _leases);
+
+    /// <summary>
+    /// Seals <paramref name="plaintext"/> into <paramref name="ciphertextAndTag"/> (16 bytes longer; may overlap
+    /// exactly). False, with nothing written, once the keys are wiped.
+    /// </summary>
+    public bool TrySeal(ulong nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertextAndTag)
+    {
+        if (!TryAcquire()) return false;
+        try
+        {
+            SealLeased(nonce, plaintext, ciphertextAndTag);
+            return true;
+        }
+        finally
+        {
+            Release();
+        }
+    }
+
+    /// <summary>As <see cref="TrySeal"/>, for a caller that holds a lease.</summary>
+    internal void SealLeased(ulong nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertextAndTag) =>
         SealContext().Seal(nonce, plaintext, default, ciphertextAndTag);
 
     /// <summary>
     /// Seals the plaintext <c>ciphertextAndTag[..^16]</c> with bytes [<paramref name="at"/>, <paramref name="at"/> +
     /// <paramref name="middle"/>.Length) taken from <paramref name="middle"/> instead, in place, tag behind it
     /// (<see cref="ChaCha20Poly1305Context.SealSpliced"/>: a split segment's headers here, its payload still in the
-    /// super-packet).
+    /// super-packet). For a caller that holds a lease.
     /// </summary>
-    public void SealSpliced(ulong nonce, Span<byte> ciphertextAndTag, int at, ReadOnlySpan<byte> middle) =>
+    internal void SealSplicedLeased(ulong nonce, Span<byte> ciphertextAndTag, int at, ReadOnlySpan<byte> middle) =>
         SealContext().SealSpliced(nonce, ciphertextAndTag, at, middle);
 
     // This thread's seal context, keyed with this keypair's send key (re-keyed only when the thread last sealed for
@@ -90,7 +138,20 @@ public sealed class Keypair
     /// <summary>Opens in place or into <paramref name="plaintext"/>; false when authentication fails or keys are wiped.</summary>
     public bool TryOpen(ulong nonce, ReadOnlySpan<byte> ciphertextAndTag, Span<byte> plaintext)
     {
-        if (_zeroed) return false;
+        if (!TryAcquire()) return false;
+        try
+        {
+            return OpenLeased(nonce, ciphertextAndTag, plaintext);
+        }
+        finally
+        {
+            Release();
+        }
+    }
+
+    /// <summary>As <see cref="TryOpen"/>, for a caller that holds a lease.</summary>
+    internal bool OpenLeased(ulong nonce, ReadOnlySpan<byte> ciphertextAndTag, Span<byte> plaintext)
+    {
         var ctx = s_openContext ??= new ChaCha20Poly1305Context();
         if (!ReferenceEquals(s_openOwner, this))
         {
@@ -128,12 +189,16 @@ public sealed class Keypair
         (s_sealContext?.HasKey ?? false, s_sealOwner, s_openContext?.HasKey ?? false, s_openOwner);
 
     /// <summary>
-    /// Wipes both keys. Copies cached in threads' cipher contexts are overwritten on their next use for another
-    /// keypair or by <see cref="ForgetWipedKeysOnThisThread"/>, whichever comes first.
+    /// Wipes both keys, after every seal and open in progress has ended (none starts once this begins). Copies cached
+    /// in threads' cipher contexts are overwritten on their next use for another keypair or by
+    /// <see cref="ForgetWipedKeysOnThisThread"/>, whichever comes first.
     /// </summary>
     internal void Zero()
     {
         _zeroed = true;
+        Interlocked.MemoryBarrier(); // the mark is visible before the leases are read
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _leases) != 0) spin.SpinOnce(); // at most one batch of packets (tens of µs)
         ExhaustNonces();
         CryptographicOperations.ZeroMemory(_sendKey);
         CryptographicOperations.ZeroMemory(_receiveKey);

@@ -214,16 +214,30 @@ public sealed partial class ProtocolEngine
     /// </summary>
     public static bool TryOpenTransport(PacketBuffer datagram, Keypair keypair, ulong counter)
     {
+        if (!keypair.TryAcquire()) return false;
+        try
+        {
+            return TryOpenTransportLeased(datagram, keypair, counter);
+        }
+        finally
+        {
+            keypair.Release();
+        }
+    }
+
+    /// <summary>As <see cref="TryOpenTransport"/>, for a caller that holds a lease on <paramref name="keypair"/>.</summary>
+    internal static bool TryOpenTransportLeased(PacketBuffer datagram, Keypair keypair, ulong counter)
+    {
         var sealedPart = datagram.DataInPlace[Messages.TransportHeaderSize..];
         if (datagram.TryGetSplice(out var spliced, out int at) && at == Messages.TransportHeaderSize)
         {
-            bool ok = counter < Protocol.RejectAfterMessages && keypair.TryOpen(counter, spliced, sealedPart[..^Messages.TagSize]);
+            bool ok = counter < Protocol.RejectAfterMessages && keypair.OpenLeased(counter, spliced, sealedPart[..^Messages.TagSize]);
             datagram.Unsplice(); // the plaintext (or, on failure, zeros) is in this buffer; the tag's place is unused
             if (!ok) sealedPart.Clear();
             return ok;
         }
         sealedPart = datagram.Data[Messages.TransportHeaderSize..]; // copies a payload spliced anywhere else first
-        return counter < Protocol.RejectAfterMessages && keypair.TryOpen(counter, sealedPart, sealedPart[..^Messages.TagSize]);
+        return counter < Protocol.RejectAfterMessages && keypair.OpenLeased(counter, sealedPart, sealedPart[..^Messages.TagSize]);
     }
 
     /// <summary>

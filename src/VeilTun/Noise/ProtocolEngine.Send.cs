@@ -138,9 +138,25 @@ public sealed partial class ProtocolEngine
     /// Pads the packet to a multiple of 16 (capped at <paramref name="mtu"/>), writes the transport header into the
     /// headroom and seals in place: the buffer then holds the whole transport message. A spliced payload (an
     /// offload segment's, <see cref="PacketBuffer.Splice"/>) is read from where it lies and its ciphertext written
-    /// into this buffer. Thread-safe for different buffers (the fast path calls it on worker threads).
+    /// into this buffer. Thread-safe for different buffers (the fast path calls it on worker threads). False, with
+    /// the buffer unchanged, once the keypair is wiped: the packet must then be dropped.
     /// </summary>
-    public static void Encrypt(PacketBuffer packet, Keypair keypair, ulong nonce, int mtu)
+    public static bool Encrypt(PacketBuffer packet, Keypair keypair, ulong nonce, int mtu)
+    {
+        if (!keypair.TryAcquire()) return false;
+        try
+        {
+            EncryptLeased(packet, keypair, nonce, mtu);
+            return true;
+        }
+        finally
+        {
+            keypair.Release();
+        }
+    }
+
+    /// <summary>As <see cref="Encrypt"/>, for a caller that holds a lease on <paramref name="keypair"/>.</summary>
+    internal static void EncryptLeased(PacketBuffer packet, Keypair keypair, ulong nonce, int mtu)
     {
         int length = packet.Length;
         int padded = Messages.PaddedLength(length, mtu);
@@ -153,12 +169,12 @@ public sealed partial class ProtocolEngine
         var body = packet.DataInPlace[Messages.TransportHeaderSize..];
         if (packet.TryGetSplice(out var payload, out int at))
         {
-            keypair.SealSpliced(nonce, body, at - Messages.TransportHeaderSize, payload);
+            keypair.SealSplicedLeased(nonce, body, at - Messages.TransportHeaderSize, payload);
             packet.Unsplice(); // the ciphertext is all in this buffer now
         }
         else
         {
-            keypair.Seal(nonce, body[..padded], body);
+            keypair.SealLeased(nonce, body[..padded], body);
         }
     }
 

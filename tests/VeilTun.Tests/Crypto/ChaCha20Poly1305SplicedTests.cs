@@ -270,11 +270,13 @@ public sealed class ChaCha20Poly1305SplicedTests(ITestOutputHelper output)
             superPacket.AsSpan(7 + (int)nonce * 1368, 1368).CopyTo(plaintext.AsSpan(52));
 
             // Interleave another keypair on this thread: the cached seal context must be re-keyed for each.
-            other.Seal(nonce, plaintext, new byte[plaintext.Length + 16]);
-            mine.SealSpliced(nonce, segment, 52, superPacket.AsSpan(7 + (int)nonce * 1368, 1368));
+            Assert.True(other.TrySeal(nonce, plaintext, new byte[plaintext.Length + 16]));
+            Assert.True(mine.TryAcquire());
+            mine.SealSplicedLeased(nonce, segment, 52, superPacket.AsSpan(7 + (int)nonce * 1368, 1368));
+            mine.Release();
 
             var expected = new byte[plaintext.Length + 16];
-            mine.Seal(nonce, plaintext, expected);
+            Assert.True(mine.TrySeal(nonce, plaintext, expected));
             Assert.Equal(expected, segment);
             var opened = new byte[plaintext.Length];
             Assert.True(peer.TryOpen(nonce, segment, opened));

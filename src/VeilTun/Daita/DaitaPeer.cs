@@ -1,6 +1,6 @@
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using VeilTun.Buffers;
+using VeilTun.Packets;
 
 namespace VeilTun.Daita;
 
@@ -188,9 +188,7 @@ public sealed class DaitaPeer
             return false;
         }
         Push(TriggerEventKind.NormalRecv);
-        int ipLength = plaintext.Length;
-        if (plaintext[0] >> 4 == 4 && plaintext.Length >= 20) ipLength = BinaryPrimitives.ReadUInt16BigEndian(plaintext[2..]);
-        else if (plaintext[0] >> 4 == 6 && plaintext.Length >= 40) ipLength = BinaryPrimitives.ReadUInt16BigEndian(plaintext[4..]) + 40;
+        int ipLength = IpPacket.TryRead(plaintext, out var ip) ? ip.TotalLength : plaintext.Length;
         int padding = plaintext.Length - ((ipLength + 15) & ~15);
         if (padding > 0) Interlocked.Add(ref _rxPaddingBytes, padding);
         return true;

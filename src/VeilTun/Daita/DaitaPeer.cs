@@ -255,8 +255,8 @@ public sealed class DaitaPeer
         switch (a.Kind)
         {
             case TriggerActionKind.Cancel:
-                if (a.Timer is MachineTimer.Action or MachineTimer.All) _actionDue[m] = TimeSpan.MaxValue;
-                if (a.Timer is MachineTimer.Internal or MachineTimer.All) _internalDue[m] = TimeSpan.MaxValue;
+                if (a.Target is MachineTimer.Action or MachineTimer.All) _actionDue[m] = TimeSpan.MaxValue;
+                if (a.Target is MachineTimer.Internal or MachineTimer.All) _internalDue[m] = TimeSpan.MaxValue;
                 break;
             case TriggerActionKind.SendPadding:
                 SetActionTimer(m, now + a.Timeout, isDelay: false, a.Bypass, a.Replace, TimeSpan.Zero);

@@ -1,6 +1,6 @@
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using VeilTun.Buffers;
+using VeilTun.Packets;
 
 namespace VeilTun.Daita;
 
@@ -188,9 +188,7 @@ public sealed class DaitaPeer
             return false;
         }
         Push(TriggerEventKind.NormalRecv);
-        int ipLength = plaintext.Length;
-        if (plaintext[0] >> 4 == 4 && plaintext.Length >= 20) ipLength = BinaryPrimitives.ReadUInt16BigEndian(plaintext[2..]);
-        else if (plaintext[0] >> 4 == 6 && plaintext.Length >= 40) ipLength = BinaryPrimitives.ReadUInt16BigEndian(plaintext[4..]) + 40;
+        int ipLength = IpPacket.TryRead(plaintext, out var ip) ? ip.TotalLength : plaintext.Length;
         int padding = plaintext.Length - ((ipLength + 15) & ~15);
         if (padding > 0) Interlocked.Add(ref _rxPaddingBytes, padding);
         return true;
@@ -257,8 +255,8 @@ public sealed class DaitaPeer
         switch (a.Kind)
         {
             case TriggerActionKind.Cancel:
-                if (a.Timer is MachineTimer.Action or MachineTimer.All) _actionDue[m] = TimeSpan.MaxValue;
-                if (a.Timer is MachineTimer.Internal or MachineTimer.All) _internalDue[m] = TimeSpan.MaxValue;
+                if (a.Target is MachineTimer.Action or MachineTimer.All) _actionDue[m] = TimeSpan.MaxValue;
+                if (a.Target is MachineTimer.Internal or MachineTimer.All) _internalDue[m] = TimeSpan.MaxValue;
                 break;
             case TriggerActionKind.SendPadding:
                 SetActionTimer(m, now + a.Timeout, isDelay: false, a.Bypass, a.Replace, TimeSpan.Zero);

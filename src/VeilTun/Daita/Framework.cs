@@ -358,7 +358,7 @@ public sealed class Framework
         switch (_states[mi][stateIndex].Action)
         {
             case MachineAction.Cancel c:
-                Set(mi, TriggerAction.Cancel(mi, c.Timer));
+                Set(mi, TriggerAction.Cancel(mi, c.Target));
                 break;
             case MachineAction.SendPadding p:
                 Set(mi, TriggerAction.SendPadding(mi, FromMicros(p.SampleTimeout(_rng)), p.Bypass, p.Replace));

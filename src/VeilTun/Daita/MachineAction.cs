@@ -8,8 +8,8 @@ public abstract record MachineAction
 {
     private MachineAction() { }
 
-    /// <summary>Cancel a timer.</summary>
-    public sealed record Cancel(MachineTimer Timer) : MachineAction;
+    /// <summary>Cancel a timer: <paramref name="Target"/> says which (action, internal or both).</summary>
+    public sealed record Cancel(MachineTimer Target) : MachineAction;
 
     /// <summary>Schedule padding after <paramref name="Timeout"/> µs; optional per-state repeat limit.</summary>
     public sealed record SendPadding(bool Bypass, bool Replace, Dist Timeout, Dist? Limit) : MachineAction;

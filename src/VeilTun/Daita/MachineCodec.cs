@@ -198,7 +198,7 @@ public static class MachineCodec
         {
             case 0:
                 if (!r.U64(out ulong timer)) return false;
-                if (timer > 2) return r.Fail($"invalid Timer variant {timer}");
+                if (timer > 2) return r.Fail($"invalid timer variant {timer}");
                 action = new MachineAction.Cancel((MachineTimer)timer);
                 return true;
             case 1:
@@ -278,7 +278,7 @@ public static class MachineCodec
         switch (a)
         {
             case MachineAction.Cancel c:
-                PutVarint(w, 0); PutVarint(w, (ulong)c.Timer);
+                PutVarint(w, 0); PutVarint(w, (ulong)c.Target);
                 break;
             case MachineAction.SendPadding p:
                 PutVarint(w, 1); PutBool(w, p.Bypass); PutBool(w, p.Replace); PutDist(w, p.Timeout);

@@ -175,12 +175,12 @@ public static class MachineJson
             case MachineAction.Cancel c:
                 w.BeginVariant("Cancel");
                 w.Key("timer", first: true);
-                w.String(c.Timer switch
+                w.String(c.Target switch
                 {
                     MachineTimer.Action => "Action",
                     MachineTimer.Internal => "Internal",
                     MachineTimer.All => "All",
-                    _ => throw new ArgumentOutOfRangeException(nameof(action), c.Timer, "unknown timer"),
+                    _ => throw new ArgumentOutOfRangeException(nameof(action), c.Target, "unknown timer"),
                 });
                 w.EndObjectValue();
                 w.EndVariant();

@@ -5,11 +5,11 @@ namespace VeilTun.Daita;
 /// <paramref name="Machine"/> (an index). Fields not used by <paramref name="Kind"/> are zero/false/
 /// <see cref="MachineTimer.Action"/>: <paramref name="Timeout"/> for SendPadding/BlockOutgoing;
 /// <paramref name="Duration"/> for BlockOutgoing/UpdateTimer; <paramref name="Bypass"/> for SendPadding/BlockOutgoing;
-/// <paramref name="Replace"/> for SendPadding/BlockOutgoing/UpdateTimer; <paramref name="Timer"/> for Cancel.
+/// <paramref name="Replace"/> for SendPadding/BlockOutgoing/UpdateTimer; <paramref name="Target"/> (the timer to stop) for Cancel.
 /// Durations are whole microseconds, at most one day. Immutable value.
 /// </summary>
 public readonly record struct TriggerAction(TriggerActionKind Kind, int Machine, TimeSpan Timeout, TimeSpan Duration,
-    bool Bypass, bool Replace, MachineTimer Timer)
+    bool Bypass, bool Replace, MachineTimer Target)
 {
     /// <summary>A Cancel action.</summary>
     public static TriggerAction Cancel(int machine, MachineTimer timer) =>

@@ -3,7 +3,7 @@ namespace VeilTun.Daita;
 /// <summary>Kinds of <see cref="TriggerAction"/> (maybenot 2.2.2 action.rs <c>TriggerAction</c>).</summary>
 public enum TriggerActionKind
 {
-    /// <summary>Cancel the machine's action timer, internal timer, or both (<see cref="TriggerAction.Timer"/>).</summary>
+    /// <summary>Cancel the machine's action timer, internal timer, or both (<see cref="TriggerAction.Target"/>).</summary>
     Cancel,
     /// <summary>Send a padding packet after <see cref="TriggerAction.Timeout"/> (replaces the pending action timer).</summary>
     SendPadding,

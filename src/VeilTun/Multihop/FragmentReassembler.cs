@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using VeilTun.Buffers;
+using VeilTun.Packets;
 using VeilTun.Tun.Offload;
 
 namespace VeilTun.Multihop;
@@ -122,7 +123,7 @@ public sealed class FragmentReassembler
         Expire(now);
 
         ReadOnlySpan<byte> data = fragment.Data;
-        if (IpHeader.Parse(data, out IpHeader header) != UnwrapResult.Ok)
+        if (IpHeader.Parse(data, out IpPacket ip, out IpHeader header) != UnwrapResult.Ok)
             return DropMalformed(fragment);
         if (!header.IsFragment)
         {
@@ -141,11 +142,11 @@ public sealed class FragmentReassembler
         int end = start + length;
         // RFC 791 §3.2 / RFC 8200 §4.5: all but the last fragment carry a multiple of 8 bytes; nothing past 65535
         // (IPv4: total length including the header, at least 20 bytes or this fragment's own if it is the first).
-        int maxEnd = header.IsIPv6 ? MaxIpLength : MaxIpLength - (start == 0 ? header.HeaderLength : IpHeader.Ipv4MinHeaderLength);
+        int maxEnd = header.IsIPv6 ? MaxIpLength : MaxIpLength - (start == 0 ? header.HeaderLength : IpPacket.Ipv4MinHeaderLength);
         if (length == 0 || (header.MoreFragments && (length & 7) != 0) || end > maxEnd)
             return DropMalformed(fragment);
 
-        var key = Key.Of(data, header);
+        var key = Key.Of(ip, header);
         if (!_datagrams.TryGetValue(key, out Datagram? datagram))
             datagram = Create(key, header.IsIPv6, now);
         else if (!Consistent(datagram, header, start, end))
@@ -160,7 +161,7 @@ public sealed class FragmentReassembler
         {
             // Only the first fragment's header survives reassembly (RFC 791 §3.2, RFC 8200 §4.5); keep it aside
             // before the data is moved, which may write over it.
-            int keep = header.IsIPv6 ? IpHeader.Ipv6HeaderLength : header.HeaderLength;
+            int keep = header.IsIPv6 ? IpPacket.Ipv6HeaderLength : header.HeaderLength;
             data[..keep].CopyTo(datagram.Header);
             datagram.HeaderLength = keep;
             datagram.NextHeader = header.Protocol;
@@ -235,7 +236,7 @@ public sealed class FragmentReassembler
 
     // Room kept in front of the payload when the first fragment has not arrived yet: IPv4's longest header (IHL 15),
     // or IPv6's fixed header (the only unfragmentable part understood here).
-    private static int MaxFinalHeader(bool isIPv6) => isIPv6 ? IpHeader.Ipv6HeaderLength : IpHeader.Ipv4MaxHeaderLength;
+    private static int MaxFinalHeader(bool isIPv6) => isIPv6 ? IpPacket.Ipv6HeaderLength : IpPacket.Ipv4MaxHeaderLength;
 
     private static bool Consistent(Datagram datagram, in IpHeader header, int start, int end)
     {
@@ -334,11 +335,11 @@ public sealed class FragmentReassembler
     {
         int offset = fragment.Offset;
         Span<byte> raw = fragment.Raw;
-        raw.Slice(offset, IpHeader.Ipv6HeaderLength).CopyTo(raw[(offset + IpHeader.Ipv6FragmentHeaderLength)..]);
-        offset += IpHeader.Ipv6FragmentHeaderLength;
+        raw.Slice(offset, IpPacket.Ipv6HeaderLength).CopyTo(raw[(offset + Ipv6FragmentHeader.Length)..]);
+        offset += Ipv6FragmentHeader.Length;
         BinaryPrimitives.WriteUInt16BigEndian(raw[(offset + 4)..], (ushort)header.PayloadLength);
         raw[offset + 6] = header.Protocol;
-        fragment.SetData(offset, IpHeader.Ipv6HeaderLength + header.PayloadLength);
+        fragment.SetData(offset, IpPacket.Ipv6HeaderLength + header.PayloadLength);
         return fragment;
     }
 
@@ -362,10 +363,10 @@ public sealed class FragmentReassembler
 
     private readonly record struct Key(UInt128 Source, UInt128 Destination, uint Id, byte Protocol, bool IsIPv6)
     {
-        public static Key Of(ReadOnlySpan<byte> packet, in IpHeader header)
+        public static Key Of(IpPacket packet, in IpHeader header)
         {
-            ReadOnlySpan<byte> source = IpHeader.Source(packet, header.IsIPv6);
-            ReadOnlySpan<byte> destination = IpHeader.Destination(packet, header.IsIPv6);
+            ReadOnlySpan<byte> source = packet.Source;
+            ReadOnlySpan<byte> destination = packet.Destination;
             return header.IsIPv6
                 ? new Key(BinaryPrimitives.ReadUInt128BigEndian(source), BinaryPrimitives.ReadUInt128BigEndian(destination),
                     header.Identification, 0, true) // RFC 8200 §4.5: no protocol in the key
@@ -377,7 +378,7 @@ public sealed class FragmentReassembler
     // One datagram in progress; recycled through _spare so steady-state reassembly allocates nothing.
     private sealed class Datagram
     {
-        public readonly byte[] Header = new byte[IpHeader.Ipv4MaxHeaderLength];
+        public readonly byte[] Header = new byte[IpPacket.Ipv4MaxHeaderLength];
         public readonly List<(int Start, int End)> Pieces = new(8);
         public Key Key;
         public bool IsIPv6;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using VeilTun.Buffers;
+using VeilTun.Packets;
 using VeilTun.Tun.Offload;
 using VeilTun.Udp;
 
@@ -22,10 +23,10 @@ namespace VeilTun.Multihop;
 public static class UdpEncapsulation
 {
     /// <summary>IPv4 header (20) + UDP header (8): what <see cref="TryWrap"/> prepends for an IPv4 destination.</summary>
-    public const int Ipv4Overhead = 28;
+    public const int Ipv4Overhead = IpPacket.Ipv4MinHeaderLength + UdpDatagram.HeaderLength;
 
     /// <summary>IPv6 header (40) + UDP header (8): what <see cref="TryWrap"/> prepends for an IPv6 destination.</summary>
-    public const int Ipv6Overhead = 48;
+    public const int Ipv6Overhead = IpPacket.Ipv6HeaderLength + UdpDatagram.HeaderLength;
 
     /// <summary>Largest payload <see cref="TryWrap"/> accepts for IPv4: the total length field's 65535 minus 28.</summary>
     public const int MaxIpv4Payload = 65535 - Ipv4Overhead;
@@ -34,9 +35,8 @@ public static class UdpEncapsulation
     /// Largest payload <see cref="TryWrap"/> accepts for IPv6: the payload length field (which excludes the fixed
     /// 40-byte header) and the UDP length both top out at 65535, so 65535 minus the 8-byte UDP header.
     /// </summary>
-    public const int MaxIpv6Payload = 65535 - UdpHeaderLength;
+    public const int MaxIpv6Payload = 65535 - UdpDatagram.HeaderLength;
 
-    private const int UdpHeaderLength = 8;
     private const byte DefaultTtl = 64; // Linux's default TTL / hop limit, as GotaTun
 
     /// <summary>
@@ -70,17 +70,17 @@ public static class UdpEncapsulation
         // The payload is summed before the headers exist; it starts 8 bytes (an even offset) into the UDP header,
         // so its sum adds to the header's (RFC 1071 §2(C)).
         ulong payloadSum = Checksum.Add(datagram.Data);
-        int udpLength = payloadLength + UdpHeaderLength;
+        int udpLength = payloadLength + UdpDatagram.HeaderLength;
         Span<byte> headers = datagram.Prepend(overhead);
-        Span<byte> ip = headers[..(overhead - UdpHeaderLength)];
-        Span<byte> udp = headers[(overhead - UdpHeaderLength)..];
+        Span<byte> ip = headers[..(overhead - UdpDatagram.HeaderLength)];
+        Span<byte> udp = headers[(overhead - UdpDatagram.HeaderLength)..];
         Span<byte> sourceAddress, destinationAddress;
         if (isIPv6)
         {
             // RFC 8200 §3: version 6, traffic class 0, flow label; payload length; next header; hop limit.
             BinaryPrimitives.WriteUInt32BigEndian(ip, (6u << 28) | (ipv6FlowLabel & 0xFFFFF));
             BinaryPrimitives.WriteUInt16BigEndian(ip[4..], (ushort)udpLength);
-            ip[6] = Checksum.ProtocolUdp;
+            ip[6] = IpProtocol.Udp;
             ip[7] = DefaultTtl;
             sourceAddress = ip.Slice(8, 16);
             destinationAddress = ip.Slice(24, 16);
@@ -94,7 +94,7 @@ public static class UdpEncapsulation
             BinaryPrimitives.WriteUInt16BigEndian(ip[4..], ipv4Id);
             BinaryPrimitives.WriteUInt16BigEndian(ip[6..], 0);
             ip[8] = DefaultTtl;
-            ip[9] = Checksum.ProtocolUdp;
+            ip[9] = IpProtocol.Udp;
             BinaryPrimitives.WriteUInt16BigEndian(ip[10..], 0);
             sourceAddress = ip.Slice(12, 4);
             destinationAddress = ip.Slice(16, 4);
@@ -108,7 +108,7 @@ public static class UdpEncapsulation
         BinaryPrimitives.WriteUInt16BigEndian(udp[2..], destination.Port);
         BinaryPrimitives.WriteUInt16BigEndian(udp[4..], (ushort)udpLength);
         BinaryPrimitives.WriteUInt16BigEndian(udp[6..], 0);
-        ulong sum = Checksum.PseudoHeader(sourceAddress, destinationAddress, Checksum.ProtocolUdp, udpLength);
+        ulong sum = Checksum.PseudoHeader(sourceAddress, destinationAddress, IpProtocol.Udp, udpLength);
         sum = Checksum.Add(Checksum.Add(udp, sum), payloadSum);
         ushort checksum = Checksum.Finish(sum);
         // RFC 768: "If the computed checksum is zero, it is transmitted as all ones" (zero means "none" over
@@ -141,22 +141,18 @@ public static class UdpEncapsulation
         ArgumentNullException.ThrowIfNull(packet);
         source = default;
         destination = default;
-        ReadOnlySpan<byte> data = packet.Data;
-        UnwrapResult status = IpHeader.Parse(data, out IpHeader header);
+        UnwrapResult status = IpHeader.Parse(packet.Data, out IpPacket ip, out IpHeader header);
         if (status != UnwrapResult.Ok) return status;
         if (header.IsFragment)
-            return !header.IsIPv6 && header.Protocol != IpHeader.ProtocolUdp ? UnwrapResult.NotUdp : UnwrapResult.Fragment;
-        if (header.Protocol != IpHeader.ProtocolUdp) return UnwrapResult.NotUdp;
+            return !header.IsIPv6 && header.Protocol != IpProtocol.Udp ? UnwrapResult.NotUdp : UnwrapResult.Fragment;
+        if (header.Protocol != IpProtocol.Udp) return UnwrapResult.NotUdp;
 
-        ReadOnlySpan<byte> segment = data[header.HeaderLength..header.TotalLength];
-        if (segment.Length < UdpHeaderLength) return UnwrapResult.Malformed;
-        int udpLength = BinaryPrimitives.ReadUInt16BigEndian(segment[4..]);
-        if (udpLength < UdpHeaderLength || udpLength > segment.Length) return UnwrapResult.Malformed;
-        segment = segment[..udpLength];
+        if (!UdpDatagram.TryRead(ip.Payload, out UdpDatagram udp) || !udp.LengthFits) return UnwrapResult.Malformed;
+        int udpLength = udp.Length;
 
-        ReadOnlySpan<byte> sourceAddress = IpHeader.Source(data, header.IsIPv6);
-        ReadOnlySpan<byte> destinationAddress = IpHeader.Destination(data, header.IsIPv6);
-        if (BinaryPrimitives.ReadUInt16BigEndian(segment[6..]) == 0)
+        ReadOnlySpan<byte> sourceAddress = ip.Source;
+        ReadOnlySpan<byte> destinationAddress = ip.Destination;
+        if (udp.Checksum == 0)
         {
             // RFC 768: zero means the sender computed none (IPv4 only); RFC 8200 §8.1: IPv6 receivers discard it.
             if (header.IsIPv6) return UnwrapResult.BadChecksum;
@@ -164,18 +160,18 @@ public static class UdpEncapsulation
         else
         {
             // Pseudo-header + header + data, checksum included, sums to negative zero when intact.
-            ulong sum = Checksum.PseudoHeader(sourceAddress, destinationAddress, Checksum.ProtocolUdp, udpLength);
-            if (Checksum.Fold(Checksum.Add(segment, sum)) != 0xFFFF) return UnwrapResult.BadChecksum;
+            ulong sum = Checksum.PseudoHeader(sourceAddress, destinationAddress, IpProtocol.Udp, udpLength);
+            if (Checksum.Fold(Checksum.Add(udp.Datagram, sum)) != 0xFFFF) return UnwrapResult.BadChecksum;
         }
 
-        ushort sourcePort = BinaryPrimitives.ReadUInt16BigEndian(segment);
-        ushort destinationPort = BinaryPrimitives.ReadUInt16BigEndian(segment[2..]);
-        source = header.IsIPv6 ? NetEndpoint.FromIPv6(sourceAddress, sourcePort) : NetEndpoint.FromIPv4(sourceAddress, sourcePort);
+        source = header.IsIPv6
+            ? NetEndpoint.FromIPv6(sourceAddress, udp.SourcePort)
+            : NetEndpoint.FromIPv4(sourceAddress, udp.SourcePort);
         destination = header.IsIPv6
-            ? NetEndpoint.FromIPv6(destinationAddress, destinationPort)
-            : NetEndpoint.FromIPv4(destinationAddress, destinationPort);
+            ? NetEndpoint.FromIPv6(destinationAddress, udp.DestinationPort)
+            : NetEndpoint.FromIPv4(destinationAddress, udp.DestinationPort);
         packet.SetLength(header.HeaderLength + udpLength);
-        packet.TrimFront(header.HeaderLength + UdpHeaderLength);
+        packet.TrimFront(header.HeaderLength + UdpDatagram.HeaderLength);
         return UnwrapResult.Ok;
     }
 }

@@ -1,10 +1,11 @@
 using System.Buffers.Binary;
+using VeilTun.Packets;
 
 namespace VeilTun.Noise;
 
 /// <summary>
 /// Wire layout of the four messages (whitepaper §5.4; kernel messages.h). All integers little-endian.
-/// The 4-byte header is read as one LE u32 so non-zero reserved bytes make an unknown type, as in the kernel.
+/// Classification by header and size is <see cref="WireGuardMessage"/>'s.
 /// </summary>
 public static class Messages
 {
@@ -47,36 +48,9 @@ public static class Messages
     public const int TransportReceiverOffset = 4;
     public const int TransportCounterOffset = 8;
 
-    /// <summary>
-    /// Classifies a datagram by header and exact length (wireguard-go device/receive.go). Any byte string gets
-    /// either a type or a drop reason; nothing throws.
-    /// </summary>
-    public static bool TryClassify(ReadOnlySpan<byte> datagram, out MessageType type, out DropReason reason)
-    {
-        type = default;
-        if (datagram.Length < 4)
-        {
-            reason = DropReason.TooShort;
-            return false;
-        }
-        uint header = BinaryPrimitives.ReadUInt32LittleEndian(datagram);
-        switch (header)
-        {
-            case 1 when datagram.Length == InitiationSize:
-            case 2 when datagram.Length == ResponseSize:
-            case 3 when datagram.Length == CookieReplySize:
-            case 4 when datagram.Length >= KeepaliveSize:
-                type = (MessageType)header;
-                reason = DropReason.None;
-                return true;
-            case 1 or 2 or 3 or 4:
-                reason = DropReason.InvalidLength;
-                return false;
-            default:
-                reason = DropReason.UnknownType;
-                return false;
-        }
-    }
+    /// <summary>Classifies a datagram by header and size: <see cref="WireGuardMessage.TryClassify"/>, where the rules live.</summary>
+    public static bool TryClassify(ReadOnlySpan<byte> datagram, out MessageType type, out DropReason reason) =>
+        WireGuardMessage.TryClassify(datagram, out type, out reason);
 
     public static void WriteHeader(Span<byte> message, MessageType type) =>
         BinaryPrimitives.WriteUInt32LittleEndian(message, (uint)type);

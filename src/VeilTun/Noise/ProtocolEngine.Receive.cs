@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using VeilTun.Buffers;
+using VeilTun.Packets;
 using VeilTun.Udp;
 
 namespace VeilTun.Noise;
@@ -20,7 +21,7 @@ public sealed partial class ProtocolEngine
         try
         {
             // The header is always in place (only a transport message's sealed part is ever spliced).
-            if (!Messages.TryClassify(datagram.DataInPlace, out var type, out var reason))
+            if (!WireGuardMessage.TryClassify(datagram.DataInPlace, out var type, out var reason))
             {
                 Drop(reason, null, datagram);
                 return;
@@ -293,45 +294,18 @@ public sealed partial class ProtocolEngine
 
         // Inner packet: trim the padding by the IP header's own length, then check the source belongs to this
         // peer (cryptokey routing, whitepaper §2).
-        if (!TryGetInnerLength(plaintext, out int innerLength, out var source))
+        if (!IpPacket.TryRead(plaintext, out var inner) || !inner.TotalLengthFits)
         {
             Drop(DropReason.InvalidInnerPacket, peer, datagram);
             return;
         }
-        if (!ReferenceEquals(AllowedIps.Lookup(plaintext.Slice(source.Start, source.Length)), peer))
+        if (!ReferenceEquals(AllowedIps.Lookup(inner.Source), peer))
         {
             Drop(DropReason.DisallowedSource, peer, datagram);
             return;
         }
-        datagram.SetData(datagram.Offset + Messages.TransportHeaderSize, innerLength);
+        datagram.SetData(datagram.Offset + Messages.TransportHeaderSize, inner.TotalLength);
         _output.DeliverPacket(datagram, peer);
-    }
-
-    private readonly record struct Range(int Start, int Length);
-
-    // wireguard-go RoutineSequentialReceiver: IPv4 needs tot_len in [20, len]; IPv6 needs payload_len+40 <= len.
-    private static bool TryGetInnerLength(ReadOnlySpan<byte> packet, out int length, out Range source)
-    {
-        length = 0;
-        source = default;
-        if (packet.Length == 0) return false;
-        switch (packet[0] >> 4)
-        {
-            case 4:
-                if (packet.Length < 20) return false;
-                length = BinaryPrimitives.ReadUInt16BigEndian(packet[2..]);
-                if (length < 20 || length > packet.Length) return false;
-                source = new Range(12, 4);
-                return true;
-            case 6:
-                if (packet.Length < 40) return false;
-                length = BinaryPrimitives.ReadUInt16BigEndian(packet[4..]) + 40;
-                if (length > packet.Length) return false;
-                source = new Range(8, 16);
-                return true;
-            default:
-                return false;
-        }
     }
 
     private void KeepKeyFreshReceiving(Peer peer, TimeSpan now)

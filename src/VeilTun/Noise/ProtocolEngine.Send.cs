@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using VeilTun.Buffers;
+using VeilTun.Packets;
 using VeilTun.Udp;
 
 namespace VeilTun.Noise;
@@ -27,15 +28,12 @@ public sealed partial class ProtocolEngine
                 return;
             }
             var data = packet.DataInPlace; // the IP header is always in place (a spliced payload is not read here)
-            ReadOnlySpan<byte> destination;
-            if (data.Length >= 20 && data[0] >> 4 == 4) destination = data.Slice(16, 4);
-            else if (data.Length >= 40 && data[0] >> 4 == 6) destination = data.Slice(24, 16);
-            else
+            if (!IpPacket.TryRead(data, out var ip))
             {
                 Drop(DropReason.InvalidInnerPacket, null, packet);
                 return;
             }
-            var peer = AllowedIps.Lookup(destination);
+            var peer = AllowedIps.Lookup(ip.Destination);
             if (peer is null)
             {
                 Drop(DropReason.NoRoute, null, packet);

@@ -2,229 +2,18 @@ using System.Globalization;
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Text;
+using VeilTun.Packets;
 using VeilTun.Udp;
 
 namespace VeilTun.Uapi;
 
 /// <summary>
-/// Strict numeric IP address, prefix and endpoint text, with the rules of Go's <c>net/netip</c> (what wireguard-go
-/// accepts on the UAPI socket) and the output formats of Go (<c>get</c>) and glibc <c>inet_ntop</c> (wg(8)
-/// <c>showconf</c>). Kept private to the UAPI code on purpose: <see cref="IPAddress.TryParse(string, out IPAddress)"/>
-/// accepts forms such as "1", "0x7f.1" or "010.0.0.1" that WireGuard rejects.
-/// Stateless and thread-safe.
+/// The UAPI's address text: prefixes and endpoints with the rules of Go's <c>net/netip</c> (what wireguard-go accepts
+/// on the UAPI socket; the parsing itself is <see cref="IpAddressText"/>'s), zones resolved to interfaces, and the
+/// output formats of Go (<c>get</c>) and glibc <c>inet_ntop</c> (wg(8) <c>showconf</c>). Stateless and thread-safe.
 /// </summary>
 internal static class IpText
 {
-    /// <summary>
-    /// Parses an IPv4 or IPv6 address like Go's <c>netip.ParseAddr</c>: dotted-quad IPv4 without leading zeros,
-    /// RFC 4291 §2.2 IPv6 with at most one "::", an optional embedded IPv4 tail and an optional "%zone".
-    /// </summary>
-    /// <param name="s">The text.</param>
-    /// <param name="address16">Receives 4 (IPv4) or 16 (IPv6) bytes in network order; must hold 16.</param>
-    /// <param name="length">4 or 16.</param>
-    /// <param name="zone">The zone after '%' (IPv6 only), or empty.</param>
-    /// <param name="reason">Why the text was rejected.</param>
-    public static bool TryParseAddress(ReadOnlySpan<char> s, Span<byte> address16, out int length,
-        out ReadOnlySpan<char> zone, out string? reason)
-    {
-        length = 0;
-        zone = default;
-        // Go decides the family by the first '.' or ':'.
-        for (int i = 0; i < s.Length; i++)
-        {
-            switch (s[i])
-            {
-                case '.':
-                    length = 4;
-                    return TryParseIPv4(s, address16[..4], out reason);
-                case ':':
-                    length = 16;
-                    return TryParseIPv6(s, address16[..16], out zone, out reason);
-                case '%':
-                    reason = "zone without an IPv6 address";
-                    return false;
-            }
-        }
-        reason = s.IsEmpty ? "empty address" : "not an IPv4 or IPv6 address";
-        return false;
-    }
-
-    private static bool TryParseIPv4(ReadOnlySpan<char> s, Span<byte> dst, out string? reason)
-    {
-        int field = 0, value = 0, digits = 0;
-        for (int i = 0; i < s.Length; i++)
-        {
-            char c = s[i];
-            if (c is >= '0' and <= '9')
-            {
-                if (digits == 1 && value == 0)
-                {
-                    reason = "IPv4 field has a leading zero";
-                    return false;
-                }
-                value = value * 10 + (c - '0');
-                digits++;
-                if (value > 255)
-                {
-                    reason = "IPv4 field is greater than 255";
-                    return false;
-                }
-            }
-            else if (c == '.')
-            {
-                if (digits == 0)
-                {
-                    reason = "IPv4 field has no digits";
-                    return false;
-                }
-                if (field == 3)
-                {
-                    reason = "IPv4 address has more than 4 fields";
-                    return false;
-                }
-                dst[field++] = (byte)value;
-                value = 0;
-                digits = 0;
-            }
-            else
-            {
-                reason = $"unexpected character {Describe(c)} in IPv4 address";
-                return false;
-            }
-        }
-        if (field != 3 || digits == 0)
-        {
-            reason = "IPv4 address has fewer than 4 fields";
-            return false;
-        }
-        dst[3] = (byte)value;
-        reason = null;
-        return true;
-    }
-
-    private static bool TryParseIPv6(ReadOnlySpan<char> s, Span<byte> ip, out ReadOnlySpan<char> zone, out string? reason)
-    {
-        ip.Clear();
-        zone = default;
-        int percent = s.IndexOf('%');
-        if (percent >= 0)
-        {
-            zone = s[(percent + 1)..];
-            s = s[..percent];
-            if (zone.IsEmpty)
-            {
-                reason = "empty IPv6 zone after '%'";
-                return false;
-            }
-        }
-
-        int ellipsis = -1; // byte index where "::" sits
-        int i = 0;         // bytes filled
-        if (s.StartsWith("::"))
-        {
-            ellipsis = 0;
-            s = s[2..];
-            if (s.IsEmpty)
-            {
-                reason = null;
-                return true; // "::"
-            }
-        }
-
-        while (i < 16)
-        {
-            int off = 0, acc = 0;
-            for (; off < s.Length; off++)
-            {
-                int h = HexDigitValue(s[off]);
-                if (h < 0) break;
-                if (off > 3)
-                {
-                    reason = "IPv6 field has more than 4 hex digits";
-                    return false;
-                }
-                acc = (acc << 4) | h;
-            }
-            if (off == 0)
-            {
-                reason = "IPv6 field has no hex digits";
-                return false;
-            }
-
-            if (off < s.Length && s[off] == '.')
-            {
-                // Embedded IPv4 (RFC 4291 §2.2 form 3) must be the last 32 bits.
-                if (ellipsis < 0 && i != 12)
-                {
-                    reason = "embedded IPv4 address must replace the last 2 IPv6 fields";
-                    return false;
-                }
-                if (i + 4 > 16)
-                {
-                    reason = "no room for an embedded IPv4 address";
-                    return false;
-                }
-                if (!TryParseIPv4(s, ip.Slice(i, 4), out reason))
-                    return false;
-                s = default;
-                i += 4;
-                break;
-            }
-
-            ip[i] = (byte)(acc >> 8);
-            ip[i + 1] = (byte)acc;
-            i += 2;
-            s = s[off..];
-            if (s.IsEmpty) break;
-            if (s[0] != ':')
-            {
-                reason = $"unexpected character {Describe(s[0])} in IPv6 address";
-                return false;
-            }
-            if (s.Length == 1)
-            {
-                reason = "IPv6 address ends with a single ':'";
-                return false;
-            }
-            s = s[1..];
-            if (s[0] == ':')
-            {
-                if (ellipsis >= 0)
-                {
-                    reason = "IPv6 address has more than one \"::\"";
-                    return false;
-                }
-                ellipsis = i;
-                s = s[1..];
-                if (s.IsEmpty) break;
-            }
-        }
-
-        if (!s.IsEmpty)
-        {
-            reason = "IPv6 address is too long";
-            return false;
-        }
-        if (i < 16)
-        {
-            if (ellipsis < 0)
-            {
-                reason = "IPv6 address is too short";
-                return false;
-            }
-            int n = 16 - i;
-            for (int j = i - 1; j >= ellipsis; j--) ip[j + n] = ip[j];
-            ip.Slice(ellipsis, n).Clear();
-        }
-        else if (ellipsis >= 0)
-        {
-            reason = "\"::\" must stand for at least one zero field";
-            return false;
-        }
-        reason = null;
-        return true;
-    }
-
     /// <summary>
     /// Parses "address/length" like Go's <c>netip.ParsePrefix</c> (no zone; length in decimal without sign or leading
     /// zeros) and clears the host bits.
@@ -232,51 +21,26 @@ internal static class IpText
     public static bool TryParsePrefix(ReadOnlySpan<char> s, out IPAddress? address, out int prefixLength, out string? reason)
     {
         address = null;
-        prefixLength = 0;
-        int slash = s.LastIndexOf('/');
-        if (slash < 0)
-        {
-            reason = "missing \"/\" and prefix length";
-            return false;
-        }
         Span<byte> bytes = stackalloc byte[16];
-        if (!TryParseAddress(s[..slash], bytes, out int length, out var zone, out reason))
+        var error = IpAddressText.ParsePrefix(s, PrefixSyntax.Go, bytes, out int length, out prefixLength,
+            out var bits, out string? addressReason);
+        reason = error switch
         {
-            reason = "not an IP address: " + reason;
+            PrefixTextError.None => null,
+            PrefixTextError.MissingLength => "missing \"/\" and prefix length",
+            PrefixTextError.InvalidAddress => "not an IP address: " + addressReason,
+            PrefixTextError.ZoneNotAllowed => "an IPv6 zone is not allowed in a prefix",
+            PrefixTextError.InvalidLength => $"prefix length \"{Escape(bits)}\" is not a decimal number",
+            _ => $"prefix length exceeds {length * 8}",
+        };
+        if (reason is not null)
+        {
+            prefixLength = 0;
             return false;
         }
-        if (!zone.IsEmpty)
-        {
-            reason = "an IPv6 zone is not allowed in a prefix";
-            return false;
-        }
-        var bits = s[(slash + 1)..];
-        if (!TryParseDecimal(bits, allowLeadingZeros: false, int.MaxValue, out long value))
-        {
-            reason = $"prefix length \"{Escape(bits)}\" is not a decimal number";
-            return false;
-        }
-        int max = length * 8;
-        if (value > max)
-        {
-            reason = $"prefix length exceeds {max}";
-            return false;
-        }
-        prefixLength = (int)value;
-        Mask(bytes[..length], prefixLength);
+        IpAddressText.Mask(bytes[..length], prefixLength);
         address = new IPAddress(bytes[..length]);
-        reason = null;
         return true;
-    }
-
-    /// <summary>Clears every bit after the first <paramref name="prefixLength"/> bits.</summary>
-    public static void Mask(Span<byte> address, int prefixLength)
-    {
-        for (int i = 0; i < address.Length; i++)
-        {
-            int keep = Math.Clamp(prefixLength - 8 * i, 0, 8);
-            address[i] &= (byte)(0xff00 >> keep);
-        }
     }
 
     /// <summary>
@@ -320,7 +84,7 @@ internal static class IpText
             return false;
         }
         Span<byte> bytes = stackalloc byte[16];
-        if (!TryParseAddress(host, bytes, out int length, out var zone, out reason))
+        if (!IpAddressText.TryParseAddress(host, bytes, out int length, out var zone, out reason))
         {
             reason = "not a numeric IP address (host names are resolved by wg(8), not by the daemon): " + reason;
             return false;
@@ -383,19 +147,8 @@ internal static class IpText
     /// Decimal digits only (like Go's <c>strconv.ParseUint(s, 10, n)</c>: no sign, no spaces, no underscores);
     /// with <paramref name="allowLeadingZeros"/> false, "0" is the only number that may start with '0'.
     /// </summary>
-    public static bool TryParseDecimal(ReadOnlySpan<char> s, bool allowLeadingZeros, long max, out long value)
-    {
-        value = 0;
-        if (s.IsEmpty) return false;
-        if (!allowLeadingZeros && s.Length > 1 && s[0] == '0') return false;
-        foreach (char c in s)
-        {
-            if (c is < '0' or > '9') return false;
-            value = value * 10 + (c - '0');
-            if (value > max) return false;
-        }
-        return true;
-    }
+    public static bool TryParseDecimal(ReadOnlySpan<char> s, bool allowLeadingZeros, long max, out long value) =>
+        IpAddressText.TryParseDecimal(s, allowLeadingZeros, max, out value);
 
     /// <summary>
     /// Formats an address. Go style (<paramref name="glibcStyle"/> false): RFC 5952 §4, with dotted IPv4 only for
@@ -464,7 +217,7 @@ internal static class IpText
             throw new ArgumentException("unsupported address", nameof(address));
         if (prefixLength < 0 || prefixLength > length * 8)
             throw new ArgumentOutOfRangeException(nameof(prefixLength), prefixLength, $"prefix length of {address}");
-        Mask(bytes[..length], prefixLength);
+        IpAddressText.Mask(bytes[..length], prefixLength);
         AppendAddress(sb, bytes[..length], glibcStyle);
         sb.Append('/').Append(prefixLength.ToString(CultureInfo.InvariantCulture));
     }
@@ -520,33 +273,8 @@ internal static class IpText
         const int Limit = 100;
         var sb = new StringBuilder(Math.Min(s.Length, Limit) + 16);
         var shown = s.Length > Limit ? s[..Limit] : s;
-        foreach (char c in shown)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\t': sb.Append("\\t"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\n': sb.Append("\\n"); break;
-                default:
-                    if (c < 0x20 || c == 0x7f) sb.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:x2}");
-                    else if (c > 0x7e) sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
-                    else sb.Append(c);
-                    break;
-            }
-        }
+        foreach (char c in shown) IpAddressText.AppendEscaped(sb, c);
         if (s.Length > Limit) sb.Append(CultureInfo.InvariantCulture, $"...({s.Length} characters)");
         return sb.ToString();
     }
-
-    private static string Describe(char c) => $"'{Escape([c])}'";
-
-    private static int HexDigitValue(char c) => c switch
-    {
-        >= '0' and <= '9' => c - '0',
-        >= 'a' and <= 'f' => c - 'a' + 10,
-        >= 'A' and <= 'F' => c - 'A' + 10,
-        _ => -1,
-    };
 }

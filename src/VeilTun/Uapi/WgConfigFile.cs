@@ -4,6 +4,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using VeilTun.Crypto;
+using VeilTun.Packets;
 using VeilTun.Udp;
 
 namespace VeilTun.Uapi;
@@ -270,22 +271,21 @@ public static class WgConfigFile
             }
             if (entry.IsEmpty) return "empty entry in the list";
 
-            int slash = entry.IndexOf('/');
-            var addressText = slash < 0 ? entry : entry[..slash];
-            if (!IpText.TryParseAddress(addressText, bytes, out int length, out var zone, out _) || !zone.IsEmpty)
-                return $"'{IpText.Escape(entry)}' is not an address";
-            int prefixLength = length * 8;
-            if (slash >= 0)
+            var error = IpAddressText.ParsePrefix(entry, PrefixSyntax.WgConfig, bytes, out int length, out int prefixLength,
+                out _, out _);
+            switch (error)
             {
-                var bits = entry[(slash + 1)..];
-                if (!IpText.TryParseDecimal(bits, allowLeadingZeros: true, int.MaxValue, out long n))
+                case PrefixTextError.None:
+                    break;
+                case PrefixTextError.InvalidLength:
                     return $"'{IpText.Escape(entry)}' does not end in a decimal prefix length";
-                if (n > length * 8)
+                case PrefixTextError.LengthTooLarge:
                     return $"'{IpText.Escape(entry)}' has a prefix length greater than {length * 8}";
-                prefixLength = (int)n;
+                default:
+                    return $"'{IpText.Escape(entry)}' is not an address";
             }
             // wg only warns about host bits; the trie clears them, and so do we.
-            IpText.Mask(bytes[..length], prefixLength);
+            IpAddressText.Mask(bytes[..length], prefixLength);
             peer.AllowedIps.Add(new AllowedIpChange(new IPAddress(bytes[..length]), prefixLength, remove));
         }
         return null;
@@ -315,7 +315,7 @@ public static class WgConfigFile
         if (!IpText.TryParseDecimal(port, allowLeadingZeros: true, ushort.MaxValue, out long portNumber))
             return $"'{IpText.Escape(value)}' does not end in a port number from 0 to 65535";
         Span<byte> bytes = stackalloc byte[16];
-        if (!IpText.TryParseAddress(host, bytes, out int length, out var zone, out _))
+        if (!IpAddressText.TryParseAddress(host, bytes, out int length, out var zone, out _))
             return $"'{IpText.Escape(value)}' is not a numeric address (host names are not resolved here; resolve the name first)";
         if (!IpText.TryMakeEndpoint(bytes[..length], zone, (ushort)portNumber, out endpoint, out string? reason))
             return $"'{IpText.Escape(value)}': {reason}";

@@ -190,8 +190,8 @@ internal sealed class SimulatedIntegrator
         switch (a.Kind)
         {
             case TriggerActionKind.Cancel:
-                Assert.Equal(TriggerAction.Cancel(a.Machine, a.Timer), a);
-                Assert.True(Enum.IsDefined(a.Timer));
+                Assert.Equal(TriggerAction.Cancel(a.Machine, a.Target), a);
+                Assert.True(Enum.IsDefined(a.Target));
                 break;
             case TriggerActionKind.SendPadding:
                 Assert.Equal(TimeSpan.Zero, a.Duration);
@@ -273,8 +273,8 @@ internal sealed class SimulatedIntegrator
         switch (a.Kind)
         {
             case TriggerActionKind.Cancel:
-                if (a.Timer is MachineTimer.Action or MachineTimer.All) _actionExpiry[m] = null;
-                if (a.Timer is MachineTimer.Internal or MachineTimer.All) _timerExpiry[m] = null;
+                if (a.Target is MachineTimer.Action or MachineTimer.All) _actionExpiry[m] = null;
+                if (a.Target is MachineTimer.Internal or MachineTimer.All) _timerExpiry[m] = null;
                 break;
             case TriggerActionKind.SendPadding:
             case TriggerActionKind.BlockOutgoing:

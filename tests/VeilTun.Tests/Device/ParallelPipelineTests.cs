@@ -53,7 +53,7 @@ public sealed class ParallelPipelineTests
 
     private static byte[] Numbered(int seq, int length)
     {
-        var p = Packets.Ipv4("192.0.2.1", "192.0.2.2", length);
+        var p = TestPackets.Ipv4("192.0.2.1", "192.0.2.2", length);
         BinaryPrimitives.WriteInt32BigEndian(p.AsSpan(20), seq);
         return p;
     }

@@ -79,10 +79,10 @@ public sealed class TestNode : IProtocolOutput
         Engine.SetPrivateKey(Key.Bytes);
     }
 
-    public void Send(byte[] ipPacket) => Engine.SendPacket(Packets.Rent(Pool, ipPacket), Clock.Now);
+    public void Send(byte[] ipPacket) => Engine.SendPacket(TestPackets.Rent(Pool, ipPacket), Clock.Now);
 
     public void Receive(byte[] datagram, NetEndpoint from) =>
-        Engine.ReceiveDatagram(Packets.Rent(Pool, datagram), from, default, Clock.Now);
+        Engine.ReceiveDatagram(TestPackets.Rent(Pool, datagram), from, default, Clock.Now);
 
     public Peer Peer(PublicKey key) => Engine.TryGetPeer(key, out var p) ? p : throw new InvalidOperationException("no such peer");
 }
@@ -171,6 +171,6 @@ public sealed class TestPair
         Pump();
     }
 
-    public byte[] PacketAtoB(int length = 84) => Packets.Ipv4("192.0.2.1", "192.0.2.2", length);
-    public byte[] PacketBtoA(int length = 84) => Packets.Ipv4("192.0.2.2", "192.0.2.1", length);
+    public byte[] PacketAtoB(int length = 84) => TestPackets.Ipv4("192.0.2.1", "192.0.2.2", length);
+    public byte[] PacketBtoA(int length = 84) => TestPackets.Ipv4("192.0.2.2", "192.0.2.1", length);
 }

@@ -147,7 +147,7 @@ public sealed class WireguardGoInteropTests : IDisposable
         for (ushort seq = 1; seq <= 3; seq++)
         {
             var request = Icmp.EchoRequest("192.0.2.1", "192.0.2.2", 0x5654, seq);
-            core.Engine.SendPacket(Packets.Rent(core.Pool, request), core.Now);
+            core.Engine.SendPacket(TestPackets.Rent(core.Pool, request), core.Now);
             ushort s = seq;
             Assert.True(core.RunUntil(() => core.Delivered.Any(p => IsEchoReply(p, 0x5654, s)), TimeSpan.FromSeconds(10)),
                 "no echo reply through wireguard-go; its log:\n" + File.ReadAllText(_log));
@@ -181,7 +181,7 @@ public sealed class WireguardGoInteropTests : IDisposable
             {
                 var p = core.Delivered[answered++];
                 if (p.Length >= 28 && p[9] == 1 && p[20] == 8)
-                    core.Engine.SendPacket(Packets.Rent(core.Pool, Icmp.ReplyTo(p)), core.Now);
+                    core.Engine.SendPacket(TestPackets.Rent(core.Pool, Icmp.ReplyTo(p)), core.Now);
             }
             return ping.HasExited;
         }, TimeSpan.FromSeconds(15));

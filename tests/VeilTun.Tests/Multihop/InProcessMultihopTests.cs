@@ -206,7 +206,7 @@ internal sealed class MultihopChain : IDisposable
     }
 
     private byte[] ClientPacket(int length) =>
-        _ipv6 ? Packets.Ipv6(_clientExitAddress, _server, length) : Packets.Ipv4(_clientExitAddress, _server, length);
+        _ipv6 ? TestPackets.Ipv6(_clientExitAddress, _server, length) : TestPackets.Ipv4(_clientExitAddress, _server, length);
 
     public void AssertRoundTrip()
     {
@@ -215,7 +215,7 @@ internal sealed class MultihopChain : IDisposable
         Assert.True(_exitTun.TryTake(out var atExit, Wait), "the packet did not reach the exit relay's TUN");
         Assert.Equal(ping, atExit);
 
-        var reply = _ipv6 ? Packets.Ipv6(_server, _clientExitAddress, 100) : Packets.Ipv4(_server, _clientExitAddress, 100);
+        var reply = _ipv6 ? TestPackets.Ipv6(_server, _clientExitAddress, 100) : TestPackets.Ipv4(_server, _clientExitAddress, 100);
         Assert.True(_exitTun.Inject(reply));
         Assert.True(_clientTun.TryTake(out var back, Wait), "the reply did not come back through both hops");
         Assert.Equal(reply, back);

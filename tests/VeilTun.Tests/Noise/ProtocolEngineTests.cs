@@ -61,7 +61,7 @@ public class ProtocolEngineTests
     public void Ipv6InnerPacketsFlow()
     {
         var pair = new TestPair();
-        var p = Packets.Ipv6("2001:db8:2::1", "2001:db8:2::2", 300);
+        var p = TestPackets.Ipv6("2001:db8:2::1", "2001:db8:2::2", 300);
         pair.A.Send(p);
         pair.Pump();
         Assert.Equal(p, Assert.Single(pair.B.Delivered));
@@ -418,7 +418,7 @@ public class ProtocolEngineTests
         pair.Pump();
         // B routes 192.0.2.99 to A but A does not allow B to use it as a source.
         pair.B.Engine.AllowedIps.Insert(new byte[] { 192, 0, 2, 99 }, 32, pair.PeerOfB);
-        pair.B.Send(Packets.Ipv4("192.0.2.99", "192.0.2.1"));
+        pair.B.Send(TestPackets.Ipv4("192.0.2.99", "192.0.2.1"));
         pair.Pump();
         Assert.Empty(pair.A.Delivered);
         Assert.Equal(1, pair.A.Engine.GetDropCount(DropReason.DisallowedSource));
@@ -428,7 +428,7 @@ public class ProtocolEngineTests
     public void PacketWithoutRouteIsDropped()
     {
         var pair = new TestPair();
-        pair.A.Send(Packets.Ipv4("192.0.2.1", "203.0.113.9"));
+        pair.A.Send(TestPackets.Ipv4("192.0.2.1", "203.0.113.9"));
         Assert.Equal(1, pair.A.Engine.GetDropCount(DropReason.NoRoute));
         Assert.Empty(pair.A.AllSent);
         Assert.Equal(0, pair.A.Pool.Outstanding);
@@ -470,7 +470,7 @@ public class ProtocolEngineTests
         node.Engine.AllowedIps.Insert(new byte[] { 192, 0, 2, 2 }, 32, peer);
         node.Engine.Up(clock.Now);
         node.Engine.SetPersistentKeepalive(peer, 1, clock.Now);
-        node.Send(Packets.Ipv4("192.0.2.1", "192.0.2.2"));
+        node.Send(TestPackets.Ipv4("192.0.2.1", "192.0.2.2"));
         for (int i = 0; i < 20; i++)
         {
             clock.Advance(TimeSpan.FromMilliseconds(100));

@@ -9,7 +9,7 @@ namespace VeilTun.Tests.Noise;
 /// </summary>
 public class SansIoTests
 {
-    private static readonly string[] ProtocolFolders = ["Noise", "Crypto", "Timers", "Routing"];
+    private static readonly string[] ProtocolFolders = ["Noise", "Crypto", "Timers", "Routing", "Daita", "Packets"];
 
     private static readonly Regex Forbidden = new(
         @"\b(Socket\b|UdpClient|new Thread\b|Thread\.Sleep|Task\.(Run|Delay)|ThreadPool\.|Timer\b|" +

@@ -5,7 +5,7 @@ using VeilTun.Buffers;
 namespace VeilTun.Tests.Fakes;
 
 /// <summary>Builds inner IP packets for tests.</summary>
-public static class Packets
+public static class TestPackets
 {
     /// <summary>An IPv4 UDP-ish packet of <paramref name="totalLength"/> bytes with a recognisable payload.</summary>
     public static byte[] Ipv4(string source, string destination, int totalLength = 84, byte fill = 0xab)
@@ -53,7 +53,7 @@ public static class Icmp
 
     public static byte[] Echo(string source, string destination, byte type, ushort id, ushort sequence, int payload)
     {
-        var p = Packets.Ipv4(source, destination, 20 + 8 + payload);
+        var p = TestPackets.Ipv4(source, destination, 20 + 8 + payload);
         p[9] = 1; // ICMP
         p[20] = type;
         p[21] = 0;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using VeilTun.Buffers;
 using VeilTun.Noise;
+using VeilTun.Packets;
 using VeilTun.Udp;
 
 namespace VeilTun.Device;
@@ -72,12 +73,12 @@ public sealed partial class Tunnel
     private void Dispatch(PacketBuffer buffer, NetEndpoint from, in PacketInfo local, TimeSpan now)
     {
         var data = buffer.DataInPlace; // headers are in place; a transport message's sealed part may be spliced
-        byte type = data.Length >= 4 && data[1] == 0 && data[2] == 0 && data[3] == 0 ? data[0] : (byte)0;
-        if (type is 1 or 2)
+        var type = WireGuardMessage.PeekType(data);
+        if (type is MessageType.HandshakeInitiation or MessageType.HandshakeResponse)
         {
             data = buffer.Data; // whole (handshake messages are never spliced; this only guards)
             // mac1 first, as cheap as one BLAKE2s: junk never reaches the queue (the engine checks again).
-            if (!Messages.TryClassify(data, out _, out var reason) || !_engine.CheckMac1(data))
+            if (!WireGuardMessage.TryClassify(data, out _, out var reason) || !_engine.CheckMac1(data))
             {
                 DropEarly(reason != DropReason.None ? reason : DropReason.InvalidMac1, buffer);
                 return;
@@ -97,7 +98,7 @@ public sealed partial class Tunnel
             }
             return;
         }
-        if (type == 4 && data.Length >= Messages.KeepaliveSize)
+        if (WireGuardMessage.IsTransportData(data))
         {
             if (_engine.TryBeginTransport(buffer, now, out var peer, out var keypair, out ulong counter, out var reason))
                 _pipeline.AddInbound(buffer, peer!, keypair, counter, from, local);

@@ -48,10 +48,6 @@ public static class Messages
     public const int TransportReceiverOffset = 4;
     public const int TransportCounterOffset = 8;
 
-    /// <summary>Classifies a datagram by header and size: <see cref="WireGuardMessage.TryClassify"/>, where the rules live.</summary>
-    public static bool TryClassify(ReadOnlySpan<byte> datagram, out MessageType type, out DropReason reason) =>
-        WireGuardMessage.TryClassify(datagram, out type, out reason);
-
     public static void WriteHeader(Span<byte> message, MessageType type) =>
         BinaryPrimitives.WriteUInt32LittleEndian(message, (uint)type);
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using VeilTun.Buffers;
+using VeilTun.Packets;
 using LibcIo = VeilTun.Interop.LibcIo;
 using Netlink = VeilTun.Interop.Netlink;
 using NativeSocket = VeilTun.Interop.Socket;
@@ -490,7 +491,7 @@ public sealed partial class LinuxTun : ITunDevice
         {
             // struct tun_pi { u16 flags; be16 proto; }: with IFF_TUN and no IFF_NO_PI, proto becomes
             // skb->protocol, so it must name the IP version (ETH_P_IP / ETH_P_IPV6).
-            ushort proto = (packet[0] >> 4) switch { 4 => 0x0800, 6 => 0x86DD, _ => 0 };
+            ushort proto = IpPacket.PeekVersion(packet) switch { 4 => 0x0800, 6 => 0x86DD, _ => 0 };
             BinaryPrimitives.WriteUInt16BigEndian(header[2..], proto);
         }
 

@@ -1,6 +1,6 @@
-using System.Buffers.Binary;
 using VeilTun.Buffers;
 using VeilTun.Noise;
+using VeilTun.Packets;
 using NativeSocket = VeilTun.Interop.Socket;
 
 namespace VeilTun.Udp;
@@ -87,9 +87,7 @@ public sealed partial class LinuxUdpSocket
                 continue;
             }
             b.SetData(PacketBuffer.DefaultHeadroom, length);
-            bool transport = length >= Messages.KeepaliveSize
-                && BinaryPrimitives.ReadUInt32LittleEndian(datagram) == (uint)MessageType.TransportData;
-            if (transport)
+            if (WireGuardMessage.IsTransportData(datagram))
             {
                 datagram[..Messages.TransportHeaderSize].CopyTo(b.DataInPlace);
                 b.Splice(source, source.Offset + offset + Messages.TransportHeaderSize, length - Messages.TransportHeaderSize);

@@ -76,12 +76,6 @@ public sealed class WireGuardMessageTests
             Assert.Equal(GroTransport(d), WireGuardMessage.IsTransportData(d));
             Assert.Equal(known && type == MessageType.TransportData, WireGuardMessage.IsTransportData(d));
             if (known) Assert.Equal(type, WireGuardMessage.PeekType(d));
-
-            // Messages.TryClassify is the same classification.
-            Assert.Equal(known, Messages.TryClassify(d, out MessageType type2, out DropReason reason2));
-            WireGuardMessage.TryClassify(d, out _, out DropReason reason);
-            Assert.Equal(type, type2);
-            Assert.Equal(reason, reason2);
         });
     }
 

@@ -3,7 +3,8 @@
 # not part of CI (it takes minutes and its numbers depend on the machine).
 #
 # One pair of network namespaces per implementation pair (A side first): go-go, vt-vt, vt-go, go-vt, where
-# go = wireguard-go and vt = veiltun. The two namespaces of a pair are joined by a veth pair; each runs
+# go = wireguard-go and vt = veiltun; vb = a second, baseline veiltun build (VT_VEILTUN_BASE) can take either side
+# too (vb-vb, vb-go, ...) to compare a new build against an old one in the same run. The two namespaces of a pair are joined by a veth pair; each runs
 # `IMPL -f wg0` with a private /var/run/wireguard. All daemons stay up for the whole run. iperf3 runs through
 # each tunnel: TCP 1 and 4 streams, UDP 64- and 1392-byte datagrams at full rate (-b 0), A->B and B->A.
 # Each repetition runs every case on every pair back to back (pair order rotated from case to case), so the
@@ -17,12 +18,20 @@
 #   sudo VT_SOAK=only VT_SOAK_PAIRS="go-go vt-vt" bench/throughput.sh   # only soaks, wireguard-go's for comparison
 #   sudo VT_PAIRS="go-go vt-vt" VT_TESTS="tcp1 udp64" VT_DIRS=a2b VT_JSON=/tmp/tp.json bench/throughput.sh
 #
+# Before/after: VT_PAIRS="vb-vb vt-vt" runs the baseline build (vb, VT_VEILTUN_BASE) and the new one (vt,
+# VT_VEILTUN) interleaved, case by case, on the same minutes of the same machine; the report then has a table
+# "vt / vb" (throughput and CPU s/GB of vt-vt over vb-vb; likewise vt-go over vb-go, go-vt over go-vb), with or
+# without go-go in the run. Build the baseline first (the commit to compare against, as scripts/install.sh builds,
+# into another directory), e.g.:
+#   sudo VT_PAIRS="vb-vb vt-vt" VT_TESTS="tcp1 tcp4 udp1392" VT_VEILTUN_BASE=/opt/veiltun-base/veiltun bench/throughput.sh
+#
 # Variables (defaults in brackets):
 #   VT_REPS [5]            repetitions of the whole matrix; the report shows medians
 #   VT_TIME [10]           seconds per iperf3 run
 #   VT_TESTS [tcp1 tcp4 udp64 udp1392]   tcpN = TCP with N streams (-P N); udpN = UDP -b 0 -l N (N <= MTU-28)
 #   VT_DIRS [a2b b2a]      directions (a2b: A sends)
-#   VT_PAIRS [go-go vt-vt vt-go go-vt]   A-B implementation pairs; go-go must be in it for the ratio table
+#   VT_PAIRS [go-go vt-vt vt-go go-vt]   A-B implementation pairs (go, vt, vb); go-go must be in it for the
+#                          ratios to wireguard-go, vb-vb (or vb-go, go-vb) for the ratios vt / vb
 #   VT_RAW [1]             1: raw veth baseline once (a2b, same tests, MTU 1500, no tunnel)
 #   VT_JSON []             file: every run, the soak and the machine description as JSON
 #   VT_CPUS_A, VT_CPUS_B []              taskset -c list for the A / B daemons (empty: no pinning)
@@ -31,6 +40,7 @@
 #   VT_SOAK_TIME [60]      soak seconds;  VT_SOAK_TEST [tcp4]: the soak's test (A->B)
 #   VT_SOAK_PAIRS [vt-vt]  pairs soaked one after the other (RSS of both daemons sampled every second)
 #   VT_VEILTUN [veiltun]   VeilTun command;  VT_WIREGUARD_GO [wireguard-go]: the reference command
+#   VT_VEILTUN_BASE [/opt/veiltun-base/veiltun]   the baseline VeilTun command (vb), only needed when vb is used
 #   VT_MTU [1420]          tunnel MTU;  VT_LOG_LEVEL [error]: LOG_LEVEL for both daemons
 #   VT_KEEP_TMP [0]        1: keep the temp dir (daemon logs, iperf3 JSON) even on success
 #
@@ -59,6 +69,7 @@ export LC_ALL=C
 : "${VT_SOAK_TEST:=tcp4}"
 : "${VT_SOAK_PAIRS:=vt-vt}"
 : "${VT_VEILTUN:=veiltun}"
+: "${VT_VEILTUN_BASE:=/opt/veiltun-base/veiltun}"
 : "${VT_WIREGUARD_GO:=wireguard-go}"
 : "${VT_MTU:=1420}"
 : "${VT_LOG_LEVEL:=error}"
@@ -105,12 +116,20 @@ for t in "${TESTS[@]}" "$VT_SOAK_TEST"; do
   else die "unknown test '$t' (tcpN or udpN)"; fi
 done
 for d in "${DIRS[@]}"; do case $d in a2b|b2a) ;; *) die "unknown direction '$d'" ;; esac; done
-for p in "${PAIRS[@]}" "${SOAK_PAIRS[@]}"; do [[ $p =~ ^(go|vt)-(go|vt)$ ]] || die "unknown pair '$p' (go-go, vt-vt, vt-go, go-vt)"; done
+for p in "${PAIRS[@]}" "${SOAK_PAIRS[@]}"; do
+  [[ $p =~ ^(go|vt|vb)-(go|vt|vb)$ ]] || die "unknown pair '$p' (go-go, vt-vt, vt-go, go-vt; vb in place of vt: the baseline)"
+done
 [ "$VT_SOAK" = only ] || ((${#PAIRS[@]})) || die "VT_PAIRS is empty"
 
-impl_cmd() { if [ "$1" = vt ]; then printf '%s' "$VT_VEILTUN"; else printf '%s' "$VT_WIREGUARD_GO"; fi; }
-impl_name() { if [ "$1" = vt ]; then printf veiltun; else printf wireguard-go; fi; }
-for k in go vt; do
+impl_cmd() {
+  case $1 in vt) printf '%s' "$VT_VEILTUN" ;; vb) printf '%s' "$VT_VEILTUN_BASE" ;; *) printf '%s' "$VT_WIREGUARD_GO" ;; esac
+}
+impl_name() { case $1 in vt) printf veiltun ;; vb) printf 'veiltun baseline' ;; *) printf wireguard-go ;; esac; }
+is_veiltun() { [ "$1" = vt ] || [ "$1" = vb ]; }
+USES_VB=0
+[[ " $VT_PAIRS $([ "$VT_SOAK" = 0 ] || echo "$VT_SOAK_PAIRS") " == *vb* ]] && USES_VB=1
+KINDS=(go vt); [ "$USES_VB" = 1 ] && KINDS+=(vb)
+for k in "${KINDS[@]}"; do
   read -r -a argv <<< "$(impl_cmd $k)"
   command -v "${argv[0]}" >/dev/null 2>&1 || die "$(impl_name $k) command not found: ${argv[0]}"
 done
@@ -239,8 +258,8 @@ kstats() {
 vt_drops() {
   local k=$1 v
   local -a argv
-  read -r -a argv <<< "$VT_VEILTUN"
-  if [ "${KIND[$k]}" != vt ]; then echo '{}'; return; fi
+  is_veiltun "${KIND[$k]}" || { echo '{}'; return; }
+  read -r -a argv <<< "$(impl_cmd "${KIND[$k]}")"
   v=$(timeout "$CMD_TIMEOUT" ip netns exec "${NS[$k]}" "${BIND[@]}" "${RUN[$k]}" "$SOCK_DIR" \
         "${argv[@]}" stats "$IFNAME" 2>/dev/null |
       awk '$1 ~ /^[a-z_]+:$/ && $2 ~ /^[0-9]+$/ && NF == 2 {
@@ -395,8 +414,8 @@ run_one() {
       kernel_drops: { receiver_udp_rcvbuf_errors: ($kr1[0] - $kr0[0]), receiver_udp_in_errors: ($kr1[1] - $kr0[1]),
                       sender_tun_tx_dropped: ($ks1[2] - $ks0[2]), receiver_tun_rx_dropped: ($kr1[3] - $kr0[3]) },
       veiltun_drops: (if $mode == "raw" then null else
-                      { sender: (if $sender == "vt" then delta($d0s; $d1s) else null end),
-                        receiver: (if $receiver == "vt" then delta($d0r; $d1r) else null end) } end),
+                      { sender: (if $sender == "vt" or $sender == "vb" then delta($d0s; $d1s) else null end),
+                        receiver: (if $receiver == "vt" or $receiver == "vb" then delta($d0r; $d1r) else null end) } end),
       rss_kib: (if $mode == "raw" then null else
                 { sender: ($mem_s | nums | .[0]), receiver: ($mem_r | nums | .[0]) } end) }' >> "$ROWS" ||
     { echo "{\"rep\":$rep,\"pair\":\"$p\",\"mode\":\"$mode\",\"test\":\"$test\",\"dir\":\"$dir\",\"error\":\"could not parse iperf3 output\",\"gbps\":0}" >> "$ROWS"; }
@@ -483,12 +502,17 @@ run_soak() {
 # ---------------------------------------------------------------- report
 
 machine_json() {
-  local cpu ram vtv gov gitrev gitbuild dirty repo bin bintime
+  local cpu ram vtv gov gitrev gitbuild dirty repo bin bintime vbv= vbbin= vbbintime=
   cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   ram=$(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
   read -r -a argv <<< "$VT_VEILTUN"; vtv=$(timeout 5 "${argv[@]}" --version 2>&1 </dev/null | head -n 1)
   bin=$(type -P "${argv[0]}"); [ -n "$bin" ] && bin=$(readlink -f "$bin")
   bintime=$([ -n "$bin" ] && date -u -r "$bin" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
+  if [ "$USES_VB" = 1 ]; then
+    read -r -a argv <<< "$VT_VEILTUN_BASE"; vbv=$(timeout 5 "${argv[@]}" --version 2>&1 </dev/null | head -n 1)
+    vbbin=$(type -P "${argv[0]}"); [ -n "$vbbin" ] && vbbin=$(readlink -f "$vbbin")
+    vbbintime=$([ -n "$vbbin" ] && date -u -r "$vbbin" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
+  fi
   read -r -a argv <<< "$VT_WIREGUARD_GO"; gov=$(timeout 5 "${argv[@]}" --version 2>&1 </dev/null | head -n 1)
   # which source the binary was built from is unknown; say what the repo looked like (read-only git calls)
   repo="$(dirname "$0")/.."
@@ -498,6 +522,7 @@ machine_json() {
   jq -n -c --arg date "$(date -u +%Y-%m-%dT%H:%MZ)" --arg nproc "$(nproc)" --arg cpu "$cpu" --arg ram "$ram" \
     --arg kernel "$(uname -r)" --arg vt "$vtv" --arg vtbin "$bin" --arg vtbintime "$bintime" --arg git "$gitrev" \
     --arg gitbuild "$gitbuild" --arg dirty "${dirty:+yes}" \
+    --arg usesvb "$USES_VB" --arg vb "$vbv" --arg vbbin "$vbbin" --arg vbbintime "$vbbintime" \
     --arg go "$gov" --arg godeb "$(dpkg-query -W -f '${Version}' wireguard-go 2>/dev/null)" \
     --arg iperf "$(iperf3 --version 2>/dev/null | head -n 1)" \
     --arg reps "$VT_REPS" --arg time "$VT_TIME" --arg mtu "$VT_MTU" --arg tests "$VT_TESTS" --arg dirs "$VT_DIRS" \
@@ -506,6 +531,9 @@ machine_json() {
     { date: $date, nproc: ($nproc | tonumber), cpu: $cpu, ram: $ram, kernel: $kernel,
       veiltun: $vt, veiltun_binary: $vtbin, veiltun_binary_time: $vtbintime, repo_head: $git,
       repo_last_commit_before_binary: $gitbuild, repo_src_dirty: ($dirty == "yes"),
+      veiltun_base: (if $usesvb == "1" then $vb else null end),
+      veiltun_base_binary: (if $usesvb == "1" then $vbbin else null end),
+      veiltun_base_binary_time: (if $usesvb == "1" then $vbbintime else null end),
       wireguard_go: $go, wireguard_go_deb: $godeb, iperf3: $iperf,
       settings: { reps: ($reps | tonumber), seconds: ($time | tonumber), mtu: ($mtu | tonumber), tests: $tests,
                   dirs: $dirs, pairs: $pairs, pinning: $pin, log_level: $log, soak: $soak } }'
@@ -537,6 +565,7 @@ report() {
     def med: map(select(. != null)) | sort |
       if length == 0 then null elif length % 2 == 1 then .[(length - 1) / 2] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
     def ratio(a; b): if a == null or b == null or b == 0 then null else a / b end;
+    def cpuratios($x; $b): "\(ratio($x.ct; $b.ct) | fx(3)) | \(ratio($x.cs; $b.cs) | fx(3)) | \(ratio($x.cr; $b.cr) | fx(3)) |";
     def sr: "\(.[0].sender) → \(.[0].receiver)";
     def tidx: . as $t | ($m.settings.tests | split(" ") | index($t)) // 99;
     def gkey: [(.test | tidx), .dir, .pair];
@@ -546,6 +575,7 @@ report() {
         pair: .[0].pair, test: .[0].test, dir: .[0].dir, sr: sr, n: length,
         errors: (map(select(.error)) | length),
         gbps: (map(.gbps) | med), gmin: (map(.gbps) | min), gmax: (map(.gbps) | max),
+        byrep: (map({key: (.rep | tostring), value: .gbps}) | from_entries),
         pps: (map(.pps) | med), lost: (map(.lost_percent) | med), ooo: (map(.out_of_order) | med),
         ooomax: (map(.out_of_order) | map(select(. != null)) | max), retr: (map(.retransmits) | med),
         cs: (map(.cpu_sender_s_per_gb) | med), cr: (map(.cpu_receiver_s_per_gb) | med),
@@ -558,17 +588,24 @@ report() {
       })) as $g |
     ($g | sort_by([(.test | tidx), .dir, (.pair as $p | $porder | index($p))])) as $gs |
     ($g | map(select(.pair == "go-go")) | map({key: "\(.test)|\(.dir)", value: .}) | from_entries) as $base |
+    ($g | map({key: "\(.pair)|\(.test)|\(.dir)", value: .}) | from_entries) as $bykey |
+    # vt / vb: each pair with vt (and no vb) against the same pair with vb in vt'"'"'s place(s), if it ran
+    [$gs[] | select((.pair | contains("vt")) and (.pair | contains("vb") | not)) |
+      . as $x | $bykey["\(.pair | gsub("vt"; "vb"))|\(.test)|\(.dir)"] as $b | select($b != null) | {x: $x, b: $b}] as $vtvb |
     "### Run \($m.date)",
     "",
     "| | |", "|---|---|",
     "| machine | \($m.nproc) CPUs (`nproc`), \($m.cpu), \($m.ram) RAM, kernel \($m.kernel) |",
     "| veiltun | \($m.veiltun), `\($m.veiltun_binary)` built \($m.veiltun_binary_time) (newest repo commit before that: \($m.repo_last_commit_before_binary); HEAD at run time \($m.repo_head)\(if $m.repo_src_dirty then ", src/ with uncommitted changes" else "" end))\(if $m.veiltun_binary_replaced then "; **the binary was replaced during the run** (the daemons kept the one they started with)" else "" end) |",
+    (if $m.veiltun_base != null then
+      "| veiltun baseline (vb) | \($m.veiltun_base), `\($m.veiltun_base_binary)` built \($m.veiltun_base_binary_time)\(if $m.veiltun_base_binary_replaced then "; **the binary was replaced during the run** (the daemons kept the one they started with)" else "" end) |"
+     else empty end),
     "| wireguard-go | \($m.wireguard_go)\(if $m.wireguard_go_deb != "" then " (Debian \($m.wireguard_go_deb))" else "" end) |",
     "| iperf3 | \($m.iperf3) |",
     "| settings | VT_REPS=\($m.settings.reps), VT_TIME=\($m.settings.seconds) s, MTU \($m.settings.mtu), tests `\($m.settings.tests)`, dirs `\($m.settings.dirs)`, pinning \($m.settings.pinning), LOG_LEVEL=\($m.settings.log_level) |",
     "",
     (if ($gs | length) > 0 then
-      "go = wireguard-go, vt = veiltun; pair = A-B (namespace A first); `s → r` = sender → receiver. Gbit/s at the",
+      "go = wireguard-go, vt = veiltun\(if $m.veiltun_base != null then ", vb = veiltun baseline" else "" end); pair = A-B (namespace A first); `s → r` = sender → receiver. Gbit/s at the",
       "receiver (iperf3); kpps = UDP datagrams received per second; lost % and out-of-order (ooo, median [max]) as the",
       "UDP receiver counted them; retr = TCP retransmits. CPU s/GB = the daemon process'"'"'s utime+stime (/proc/PID/stat)",
       "during the run per GB received: sender, receiver, both. others = CPU used meanwhile by processes that are neither",
@@ -591,8 +628,22 @@ report() {
       "| pair | test | dir | s → r | throughput | CPU/GB both | CPU/GB send | CPU/GB recv |",
       "|---|---|---|---|---|---|---|---|",
       ($gs[] | select(.pair != "go-go") | . as $x | $base["\(.test)|\(.dir)"] as $b |
-        "| \(.pair) | \(.test) | \(.dir) | \(.sr) | \(ratio($x.gbps; $b.gbps) | fx(3)) | \(ratio($x.ct; $b.ct) | fx(3)) | " +
-        "\(ratio($x.cs; $b.cs) | fx(3)) | \(ratio($x.cr; $b.cr) | fx(3)) |"),
+        "| \(.pair) | \(.test) | \(.dir) | \(.sr) | \(ratio($x.gbps; $b.gbps) | fx(3)) | " + cpuratios($x; $b)),
+      ""
+     else empty end),
+    (if ($vtvb | length) > 0 then
+      "vt / vb: the new build (vt, `\($m.veiltun_binary)`) against the baseline build (vb, `\($m.veiltun_base_binary)`),",
+      "each vt pair over the same pair with vb in its place, same test and direction, interleaved in the same run; ratio",
+      "of the medians: throughput >1 is faster, CPU/GB <1 is cheaper. per rep: the throughput ratio of the two runs of",
+      "the same repetition (they ran back to back), median [min-max].",
+      "",
+      "| pair | test | dir | s → r | throughput | per rep | CPU/GB both | CPU/GB send | CPU/GB recv |",
+      "|---|---|---|---|---|---|---|---|---|",
+      ($vtvb[] | .x as $x | .b as $b |
+        [$x.byrep | keys[] as $r | ratio($x.byrep[$r]; $b.byrep[$r]) | select(. != null)] as $pr |
+        "| \($x.pair) / \($b.pair) | \($x.test) | \($x.dir) | \($x.sr) | \(ratio($x.gbps; $b.gbps) | fx(3)) | " +
+        "\($pr | med | fx(3))\(if ($pr | length) > 1 then " [\($pr | min | fx(3))-\($pr | max | fx(3))]" else "" end) | " +
+        cpuratios($x; $b)),
       ""
      else empty end),
     (if ($raw | length) > 0 then
@@ -657,9 +708,13 @@ main() {
   clean_stale
   ROWS="$TMP/rows.jsonl"; : > "$ROWS"
   SOAK_FILE="$TMP/soak.jsonl"; : > "$SOAK_FILE"
-  local machine vtbin vtmtime; machine=$(machine_json)
-  read -r -a argv <<< "$VT_VEILTUN"; vtbin=$(type -P "${argv[0]}"); vtmtime=
-  [ -n "$vtbin" ] && vtbin=$(readlink -f "$vtbin") && vtmtime=$(stat -c %Y "$vtbin" 2>/dev/null)
+  local machine k; machine=$(machine_json)
+  local -A vtbin vtmtime          # vt's (and vb's) binary and its mtime: was it replaced during the run?
+  for k in vt vb; do
+    [ "$k" = vt ] || [ "$USES_VB" = 1 ] || continue
+    read -r -a argv <<< "$(impl_cmd $k)"; vtbin[$k]=$(type -P "${argv[0]}"); vtmtime[$k]=
+    [ -n "${vtbin[$k]}" ] && vtbin[$k]=$(readlink -f "${vtbin[$k]}") && vtmtime[$k]=$(stat -c %Y "${vtbin[$k]}" 2>/dev/null)
+  done
 
   local i=0 p
   for p in "${SETUP_PAIRS[@]}"; do
@@ -694,9 +749,12 @@ main() {
   if [ "$VT_SOAK" != 0 ]; then for p in "${SOAK_PAIRS[@]}"; do run_soak "$p"; done; fi
 
   local daemons; daemons=$(daemons_json)
-  local replaced=false
-  [ -z "$vtbin" ] || [ "$(stat -c %Y "$vtbin" 2>/dev/null)" = "$vtmtime" ] || replaced=true
-  machine=$(jq -c --argjson r "$replaced" '. + { veiltun_binary_replaced: $r }' <<< "$machine")
+  local -A replaced=([vt]=false [vb]=false)
+  for k in "${!vtbin[@]}"; do
+    [ -z "${vtbin[$k]}" ] || [ "$(stat -c %Y "${vtbin[$k]}" 2>/dev/null)" = "${vtmtime[$k]}" ] || replaced[$k]=true
+  done
+  machine=$(jq -c --argjson r "${replaced[vt]}" --argjson rb "${replaced[vb]}" \
+    '. + { veiltun_binary_replaced: $r, veiltun_base_binary_replaced: $rb }' <<< "$machine")
   jq -e 'all(.alive)' <<< "$daemons" >/dev/null || FAILED=1
   jq -s -e 'all(.error == null)' "$ROWS" >/dev/null || FAILED=1
   echo

@@ -7,10 +7,10 @@
 # too (vb-vb, vb-go, ...) to compare a new build against an old one in the same run. The two namespaces of a pair are joined by a veth pair; each runs
 # `IMPL -f wg0` with a private /var/run/wireguard. All daemons stay up for the whole run. iperf3 runs through
 # each tunnel: TCP 1 and 4 streams, UDP 64- and 1392-byte datagrams at full rate (-b 0), A->B and B->A.
-# Each repetition runs every case on every pair back to back (pair order rotated from case to case), so the
-# ratios against go-go come from the same minutes on the same machine. The raw veth (no tunnel) is measured
-# once. At the end, a markdown report on stdout: medians of VT_REPS runs, ratios against go-go, the raw
-# baseline, memory, drops and daemon logs. Progress goes to stderr.
+# Each repetition runs every case on every pair back to back (pair order rotated from case to case and from
+# repetition to repetition), so the ratios against go-go come from the same minutes on the same machine. The
+# raw veth (no tunnel) is measured once. At the end, a markdown report on stdout: medians of VT_REPS runs,
+# ratios against go-go, the raw baseline, memory, drops and daemon logs. Progress goes to stderr.
 #
 #   sudo bench/throughput.sh                                  # 5 reps x 10 s, everything: about 35 minutes
 #   sudo VT_REPS=1 VT_TIME=3 bench/throughput.sh              # smoke run: about 3 minutes
@@ -733,8 +733,9 @@ main() {
   else say "$RUN_TOTAL iperf3 runs of ${VT_TIME}s$([ "$VT_SOAK" = 1 ] && echo " + ${#SOAK_PAIRS[@]} soak(s) of ${VT_SOAK_TIME}s"): about $(( (est + 59) / 60 )) min"; fi
 
   if [ "$VT_SOAK" != only ]; then
-    local rep test dir j rot=0 n=${#PAIRS[@]}
+    local rep test dir j rot n=${#PAIRS[@]}
     for ((rep = 1; rep <= VT_REPS; rep++)); do
+      rot=$((rep - 1))           # and from one repetition to the next, each case starts with the next pair
       if [ "$rep" = 1 ] && [ "$VT_RAW" = 1 ]; then
         for test in "${TESTS[@]}"; do run_one 1 "${SETUP_PAIRS[0]}" "$test" a2b raw; done
       fi

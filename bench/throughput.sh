@@ -3,10 +3,10 @@
 # not part of CI (it takes minutes and its numbers depend on the machine).
 #
 # One pair of network namespaces per implementation pair (A side first): go-go, vt-vt, vt-go, go-vt, where
-# go = wireguard-go and vt = veiltun; vb = a second, baseline veiltun build (VT_VEILTUN_BASE) can take either side
-# too (vb-vb, vb-go, ...) to compare a new build against an old one in the same run. The two namespaces of a pair are joined by a veth pair; each runs
-# `IMPL -f wg0` with a private /var/run/wireguard. All daemons stay up for the whole run. iperf3 runs through
-# each tunnel: TCP 1 and 4 streams, UDP 64- and 1392-byte datagrams at full rate (-b 0), A->B and B->A.
+# go = wireguard-go and vt = veiltun; vb, a second (baseline) veiltun build, can take either side too (see
+# Before/after below). The two namespaces of a pair are joined by a veth pair; each runs `IMPL -f wg0` with a
+# private /var/run/wireguard. All daemons stay up for the whole run. iperf3 runs through each tunnel: TCP 1 and
+# 4 streams, UDP 64- and 1392-byte datagrams at full rate (-b 0), A->B and B->A.
 # Each repetition runs every case on every pair back to back (pair order rotated from case to case and from
 # repetition to repetition), so the ratios against go-go come from the same minutes on the same machine. The
 # raw veth (no tunnel) is measured once. At the end, a markdown report on stdout: medians of VT_REPS runs,
@@ -21,9 +21,12 @@
 # Before/after: VT_PAIRS="vb-vb vt-vt" runs the baseline build (vb, VT_VEILTUN_BASE) and the new one (vt,
 # VT_VEILTUN) interleaved, case by case, on the same minutes of the same machine; the report then has a table
 # "vt / vb" (throughput and CPU s/GB of vt-vt over vb-vb; likewise vt-go over vb-go, go-vt over go-vb), with or
-# without go-go in the run. Build the baseline first (the commit to compare against, as scripts/install.sh builds,
-# into another directory), e.g.:
-#   sudo VT_PAIRS="vb-vb vt-vt" VT_TESTS="tcp1 tcp4 udp1392" VT_VEILTUN_BASE=/opt/veiltun-base/veiltun bench/throughput.sh
+# without go-go in the run. The baseline is the commit to compare against, built as scripts/install.sh builds it
+# but into its own directory (libsodium.so beside the binary), e.g. from a `git worktree add /tmp/vt-base REV`:
+#   cd /tmp/vt-base && dotnet publish src/VeilTun.Cli -c Release -r linux-x64 -p:PublishAot=true \
+#     -p:IlcInstructionSet=native -o /tmp/vt-base/out && install -d /opt/veiltun-base &&
+#     install -m 0755 out/VeilTun.Cli /opt/veiltun-base/veiltun && install -m 0644 out/libsodium.so /opt/veiltun-base/
+#   sudo VT_PAIRS="vb-vb vt-vt" VT_TESTS="tcp1 tcp4 udp1392" bench/throughput.sh
 #
 # Variables (defaults in brackets):
 #   VT_REPS [5]            repetitions of the whole matrix; the report shows medians

@@ -52,8 +52,8 @@
 # and its namespaces (vtb-<pid>-*) are deleted by an EXIT trap; leftovers of a killed earlier run whose PID is
 # gone are removed on start.
 set -u -o pipefail
-# shellcheck source=bench/lib.bash
-source "$(dirname "$0")/lib.bash"
+# shellcheck source=SCRIPTDIR/../scripts/lib/netns.bash
+source "$(dirname "$0")/../scripts/lib/netns.bash"
 export LC_ALL=C
 
 : "${VT_REPS:=5}"
@@ -78,36 +78,29 @@ export LC_ALL=C
 : "${VT_LOG_LEVEL:=error}"
 : "${VT_KEEP_TMP:=0}"
 
-SCRIPT_NAME=throughput
-T_START=$SECONDS
+vt_bench_init throughput
 PREFIX=vtb-                      # namespace prefix: not "vt-", so the harness's stale-namespace sweep ignores us
 IFNAME=wg0
-SOCK_DIR=/var/run/wireguard
 PORT_A=51820; PORT_B=51821
 IPERF_PORT=5201
 UL_A=198.51.100.1; UL_B=198.51.100.2
 OV_A=192.0.2.1;    OV_B=192.0.2.2
-START_TIMEOUT=15                 # seconds for a daemon's UAPI socket and interface to appear
-STOP_TIMEOUT=5                   # seconds between SIGTERM and SIGKILL
-CMD_TIMEOUT=10                   # bound on every wg / stats call
 HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
-die() { echo "throughput: error: $*" >&2; exit 1; }
 say() { printf '%s\n' "$*" >&2; }
+# shellcheck disable=SC2034 # the library reports through it
+VT_SAY=say
 
 case ${1:-} in -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
 
 # ---------------------------------------------------------------- checks
 
-[ "$(id -u)" = 0 ] || die "must run as root (namespaces, TUN)"
-for c in ip wg iperf3 jq timeout mount awk ss ping; do
-  command -v "$c" >/dev/null 2>&1 || die "missing command: $c"
-done
-[[ $VT_REPS =~ ^[1-9][0-9]*$ ]] || die "VT_REPS must be a positive integer"
-[[ $VT_TIME =~ ^[1-9][0-9]*$ ]] || die "VT_TIME must be a positive integer (seconds)"
-[[ $VT_SOAK_TIME =~ ^[1-9][0-9]*$ ]] || die "VT_SOAK_TIME must be a positive integer (seconds)"
-[[ $VT_MTU =~ ^[0-9]+$ ]] && ((VT_MTU >= 1280)) || die "VT_MTU must be >= 1280"
-case $VT_SOAK in 0|1|only) ;; *) die "VT_SOAK must be 0, 1 or only" ;; esac
+vt_require ip wg iperf3 jq timeout mount awk ss ping
+[[ $VT_REPS =~ ^[1-9][0-9]*$ ]] || vt_die "VT_REPS must be a positive integer"
+[[ $VT_TIME =~ ^[1-9][0-9]*$ ]] || vt_die "VT_TIME must be a positive integer (seconds)"
+[[ $VT_SOAK_TIME =~ ^[1-9][0-9]*$ ]] || vt_die "VT_SOAK_TIME must be a positive integer (seconds)"
+[[ $VT_MTU =~ ^[0-9]+$ ]] && ((VT_MTU >= 1280)) || vt_die "VT_MTU must be >= 1280"
+case $VT_SOAK in 0|1|only) ;; *) vt_die "VT_SOAK must be 0, 1 or only" ;; esac
 read -r -a TESTS <<< "$VT_TESTS"
 read -r -a DIRS <<< "$VT_DIRS"
 read -r -a PAIRS <<< "$VT_PAIRS"
@@ -115,14 +108,14 @@ read -r -a SOAK_PAIRS <<< "$VT_SOAK_PAIRS"
 for t in "${TESTS[@]}" "$VT_SOAK_TEST"; do
   if [[ $t =~ ^tcp([1-9][0-9]?)$ ]]; then :
   elif [[ $t =~ ^udp([0-9]+)$ ]]; then
-    ((BASH_REMATCH[1] >= 16 && BASH_REMATCH[1] <= VT_MTU - 28)) || die "test $t: UDP length must be 16..$((VT_MTU - 28))"
-  else die "unknown test '$t' (tcpN or udpN)"; fi
+    ((BASH_REMATCH[1] >= 16 && BASH_REMATCH[1] <= VT_MTU - 28)) || vt_die "test $t: UDP length must be 16..$((VT_MTU - 28))"
+  else vt_die "unknown test '$t' (tcpN or udpN)"; fi
 done
-for d in "${DIRS[@]}"; do case $d in a2b|b2a) ;; *) die "unknown direction '$d'" ;; esac; done
+for d in "${DIRS[@]}"; do case $d in a2b|b2a) ;; *) vt_die "unknown direction '$d'" ;; esac; done
 for p in "${PAIRS[@]}" "${SOAK_PAIRS[@]}"; do
-  [[ $p =~ ^(go|vt|vb)-(go|vt|vb)$ ]] || die "unknown pair '$p' (go-go, vt-vt, vt-go, go-vt; vb in place of vt: the baseline)"
+  [[ $p =~ ^(go|vt|vb)-(go|vt|vb)$ ]] || vt_die "unknown pair '$p' (go-go, vt-vt, vt-go, go-vt; vb in place of vt: the baseline)"
 done
-[ "$VT_SOAK" = only ] || ((${#PAIRS[@]})) || die "VT_PAIRS is empty"
+[ "$VT_SOAK" = only ] || ((${#PAIRS[@]})) || vt_die "VT_PAIRS is empty"
 
 impl_cmd() {
   case $1 in vt) printf '%s' "$VT_VEILTUN" ;; vb) printf '%s' "$VT_VEILTUN_BASE" ;; *) printf '%s' "$VT_WIREGUARD_GO" ;; esac
@@ -134,14 +127,14 @@ USES_VB=0
 KINDS=(go vt); [ "$USES_VB" = 1 ] && KINDS+=(vb)
 for k in "${KINDS[@]}"; do
   read -r -a argv <<< "$(impl_cmd $k)"
-  command -v "${argv[0]}" >/dev/null 2>&1 || die "$(impl_name $k) command not found: ${argv[0]}"
+  command -v "${argv[0]}" >/dev/null 2>&1 || vt_die "$(impl_name $k) command not found: ${argv[0]}"
 done
 
 # pairs that need namespaces: the matrix's, plus the soak's
 SETUP_PAIRS=()
 [ "$VT_SOAK" = only ] || SETUP_PAIRS=("${PAIRS[@]}")
 if [ "$VT_SOAK" != 0 ]; then
-  ((${#SOAK_PAIRS[@]})) || die "VT_SOAK_PAIRS is empty"
+  ((${#SOAK_PAIRS[@]})) || vt_die "VT_SOAK_PAIRS is empty"
   for p in "${SOAK_PAIRS[@]}"; do
     [[ " ${SETUP_PAIRS[*]} " == *" $p "* ]] || SETUP_PAIRS+=("$p")
   done
@@ -149,55 +142,36 @@ fi
 
 # ---------------------------------------------------------------- process and namespace bookkeeping
 
-TMP=
-NSLIST=()                        # namespaces we created
+# Namespaces, daemons and the temp dir ($VT_TMP) are the library's (scripts/lib/netns.bash): everything started
+# is stopped by PID, the namespaces deleted, by its EXIT trap. Each daemon runs with its own RUN dir bind-mounted
+# on /var/run/wireguard (vt_daemon_start); `wg` or `veiltun stats` run the same way (vt_priv) find its wg0.sock.
 declare -A NS PID RUN KIND LOG KEY PUB EXE
 DAEMONS=()                       # "pair:side" keys of daemons we started
-SRV_PID=; CLI_PID=               # the iperf3 processes running right now (cleared once reaped)
-FAILED=0
 
-
-# `ip netns exec NS "${BIND[@]}" RUN CMD...` runs CMD in NS with RUN bind-mounted on /var/run/wireguard, in the
-# private mount namespace that `ip netns exec` creates: each daemon gets its own wg0.sock, and `wg` or
-# `veiltun stats` run the same way find it. ip netns exec, sh and taskset all exec, so a daemon started like
-# this is $! itself.
-BIND=(sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' vtb)
-wg_side() {
-  local k=$1; shift
-  timeout "$CMD_TIMEOUT" ip netns exec "${NS[$k]}" "${BIND[@]}" "${RUN[$k]}" "$SOCK_DIR" wg "$@"
-}
+wg_side() { local k=$1; shift; vt_priv "${NS[$k]}" "${RUN[$k]}" wg "$@"; }
 pin() { [ -n "$1" ] && printf '%s\n' taskset -c "$1"; return 0; }
 other() { if [ "$1" = A ]; then echo B; else echo A; fi; }
 ul() { if [ "$1" = A ]; then echo "$UL_A"; else echo "$UL_B"; fi; }
 ov() { if [ "$1" = A ]; then echo "$OV_A"; else echo "$OV_B"; fi; }
 port() { if [ "$1" = A ]; then echo "$PORT_A"; else echo "$PORT_B"; fi; }
 
+# start_daemon KEY: KEY's daemon, in the foreground of its namespace; PID[KEY] is the daemon itself (whose
+# /proc/PID/stat gives its CPU)
 start_daemon() {
-  local k=$1 side=${1#*:} ns run log pid i
+  local k=$1 side=${1#*:} log
   local -a argv cpus
-  ns=${NS[$k]}; run=${RUN[$k]}; log="$TMP/daemon-${k/:/-}.log"; LOG[$k]=$log
+  log="$VT_TMP/daemon-${k/:/-}.log"; LOG[$k]=$log
   read -r -a argv <<< "$(impl_cmd "${KIND[$k]}")"
   local v="VT_CPUS_$side"; mapfile -t cpus < <(pin "${!v}")
-  mkdir -p "$run"; rm -f "$run/$IFNAME.sock"
-  # not through a shell function: $! must be the daemon itself (all of these exec), whose /proc/PID/stat we read
-  WG_PROCESS_FOREGROUND=1 LOG_LEVEL=$VT_LOG_LEVEL \
-    ip netns exec "$ns" "${BIND[@]}" "$run" "$SOCK_DIR" "${cpus[@]}" "${argv[@]}" -f "$IFNAME" \
-    </dev/null >>"$log" 2>&1 &
-  pid=$!
-  PID[$k]=$pid; DAEMONS+=("$k")
-  for ((i = 0; i < START_TIMEOUT * 10; i++)); do
-    if [ -S "$run/$IFNAME.sock" ] && ip -n "$ns" link show "$IFNAME" >/dev/null 2>&1; then
-      EXE[$k]=$(readlink "/proc/$pid/exe" 2>/dev/null)
-      case ${EXE[$k]##*/} in
-        ip|sh|dash|bash|taskset|timeout) say "warning: daemon $k PID $pid is ${EXE[$k]}, not the daemon: its CPU will read 0" ;;
-      esac
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || { say "daemon $k exited during start:"; tail -n 20 "$log" >&2; return 1; }
-    sleep 0.1
-  done
-  say "daemon $k: no UAPI socket/interface after ${START_TIMEOUT}s:"; tail -n 20 "$log" >&2
-  return 1
+  if ! LOG_LEVEL=$VT_LOG_LEVEL vt_daemon_start "${NS[$k]}" "${RUN[$k]}" "$log" "$IFNAME" "$IFNAME" \
+      "${cpus[@]}" "${argv[@]}" -f "$IFNAME"; then
+    say "daemon $k: $VT_ERR:"; tail -n 20 "$log" >&2
+    return 1
+  fi
+  PID[$k]=$VT_DAEMON_PID; EXE[$k]=$VT_DAEMON_EXE; DAEMONS+=("$k")
+  case ${EXE[$k]##*/} in
+    ip|sh|dash|bash|taskset|timeout) say "warning: daemon $k PID ${PID[$k]} is ${EXE[$k]}, not the daemon: its CPU will read 0" ;;
+  esac
 }
 
 
@@ -208,18 +182,12 @@ setup_pair() {
     k="$p:$s"
     if [ "$s" = A ]; then KIND[$k]=${p%-*}; else KIND[$k]=${p#*-}; fi
     ns="${PREFIX}$$-${idx}${s,,}"
-    ip netns add "$ns" || return 1
-    NSLIST+=("$ns"); NS[$k]=$ns
-    ip -n "$ns" link set lo up
-    RUN[$k]="$TMP/run-$p-$s"; KEY[$k]="$TMP/key-$p-$s"
-    ( umask 077; wg genkey > "${KEY[$k]}" ) || return 1
-    PUB[$k]=$(wg pubkey < "${KEY[$k]}") || return 1
+    vt_ns "$ns" || return 1
+    NS[$k]=$ns; RUN[$k]="$VT_TMP/run-$p-$s"; KEY[$k]="$VT_TMP/key-$p-$s.key"
+    vt_genkey "key-$p-$s" || return 1
+    PUB[$k]=$VT_PUB
   done
-  ip link add veth0 netns "${NS[$p:A]}" type veth peer name veth0 netns "${NS[$p:B]}" || return 1
-  for s in A B; do
-    ns=${NS[$p:$s]}
-    ip -n "$ns" addr add "$(ul $s)/24" dev veth0 && ip -n "$ns" link set veth0 up || return 1
-  done
+  vt_veth "${NS[$p:A]}" veth0 "$UL_A/24" "${NS[$p:B]}" veth0 "$UL_B/24" || return 1
   for s in A B; do start_daemon "$p:$s" || return 1; done
   for s in A B; do
     k="$p:$s"; o=$(other $s); ns=${NS[$k]}
@@ -227,7 +195,7 @@ setup_pair() {
       peer "${PUB[$p:$o]}" allowed-ips "$(ov $o)/32" endpoint "$(ul $o):$(port $o)" || return 1
     ip -n "$ns" addr add "$(ov $s)/24" dev "$IFNAME" && ip -n "$ns" link set "$IFNAME" mtu "$VT_MTU" up || return 1
   done
-  ping_until "${NS[$p:A]}" "$OV_B" 15 && ping_until "${NS[$p:B]}" "$OV_A" 15 ||
+  vt_reach "${NS[$p:A]}" "$OV_B" 15 && vt_reach "${NS[$p:B]}" "$OV_A" 15 ||
     { say "pair $p: no traffic through the tunnel"; return 1; }
 }
 
@@ -239,7 +207,7 @@ snap() {
   local k line rest _c u n s _i _w irq sirq
   local -a f
   out=()
-  for k in "${DAEMONS[@]}"; do ticks "${PID[$k]}"; out[$k]=$REPLY; done
+  for k in "${DAEMONS[@]}"; do vt_ticks "${PID[$k]}"; out[$k]=$REPLY; done
   read -r _c u n s _i _w irq sirq _ < /proc/stat
   out[proc]=$((u + n + s)); out[busy]=$((u + n + s + irq + sirq))
   read -r line < "/proc/$$/stat"; rest=${line##*) }; read -r -a f <<< "$rest"
@@ -257,14 +225,13 @@ kstats() {
          END { printf "%d %d %d %d\n", r, e, t, x }'
 }
 
-# vt_drops KEY -> JSON object {reason: count} from `veiltun stats` (veiltun's own drop counters)
-vt_drops() {
+# daemon_drops KEY -> JSON object {reason: count} from `veiltun stats` (veiltun's own drop counters)
+daemon_drops() {
   local k=$1 v
   local -a argv
   is_veiltun "${KIND[$k]}" || { echo '{}'; return; }
   read -r -a argv <<< "$(impl_cmd "${KIND[$k]}")"
-  v=$(timeout "$CMD_TIMEOUT" ip netns exec "${NS[$k]}" "${BIND[@]}" "${RUN[$k]}" "$SOCK_DIR" \
-        "${argv[@]}" stats "$IFNAME" 2>/dev/null |
+  v=$(vt_priv "${NS[$k]}" "${RUN[$k]}" "${argv[@]}" stats "$IFNAME" 2>/dev/null |
       awk '$1 ~ /^[a-z_]+:$/ && $2 ~ /^[0-9]+$/ && NF == 2 {
              k = substr($1, 1, length($1) - 1)
              if (k != "tx_bytes" && k != "rx_bytes" && k != "last_handshake_time_sec") print k, $2 }' |
@@ -299,13 +266,13 @@ test_args() {
 # S1 once client and server are both reaped.
 iperf_run() {
   local sns=$1 rns=$2 dst=$3 secs=$4 out=$5 sside=$6 rside=$7; shift 7
-  local i v
+  local i v srv cli
   local -a spin cpin
   v="VT_CPUS_IPERF_$rside"; mapfile -t spin < <(pin "${!v}")
   v="VT_CPUS_IPERF_$sside"; mapfile -t cpin < <(pin "${!v}")
   timeout -k 5 $((secs + 40)) ip netns exec "$rns" "${spin[@]}" \
     iperf3 -s -1 -J -B "$dst" -p "$IPERF_PORT" >"$out.srv.json" 2>"$out.srv.err" </dev/null &
-  SRV_PID=$!
+  srv=$!
   for ((i = 0; i < 50; i++)); do
     ip netns exec "$rns" ss -Hltn "sport = :$IPERF_PORT" 2>/dev/null | grep -q . && break
     sleep 0.1
@@ -314,12 +281,12 @@ iperf_run() {
   timeout -k 5 $((secs + 30)) ip netns exec "$sns" "${cpin[@]}" \
     iperf3 -c "$dst" -p "$IPERF_PORT" -t "$secs" -J --connect-timeout 5000 "$@" \
     >"$out.cli.json" 2>"$out.cli.err" </dev/null &
-  CLI_PID=$!
-  if [ -n "${SOAK_SAMPLES:-}" ]; then soak_sample "$CLI_PID" "$SOAK_PAIR"; fi
-  wait "$CLI_PID"; IPERF_RC=$?; CLI_PID=
+  cli=$!
+  if [ -n "${SOAK_SAMPLES:-}" ]; then soak_sample "$cli" "$SOAK_PAIR"; fi
+  wait "$cli"; IPERF_RC=$?
   # the server exits right after the client; S1 once it is reaped, so its CPU counts as ours, not "others"
-  for ((i = 0; i < 50; i++)); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
-  kill_pid "$SRV_PID"; SRV_PID=
+  for ((i = 0; i < 50; i++)); do kill -0 "$srv" 2>/dev/null || break; sleep 0.1; done
+  vt_kill_pids "$srv"
   snap S1
   for f in "$out.cli.json" "$out.srv.json"; do
     jq -e 'type == "object"' "$f" >/dev/null 2>&1 || echo '{"error":"no iperf3 JSON (killed by timeout?)"}' > "$f"
@@ -341,18 +308,18 @@ run_one() {
   if [ "$mode" = raw ]; then dst=$(ul $R); else dst=$(ov $R); fi
   mapfile -t args < <(test_args "$test")
   RUN_N=$((RUN_N + 1))
-  out="$TMP/run-$RUN_N-$mode-$p-$test-$dir"
+  out="$VT_TMP/run-$RUN_N-$mode-$p-$test-$dir"
   local drops0_s='{}' drops0_r='{}' drops1_s='{}' drops1_r='{}' ks0 kr0 ks1 kr1 mem_s="0 0" mem_r="0 0"
   if [ "$mode" = tun ]; then
     kill -0 "${PID[$sk]}" 2>/dev/null && kill -0 "${PID[$rk]}" 2>/dev/null || err="daemon not running"
-    [ -z "$err" ] && { ping_until "$sns" "$dst" 10 || err="no ping through the tunnel before the run"; }
-    drops0_s=$(vt_drops "$sk"); drops0_r=$(vt_drops "$rk")
+    [ -z "$err" ] && { vt_reach "$sns" "$dst" 10 || err="no ping through the tunnel before the run"; }
+    drops0_s=$(daemon_drops "$sk"); drops0_r=$(daemon_drops "$rk")
   fi
   ks0=$(kstats "$sns"); kr0=$(kstats "$rns")
   iperf_run "$sns" "$rns" "$dst" "$VT_TIME" "$out" "$S" "$R" "${args[@]}"
   ks1=$(kstats "$sns"); kr1=$(kstats "$rns")
   if [ "$mode" = tun ]; then
-    drops1_s=$(vt_drops "$sk"); drops1_r=$(vt_drops "$rk")
+    drops1_s=$(daemon_drops "$sk"); drops1_r=$(daemon_drops "$rk")
     mem_s=$(mem "${PID[$sk]}"); mem_r=$(mem "${PID[$rk]}")
     kill -0 "${PID[$sk]}" 2>/dev/null && kill -0 "${PID[$rk]}" 2>/dev/null || err="${err:+$err; }daemon died during the run"
   fi
@@ -455,12 +422,12 @@ SOAK_N=0
 # run_soak PAIR: VT_SOAK_TIME seconds of VT_SOAK_TEST A->B through PAIR, VmRSS of both daemons every second
 run_soak() {
   local p=$1 out sA sB hA hB samples j
-  SOAK_N=$((SOAK_N + 1)); out="$TMP/soak-$SOAK_N-$p"
+  SOAK_N=$((SOAK_N + 1)); out="$VT_TMP/soak-$SOAK_N-$p"
   local -a args
   local -A S0 S1
   mapfile -t args < <(test_args "$VT_SOAK_TEST")
   say "soak: ${VT_SOAK_TIME}s $VT_SOAK_TEST A->B through $p, VmRSS every second"
-  ping_until "${NS[$p:A]}" "$OV_B" 10 || say "soak: no ping through $p before the soak"
+  vt_reach "${NS[$p:A]}" "$OV_B" 10 || say "soak: no ping through $p before the soak"
   read -r sA _ < <(mem "${PID[$p:A]}"); read -r sB _ < <(mem "${PID[$p:B]}")
   SOAK_SAMPLES="$out-samples.txt"; SOAK_PAIR=$p; : > "$SOAK_SAMPLES"
   iperf_run "${NS[$p:A]}" "${NS[$p:B]}" "$OV_B" "$VT_SOAK_TIME" "$out" A B "${args[@]}"
@@ -505,7 +472,7 @@ run_soak() {
 # ---------------------------------------------------------------- report
 
 machine_json() {
-  local cpu ram vtv gov gitrev gitbuild dirty repo bin bintime vbv= vbbin= vbbintime=
+  local cpu ram vtv gov gitrev gitbuild dirty repo bin bintime vbv='' vbbin='' vbbintime=''
   cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   ram=$(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
   read -r -a argv <<< "$VT_VEILTUN"; vtv=$(timeout 5 "${argv[@]}" --version 2>&1 </dev/null | head -n 1)
@@ -703,14 +670,10 @@ report() {
 # ---------------------------------------------------------------- main
 
 main() {
-  TMP=$(mktemp -d "${TMPDIR:-/tmp}/vtbench.XXXXXX") || die "mktemp failed"
-  trap cleanup EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
-  mkdir -p "$SOCK_DIR"          # mount point for the per-daemon bind mounts; the host's directory is not used
-  clean_stale
-  ROWS="$TMP/rows.jsonl"; : > "$ROWS"
-  SOAK_FILE="$TMP/soak.jsonl"; : > "$SOAK_FILE"
+  vt_bench_start                # $VT_TMP, and the EXIT trap that cleans up
+  vt_clean_stale "$PREFIX"
+  ROWS="$VT_TMP/rows.jsonl"; : > "$ROWS"
+  SOAK_FILE="$VT_TMP/soak.jsonl"; : > "$SOAK_FILE"
   local machine k; machine=$(machine_json)
   local -A vtbin vtmtime          # vt's (and vb's) binary and its mtime: was it replaced during the run?
   for k in vt vb; do
@@ -723,7 +686,7 @@ main() {
   for p in "${SETUP_PAIRS[@]}"; do
     i=$((i + 1))
     say "setting up $p ($(impl_name "${p%-*}") in A, $(impl_name "${p#*-}") in B)"
-    setup_pair "$p" "$i" || { FAILED=1; die "setup of pair $p failed (logs in $TMP)"; }
+    setup_pair "$p" "$i" || { VT_FAIL=1; vt_die "setup of pair $p failed (its logs are kept: see below)"; }
   done
 
   local per=$(( ${#TESTS[@]} * ${#DIRS[@]} * ${#PAIRS[@]} ))
@@ -759,15 +722,15 @@ main() {
   done
   machine=$(jq -c --argjson r "${replaced[vt]}" --argjson rb "${replaced[vb]}" \
     '. + { veiltun_binary_replaced: $r, veiltun_base_binary_replaced: $rb }' <<< "$machine")
-  jq -e 'all(.alive)' <<< "$daemons" >/dev/null || FAILED=1
-  jq -s -e 'all(.error == null)' "$ROWS" >/dev/null || FAILED=1
+  jq -e 'all(.alive)' <<< "$daemons" >/dev/null || VT_FAIL=1
+  jq -s -e 'all(.error == null)' "$ROWS" >/dev/null || VT_FAIL=1
   echo
   report "$machine" "$daemons"
   if [ -n "$VT_JSON" ]; then
     jq -n --argjson m "$machine" --argjson d "$daemons" --slurpfile soak "$SOAK_FILE" --slurpfile rows "$ROWS" \
       '{ machine: $m, runs: $rows, soaks: $soak, daemons: $d }' > "$VT_JSON" && say "JSON: $VT_JSON"
   fi
-  if [ "$FAILED" != 0 ]; then say "throughput: some runs failed or a daemon died (see the report)"; return 1; fi
+  if [ "$VT_FAIL" != 0 ]; then say "throughput: some runs failed or a daemon died (see the report)"; return 1; fi
   return 0
 }
 

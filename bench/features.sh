@@ -57,8 +57,9 @@
 # starts is stopped by PID and its namespaces (vtf-<pid>-*) are deleted by an EXIT trap; leftovers of a killed
 # earlier run whose PID is gone are removed on start. Every daemon, wg, veiltun and iperf3 call is bounded by timeout.
 set -u -o pipefail
-# shellcheck source=bench/lib.bash
-source "$(dirname "$0")/lib.bash"
+# shellcheck source=SCRIPTDIR/../scripts/lib/netns.bash
+source "$(dirname "$0")/../scripts/lib/netns.bash"
+vt_bench_init features
 export LC_ALL=C
 
 : "${VT_REPS:=3}"
@@ -75,124 +76,81 @@ export LC_ALL=C
 DAITA_M1='02eNptjLsNwCAQQ++yQRZImTJlRIfYBDEJA7ERJQtQ0iC+dxSIJ1mWLcv5TsLH9wMmF4KLqwkRAawk2yPR00CHX3V3j1GziWvE09NBBWg9Fjk='
 DAITA_M4='02eNpdjr0LQVEYxt9zGES5o4myKVksFM45lEHKx0LJYDAZ5C+QRTHIaGETViYDKYPp3ijFYLj3KkmGK2WwuVwiv3rrrafnA1Jm16ijKBQ+6NRDGPJ2E0Xe6YnAD0hFD9nm/ObIHumlv4imZ3Mm8DwvtaxB0Jy1IUex0pYIIB30lhuCYkYvwW6nQFSV41R1L8vkmwlgEOONVvEaYt1SwLhdhxn8gdBgEfXU7RFmzeR9YtPPxrbqOVkLsd29XJhIJfbqRomGheLcYUWeFgxQodrq9wcP1E88/w=='
 
-SCRIPT_NAME=features
 PREFIX=vtf-
-SOCK_DIR=/var/run/wireguard
 IPERF_PORT=5201
 PAIR_MTU=1420; MH_MTU=1340; ENTRY_MTU=1420
-START_TIMEOUT=15                 # seconds for a daemon's UAPI socket(s) and interface to appear
-STOP_TIMEOUT=5                   # seconds between SIGTERM and SIGKILL
-CMD_TIMEOUT=10                   # bound on every wg / veiltun stats / veiltun daita / ping call
 HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
-T_START=$SECONDS
 
-die() { echo "features: error: $*" >&2; exit 1; }
-say() { printf '[%3ds] %s\n' "$((SECONDS - T_START))" "$*" >&2; }
+say() { printf '[%3ds] %s\n' "$((SECONDS - VT_START))" "$*" >&2; }
+# shellcheck disable=SC2034 # the library reports through it
+VT_SAY=say
 
 case ${1:-} in -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
 
 # ---------------------------------------------------------------- checks
 
-[ "$(id -u)" = 0 ] || die "must run as root (namespaces, TUN)"
-for c in ip wg iperf3 jq timeout mount awk ss ping nft sysctl; do
-  command -v "$c" >/dev/null 2>&1 || die "missing command: $c"
-done
-[[ $VT_REPS =~ ^[1-9][0-9]*$ ]] || die "VT_REPS must be a positive integer"
-[[ $VT_TIME =~ ^[1-9][0-9]*$ ]] || die "VT_TIME must be a positive integer (seconds)"
+vt_require ip wg iperf3 jq timeout mount awk ss ping nft sysctl
+[[ $VT_REPS =~ ^[1-9][0-9]*$ ]] || vt_die "VT_REPS must be a positive integer"
+[[ $VT_TIME =~ ^[1-9][0-9]*$ ]] || vt_die "VT_TIME must be a positive integer (seconds)"
 [ -z "$VT_DAITA_DECOY_FRAC" ] || [[ $VT_DAITA_DECOY_FRAC =~ ^(0(\.[0-9]+)?|1(\.0*)?)$ ]] ||
-  die "VT_DAITA_DECOY_FRAC must be a number in [0, 1]"
+  vt_die "VT_DAITA_DECOY_FRAC must be a number in [0, 1]"
 read -r -a CONFIGS <<< "$VT_CONFIGS"
 read -r -a TESTS <<< "$VT_TESTS"
-((${#CONFIGS[@]})) || die "VT_CONFIGS is empty"
-((${#TESTS[@]})) || die "VT_TESTS is empty"
-for c in "${CONFIGS[@]}"; do case $c in plain|daita|singlehop|multihop) ;; *) die "unknown configuration '$c'" ;; esac; done
-for t in "${TESTS[@]}"; do case $t in tcp|udp) ;; *) die "unknown test '$t' (tcp or udp)" ;; esac; done
+((${#CONFIGS[@]})) || vt_die "VT_CONFIGS is empty"
+((${#TESTS[@]})) || vt_die "VT_TESTS is empty"
+for c in "${CONFIGS[@]}"; do case $c in plain|daita|singlehop|multihop) ;; *) vt_die "unknown configuration '$c'" ;; esac; done
+for t in "${TESTS[@]}"; do case $t in tcp|udp) ;; *) vt_die "unknown test '$t' (tcp or udp)" ;; esac; done
 read -r -a VT_ARGV <<< "$VT_VEILTUN"
 read -r -a GO_ARGV <<< "$VT_WIREGUARD_GO"
-command -v "${VT_ARGV[0]}" >/dev/null 2>&1 || die "veiltun command not found: ${VT_ARGV[0]}"
+command -v "${VT_ARGV[0]}" >/dev/null 2>&1 || vt_die "veiltun command not found: ${VT_ARGV[0]}"
 NEED_PAIR=0; NEED_MH=0
 for c in "${CONFIGS[@]}"; do
   case $c in plain|daita) NEED_PAIR=1 ;; *) NEED_MH=1 ;; esac
 done
 if [ "$NEED_MH" = 1 ]; then
-  command -v "${GO_ARGV[0]}" >/dev/null 2>&1 || die "wireguard-go command not found: ${GO_ARGV[0]} (the relays)"
+  command -v "${GO_ARGV[0]}" >/dev/null 2>&1 || vt_die "wireguard-go command not found: ${GO_ARGV[0]} (the relays)"
 fi
 if [[ " ${CONFIGS[*]} " == *" daita "* ]]; then
   for m in "$DAITA_M1" "$DAITA_M4"; do
-    timeout "$CMD_TIMEOUT" "${VT_ARGV[@]}" daita inspect "$m" >/dev/null 2>&1 || die "veiltun rejects a DAITA machine (no DAITA support?)"
+    timeout "$VT_CMD_TIMEOUT" "${VT_ARGV[@]}" daita inspect "$m" >/dev/null 2>&1 || vt_die "veiltun rejects a DAITA machine (no DAITA support?)"
   done
 fi
 
 # ---------------------------------------------------------------- process and namespace bookkeeping
 
-TMP=
-NSLIST=()                        # namespaces we created
+# Namespaces, daemons and the temp dir ($VT_TMP) are the library's (scripts/lib/netns.bash): everything started
+# is stopped by PID, the namespaces deleted, by its EXIT trap.
 declare -A NS RUN PID LOG EXE KIND KEY PUB
 DAEMONS=()                       # keys of the daemons we started: a b mh sgl e x
-SRV_PID=; CLI_PID=               # the iperf3 processes running right now (cleared once reaped)
-FAILED=0
 
-
-# `ip netns exec NS "${BIND[@]}" RUN CMD...` runs CMD in NS with RUN bind-mounted on /var/run/wireguard in the
-# private mount namespace `ip netns exec` creates. ip netns exec, sh and exec keep the PID: a daemon started like
-# this is $! itself, whose /proc/PID/stat we read.
-BIND=(sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' vtf)
-# inns NSKEY CMD...: CMD in that namespace with its private /var/run/wireguard, bounded by CMD_TIMEOUT
-inns() {
-  local k=$1; shift
-  timeout "$CMD_TIMEOUT" ip netns exec "${NS[$k]}" "${BIND[@]}" "${RUN[$k]}" "$SOCK_DIR" "$@"
-}
+# inns NSKEY CMD...: CMD in that namespace with its private /var/run/wireguard, bounded (vt_priv)
+inns() { local k=$1; shift; vt_priv "${NS[$k]}" "${RUN[$k]}" "$@"; }
 
 mkns() {                         # mkns KEY: namespace vtf-<pid>-KEY, lo up, a private run dir
-  local k=$1 ns="${PREFIX}$$-$1"
-  ip netns add "$ns" || return 1
-  NSLIST+=("$ns"); NS[$k]=$ns; RUN[$k]="$TMP/run-$k"
-  mkdir -p "${RUN[$k]}"
-  ip -n "$ns" link set lo up
+  NS[$1]="${PREFIX}$$-$1"; RUN[$1]="$VT_TMP/run-$1"
+  mkdir -p "${RUN[$1]}" && vt_ns "${NS[$1]}"
 }
 
-# veth NS1 IF1 CIDR1 NS2 IF2 CIDR2
-veth() {
-  ip -n "${NS[$1]}" link add "$2" type veth peer name "$5" netns "${NS[$4]}" || return 1
-  ip -n "${NS[$1]}" addr add "$3" dev "$2" && ip -n "${NS[$4]}" addr add "$6" dev "$5" &&
-    ip -n "${NS[$1]}" link set "$2" up && ip -n "${NS[$4]}" link set "$5" up
-}
+# veth NSKEY1 IF1 CIDR1 NSKEY2 IF2 CIDR2
+veth() { vt_veth "${NS[$1]}" "$2" "$3" "${NS[$4]}" "$5" "$6"; }
 
-genkey() {                       # genkey NAME: KEY[NAME] (file) and PUB[NAME] (base64)
-  ( umask 077; wg genkey > "$TMP/$1.key" ) || return 1
-  KEY[$1]="$TMP/$1.key"; PUB[$1]=$(wg pubkey < "$TMP/$1.key")
-}
+genkey() { vt_genkey "$1" && KEY[$1]="$VT_TMP/$1.key" && PUB[$1]=$VT_PUB; }   # KEY[NAME] (file), PUB[NAME]
 
 # start_daemon DKEY NSKEY KIND(vt|go) "SOCKETS" "TUN-INTERFACES" ARGV...: the daemon in the foreground, in the
-# background of this script; waits until every socket and interface exists.
+# background of this script; waits until every socket and interface exists. PID[DKEY] is the daemon itself.
 start_daemon() {
-  local d=$1 nk=$2 kind=$3 socks=$4 tuns=$5 pid i ok s
+  local d=$1 nk=$2 kind=$3 socks=$4 tuns=$5
   shift 5
-  local ns=${NS[$nk]} run=${RUN[$nk]} log="$TMP/daemon-$d.log"
-  LOG[$d]=$log; KIND[$d]=$kind
-  for s in $socks; do rm -f "$run/$s.sock"; done
-  WG_PROCESS_FOREGROUND=1 LOG_LEVEL=$VT_LOG_LEVEL \
-    ip netns exec "$ns" "${BIND[@]}" "$run" "$SOCK_DIR" "$@" </dev/null >>"$log" 2>&1 &
-  pid=$!
-  PID[$d]=$pid; DAEMONS+=("$d")
-  for ((i = 0; i < START_TIMEOUT * 10; i++)); do
-    ok=1
-    for s in $socks; do [ -S "$run/$s.sock" ] || ok=0; done
-    for s in $tuns; do ip -n "$ns" link show "$s" >/dev/null 2>&1 || ok=0; done
-    if [ "$ok" = 1 ]; then
-      EXE[$d]=$(readlink "/proc/$pid/exe" 2>/dev/null)
-      case ${EXE[$d]##*/} in
-        ip|sh|dash|bash|timeout) say "warning: daemon $d PID $pid is ${EXE[$d]}, not the daemon: its CPU will read 0" ;;
-      esac
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || { say "daemon $d exited during start:"; tail -n 20 "$log" >&2; return 1; }
-    sleep 0.1
-  done
-  say "daemon $d: no UAPI socket/interface after ${START_TIMEOUT}s:"; tail -n 20 "$log" >&2
-  return 1
+  LOG[$d]="$VT_TMP/daemon-$d.log"; KIND[$d]=$kind
+  if ! LOG_LEVEL=$VT_LOG_LEVEL vt_daemon_start "${NS[$nk]}" "${RUN[$nk]}" "${LOG[$d]}" "$socks" "$tuns" "$@"; then
+    say "daemon $d: $VT_ERR:"; tail -n 20 "${LOG[$d]}" >&2
+    return 1
+  fi
+  PID[$d]=$VT_DAEMON_PID; EXE[$d]=$VT_DAEMON_EXE; DAEMONS+=("$d")
+  case ${EXE[$d]##*/} in
+    ip|sh|dash|bash|timeout) say "warning: daemon $d PID ${PID[$d]} is ${EXE[$d]}, not the daemon: its CPU will read 0" ;;
+  esac
 }
-
 
 # ---------------------------------------------------------------- setups
 
@@ -208,7 +166,7 @@ setup_pair() {
     peer "${PUB[pa]}" allowed-ips 192.0.2.129/32 endpoint 198.51.100.193:51820 || return 1
   ip -n "${NS[a]}" addr add 192.0.2.129/25 dev wg0 && ip -n "${NS[a]}" link set wg0 mtu "$PAIR_MTU" up &&
     ip -n "${NS[b]}" addr add 192.0.2.130/25 dev wg0 && ip -n "${NS[b]}" link set wg0 mtu "$PAIR_MTU" up || return 1
-  ping_until "${NS[a]}" 192.0.2.130 15 && ping_until "${NS[b]}" 192.0.2.129 15 || { say "plain pair: no traffic through the tunnel"; return 1; }
+  vt_reach "${NS[a]}" 192.0.2.130 15 && vt_reach "${NS[b]}" 192.0.2.129 15 || { say "plain pair: no traffic through the tunnel"; return 1; }
 }
 
 setup_multihop() {
@@ -261,8 +219,8 @@ EOF
     peer "${PUB[e]}" endpoint 198.51.100.2:51820 allowed-ips 198.51.100.131/32 || return 1
   ip -n "${NS[c]}" addr add 192.0.2.3/32 dev sh0 && ip -n "${NS[c]}" link set sh0 mtu "$MH_MTU" up &&
     ip -n "${NS[c]}" route add 198.51.100.131/32 dev sh0 || return 1
-  ping_until "${NS[c]}" 198.51.100.130 20 || { say "multihop: no ping to the server through both hops"; return 1; }
-  ping_until "${NS[c]}" 198.51.100.131 20 || { say "singlehop: no ping to the server through the entry relay"; return 1; }
+  vt_reach "${NS[c]}" 198.51.100.130 20 || { say "multihop: no ping to the server through both hops"; return 1; }
+  vt_reach "${NS[c]}" 198.51.100.131 20 || { say "singlehop: no ping to the server through the entry relay"; return 1; }
 }
 
 # ---------------------------------------------------------------- measurements
@@ -274,7 +232,7 @@ snap() {
   local k line rest _c u n s
   local -a f
   out=()
-  for k in "${DAEMONS[@]}"; do ticks "${PID[$k]}"; out[$k]=$REPLY; done
+  for k in "${DAEMONS[@]}"; do vt_ticks "${PID[$k]}"; out[$k]=$REPLY; done
   read -r _c u n s _ < /proc/stat
   out[proc]=$((u + n + s))
   read -r line < "/proc/$$/stat"; rest=${line##*) }; read -r -a f <<< "$rest"
@@ -311,12 +269,12 @@ rcvbuf() {
 daita_on() {
   local -a opt=(--machine "$DAITA_M1" --machine "$DAITA_M4")
   [ -n "$VT_DAITA_DECOY_FRAC" ] && opt+=(--max-decoy-frac "$VT_DAITA_DECOY_FRAC")
-  inns a "${VT_ARGV[@]}" daita set wg0 "${PUB[pb]}" "${opt[@]}" >>"$TMP/daita-cmd.log" 2>&1 &&
-    inns b "${VT_ARGV[@]}" daita set wg0 "${PUB[pa]}" "${opt[@]}" >>"$TMP/daita-cmd.log" 2>&1
+  inns a "${VT_ARGV[@]}" daita set wg0 "${PUB[pb]}" "${opt[@]}" >>"$VT_TMP/daita-cmd.log" 2>&1 &&
+    inns b "${VT_ARGV[@]}" daita set wg0 "${PUB[pa]}" "${opt[@]}" >>"$VT_TMP/daita-cmd.log" 2>&1
 }
 daita_off() {
-  inns a "${VT_ARGV[@]}" daita off wg0 "${PUB[pb]}" >>"$TMP/daita-cmd.log" 2>&1 &&
-    inns b "${VT_ARGV[@]}" daita off wg0 "${PUB[pa]}" >>"$TMP/daita-cmd.log" 2>&1
+  inns a "${VT_ARGV[@]}" daita off wg0 "${PUB[pb]}" >>"$VT_TMP/daita-cmd.log" 2>&1 &&
+    inns b "${VT_ARGV[@]}" daita off wg0 "${PUB[pa]}" >>"$VT_TMP/daita-cmd.log" 2>&1
 }
 
 ROWS=
@@ -326,7 +284,7 @@ RUN_TOTAL=0
 # run_one REP CONFIG TEST: one iperf3 run, one JSON line appended to ROWS
 run_one() {
   local rep=$1 cfg=$2 test=$3
-  local sk rk dst mtu cli srv out err="" i k
+  local sk rk dst mtu cli srv out err="" i k srvpid clipid
   local -a args paths stats_if
   local -A S0 S1
   case $cfg in
@@ -336,20 +294,20 @@ run_one() {
   esac
   if [ "$test" = udp ]; then args=(-u -b 0 -l $((mtu - 28))); else args=(); fi
   RUN_N=$((RUN_N + 1))
-  out="$TMP/run-$RUN_N-$cfg-$test"
+  out="$VT_TMP/run-$RUN_N-$cfg-$test"
   case $cfg in
-    plain) daita_off || err="veiltun daita off failed: $(tail -n 1 "$TMP/daita-cmd.log")" ;;
-    daita) daita_on || err="veiltun daita set failed: $(tail -n 1 "$TMP/daita-cmd.log")" ;;
+    plain) daita_off || err="veiltun daita off failed: $(tail -n 1 "$VT_TMP/daita-cmd.log")" ;;
+    daita) daita_on || err="veiltun daita set failed: $(tail -n 1 "$VT_TMP/daita-cmd.log")" ;;
   esac
   for k in "${DAEMONS[@]}"; do kill -0 "${PID[$k]}" 2>/dev/null || err="${err:+$err; }daemon $k not running"; done
-  [ -z "$err" ] && { ping_until "${NS[$sk]}" "$dst" 10 || err="no ping through the tunnel before the run"; }
+  [ -z "$err" ] && { vt_reach "${NS[$sk]}" "$dst" 10 || err="no ping through the tunnel before the run"; }
   local st0='{}' st1='{}' kb0='{}' kb1='{}'
   st0=$(allstats "${stats_if[@]}")
   kb0=$(for k in "${paths[@]}"; do printf '{"%s":%s}\n' "$k" "$(rcvbuf "$k")"; done | jq -s -c 'add // {}')
 
   timeout -k 5 $((VT_TIME + 40)) ip netns exec "${NS[$rk]}" \
     iperf3 -s -1 -J -B "$dst" -p "$IPERF_PORT" >"$out.srv.json" 2>"$out.srv.err" </dev/null &
-  SRV_PID=$!
+  srvpid=$!
   for ((i = 0; i < 50; i++)); do
     ip netns exec "${NS[$rk]}" ss -Hltn "sport = :$IPERF_PORT" 2>/dev/null | grep -q . && break
     sleep 0.1
@@ -358,10 +316,10 @@ run_one() {
   timeout -k 5 $((VT_TIME + 30)) ip netns exec "${NS[$sk]}" \
     iperf3 -c "$dst" -p "$IPERF_PORT" -t "$VT_TIME" -J --connect-timeout 5000 "${args[@]}" \
     >"$out.cli.json" 2>"$out.cli.err" </dev/null &
-  CLI_PID=$!
-  wait "$CLI_PID"; local irc=$?; CLI_PID=
-  for ((i = 0; i < 50; i++)); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
-  kill_pid "$SRV_PID"; SRV_PID=
+  clipid=$!
+  wait "$clipid"; local irc=$?
+  for ((i = 0; i < 50; i++)); do kill -0 "$srvpid" 2>/dev/null || break; sleep 0.1; done
+  vt_kill_pids "$srvpid"
   snap S1
   for f in "$out.cli.json" "$out.srv.json"; do
     jq -e 'type == "object"' "$f" >/dev/null 2>&1 || echo '{"error":"no iperf3 JSON (killed by timeout?)"}' > "$f"
@@ -418,8 +376,8 @@ run_one() {
       veiltun_drops: ($sd | with_entries(.value |= with_entries(select(.key | test("^(tx_bytes|rx_bytes|daita_)") | not)))
                       | with_entries(select(.value | length > 0))),
       udp_rcvbuf_errors: delta($kb0; $kb1) }' >> "$ROWS" ||
-    { echo "{\"rep\":$rep,\"config\":\"$cfg\",\"test\":\"$test\",\"error\":\"could not parse iperf3 output\",\"gbps\":0}" >> "$ROWS"; FAILED=1; }
-  tail -n 1 "$ROWS" | jq -r --arg n "$RUN_N/$RUN_TOTAL" --arg t "$((SECONDS - T_START))" '
+    { echo "{\"rep\":$rep,\"config\":\"$cfg\",\"test\":\"$test\",\"error\":\"could not parse iperf3 output\",\"gbps\":0}" >> "$ROWS"; VT_FAIL=1; }
+  tail -n 1 "$ROWS" | jq -r --arg n "$RUN_N/$RUN_TOTAL" --arg t "$((SECONDS - VT_START))" '
     def f(n): if . == null then "-" else (. * pow(10; n) | round / pow(10; n) | tostring) end;
     "[\($t | tonumber | tostring | (" " * (3 - length)) + .)s] [\($n)] rep \(.rep) \(.config) \(.test): \(.gbps | f(3)) Gbit/s" +
     (if .pps != null then ", \(.pps / 1000 | f(1)) kpps, lost \(.lost_percent | f(1))%"
@@ -427,7 +385,7 @@ run_one() {
     " | client CPU s/GB \(.client_cpu_s_per_gb | f(2))" +
     (if .daita != null and .config == "daita" then " | DAITA A tx pad \(.daita.a_tx_padding) decoy \(.daita.a_tx_decoy), B tx pad \(.daita.b_tx_padding) decoy \(.daita.b_tx_decoy)" else "" end) +
     " | others \(.other_procs_cores | f(2)) cores" + (if .error then " | ERROR: \(.error)" else "" end)' >&2
-  [ -z "$err" ] || FAILED=1
+  [ -z "$err" ] || VT_FAIL=1
 }
 
 # ---------------------------------------------------------------- report
@@ -455,7 +413,7 @@ report() {
     --arg go "$(timeout 5 "${GO_ARGV[@]}" --version 2>&1 </dev/null | head -n 1)" \
     --arg iperf "$(iperf3 --version 2>/dev/null | head -n 1)" \
     --arg reps "$VT_REPS" --arg time "$VT_TIME" --arg decoy "${VT_DAITA_DECOY_FRAC:-default}" \
-    --arg log "$VT_LOG_LEVEL" --arg runtime "$((SECONDS - T_START))" --arg configs "$VT_CONFIGS" --arg tests "$VT_TESTS" '
+    --arg log "$VT_LOG_LEVEL" --arg runtime "$((SECONDS - VT_START))" --arg configs "$VT_CONFIGS" --arg tests "$VT_TESTS" '
     def fx(n): if . == null then "-" else
         ((. * pow(10; n)) | round) as $i | ($i | fabs | tostring) as $d |
         ([range(0; n + 1 - ($d | length))] | map("0") | join("")) as $pad | ($pad + $d) as $p |
@@ -570,21 +528,17 @@ report() {
 # ---------------------------------------------------------------- main
 
 main() {
-  TMP=$(mktemp -d "${TMPDIR:-/tmp}/vtfeat.XXXXXX") || die "mktemp failed"
-  trap cleanup EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
-  mkdir -p "$SOCK_DIR"          # mount point for the per-namespace bind mounts; the host's directory is not used
-  clean_stale
-  ROWS="$TMP/runs.jsonl"; : > "$ROWS"
+  vt_bench_start                # $VT_TMP, and the EXIT trap that cleans up
+  vt_clean_stale "$PREFIX"
+  ROWS="$VT_TMP/runs.jsonl"; : > "$ROWS"
 
   if [ "$NEED_PAIR" = 1 ]; then
     say "setting up the plain/daita pair (veiltun A <-> veiltun B)"
-    setup_pair || { FAILED=1; die "setup of the pair failed (logs in $TMP)"; }
+    setup_pair || { VT_FAIL=1; vt_die "setup of the pair failed (its logs are kept: see below)"; }
   fi
   if [ "$NEED_MH" = 1 ]; then
     say "setting up the multihop topology (client, entry relay, exit relay, server)"
-    setup_multihop || { FAILED=1; die "setup of the multihop topology failed (logs in $TMP)"; }
+    setup_multihop || { VT_FAIL=1; vt_die "setup of the multihop topology failed (its logs are kept: see below)"; }
   fi
 
   local n=${#CONFIGS[@]}
@@ -601,11 +555,11 @@ main() {
   if [[ " ${CONFIGS[*]} " == *" daita "* ]]; then daita_off || true; fi
 
   local daemons; daemons=$(daemons_json)
-  jq -e 'all(.alive)' <<< "$daemons" >/dev/null || FAILED=1
+  jq -e 'all(.alive)' <<< "$daemons" >/dev/null || VT_FAIL=1
   echo
   report "$daemons"
   say "done"
-  if [ "$FAILED" != 0 ]; then say "some runs failed or a daemon died (see the report)"; return 1; fi
+  if [ "$VT_FAIL" != 0 ]; then say "some runs failed or a daemon died (see the report)"; return 1; fi
   return 0
 }
 

@@ -11,26 +11,20 @@
 #
 # Variables: VT_REPS [3], VT_PEERS [10000], VT_VEILTUN [veiltun], VT_WIREGUARD_GO [wireguard-go].
 set -uo pipefail
-[ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/../scripts/lib/netns.bash
+source "$(dirname "$0")/../scripts/lib/netns.bash"
+vt_bench_init scale
+vt_require ip wg python3 bc timeout
 REPS=${VT_REPS:-3}
 PEERS=${VT_PEERS:-10000}
 VT=${VT_VEILTUN:-veiltun}
 GO=${VT_WIREGUARD_GO:-wireguard-go}
 NS=vtsc-$$
 IF=vsc$$
-TMP=$(mktemp -d /tmp/veiltun-scale.XXXXXX)
-cleanup() {
-    local p
-    for p in $(ip netns pids "$NS" 2>/dev/null); do kill -TERM "$p" 2>/dev/null; done
-    sleep 0.5
-    for p in $(ip netns pids "$NS" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-    ip netns del "$NS" 2>/dev/null
-    rm -f "/var/run/wireguard/$IF.sock"
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+vt_bench_start                  # $VT_TMP; the EXIT trap stops what runs in $NS (by PID) and deletes it
+vt_track_if "$IF"
 
-python3 - "$PEERS" >"$TMP/scale.conf" <<'PY'
+python3 - "$PEERS" >"$VT_TMP/scale.conf" <<'PY'
 import base64, os, sys
 n = int(sys.argv[1])
 print("[Interface]\nPrivateKey = %s\nListenPort = 51820\n" % base64.b64encode(os.urandom(32)).decode())
@@ -45,11 +39,11 @@ now() { date +%s.%N; }
 declare -A SET DUMP RSS
 run_one() {   # run_one IMPL-NAME COMMAND
     local name=$1 cmd=$2 t0 t1 t2 pid lines
-    ip netns add "$NS" && ip -n "$NS" link set lo up
+    vt_ns "$NS" || return 1
     ip netns exec "$NS" env LOG_LEVEL=error timeout 300 "$cmd" "$IF" >/dev/null 2>&1 || { echo "$name did not start" >&2; return 1; }
-    for _ in $(seq 50); do [ -S "/var/run/wireguard/$IF.sock" ] && break; sleep 0.1; done
+    for _ in $(seq 50); do [ -S "$VT_RUNDIR/$IF.sock" ] && break; sleep 0.1; done
     t0=$(now)
-    timeout 120 ip netns exec "$NS" wg setconf "$IF" "$TMP/scale.conf" || echo "$name: setconf failed" >&2
+    timeout 120 ip netns exec "$NS" wg setconf "$IF" "$VT_TMP/scale.conf" || echo "$name: setconf failed" >&2
     t1=$(now)
     lines=$(timeout 120 ip netns exec "$NS" wg show "$IF" dump | wc -l)
     t2=$(now)
@@ -61,15 +55,11 @@ run_one() {   # run_one IMPL-NAME COMMAND
     cleanup_ns
 }
 cleanup_ns() {
-    local p
-    for p in $(ip netns pids "$NS" 2>/dev/null); do kill -TERM "$p" 2>/dev/null; done
-    for _ in $(seq 30); do [ -z "$(ip netns pids "$NS" 2>/dev/null)" ] && break; sleep 0.1; done
-    ip netns del "$NS" 2>/dev/null
-    rm -f "/var/run/wireguard/$IF.sock"
+    vt_ns_del "$NS"
+    rm -f "$VT_RUNDIR/$IF.sock"
 }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {printf "%.3f\n", (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2)}'; }
 
-mkdir -p /var/run/wireguard
 for ((r = 1; r <= REPS; r++)); do
     if ((r % 2)); then order="vt go"; else order="go vt"; fi
     for i in $order; do

@@ -3,13 +3,14 @@
 # not part of CI (it takes minutes and its numbers depend on the machine).
 #
 # One pair of network namespaces per implementation pair (A side first): go-go, vt-vt, vt-go, go-vt, where
-# go = wireguard-go and vt = veiltun. The two namespaces of a pair are joined by a veth pair; each runs
-# `IMPL -f wg0` with a private /var/run/wireguard. All daemons stay up for the whole run. iperf3 runs through
-# each tunnel: TCP 1 and 4 streams, UDP 64- and 1392-byte datagrams at full rate (-b 0), A->B and B->A.
-# Each repetition runs every case on every pair back to back (pair order rotated from case to case), so the
-# ratios against go-go come from the same minutes on the same machine. The raw veth (no tunnel) is measured
-# once. At the end, a markdown report on stdout: medians of VT_REPS runs, ratios against go-go, the raw
-# baseline, memory, drops and daemon logs. Progress goes to stderr.
+# go = wireguard-go and vt = veiltun; vb, a second (baseline) veiltun build, can take either side too (see
+# Before/after below). The two namespaces of a pair are joined by a veth pair; each runs `IMPL -f wg0` with a
+# private /var/run/wireguard. All daemons stay up for the whole run. iperf3 runs through each tunnel: TCP 1 and
+# 4 streams, UDP 64- and 1392-byte datagrams at full rate (-b 0), A->B and B->A.
+# Each repetition runs every case on every pair back to back (pair order rotated from case to case and from
+# repetition to repetition), so the ratios against go-go come from the same minutes on the same machine. The
+# raw veth (no tunnel) is measured once. At the end, a markdown report on stdout: medians of VT_REPS runs,
+# ratios against go-go, the raw baseline, memory, drops and daemon logs. Progress goes to stderr.
 #
 #   sudo bench/throughput.sh                                  # 5 reps x 10 s, everything: about 35 minutes
 #   sudo VT_REPS=1 VT_TIME=3 bench/throughput.sh              # smoke run: about 3 minutes
@@ -17,12 +18,23 @@
 #   sudo VT_SOAK=only VT_SOAK_PAIRS="go-go vt-vt" bench/throughput.sh   # only soaks, wireguard-go's for comparison
 #   sudo VT_PAIRS="go-go vt-vt" VT_TESTS="tcp1 udp64" VT_DIRS=a2b VT_JSON=/tmp/tp.json bench/throughput.sh
 #
+# Before/after: VT_PAIRS="vb-vb vt-vt" runs the baseline build (vb, VT_VEILTUN_BASE) and the new one (vt,
+# VT_VEILTUN) interleaved, case by case, on the same minutes of the same machine; the report then has a table
+# "vt / vb" (throughput and CPU s/GB of vt-vt over vb-vb; likewise vt-go over vb-go, go-vt over go-vb), with or
+# without go-go in the run. The baseline is the commit to compare against, built as scripts/install.sh builds it
+# but into its own directory (libsodium.so beside the binary), e.g. from a `git worktree add /tmp/vt-base REV`:
+#   cd /tmp/vt-base && dotnet publish src/VeilTun.Cli -c Release -r linux-x64 -p:PublishAot=true \
+#     -p:IlcInstructionSet=native -o /tmp/vt-base/out && install -d /opt/veiltun-base &&
+#     install -m 0755 out/VeilTun.Cli /opt/veiltun-base/veiltun && install -m 0644 out/libsodium.so /opt/veiltun-base/
+#   sudo VT_PAIRS="vb-vb vt-vt" VT_TESTS="tcp1 tcp4 udp1392" bench/throughput.sh
+#
 # Variables (defaults in brackets):
 #   VT_REPS [5]            repetitions of the whole matrix; the report shows medians
 #   VT_TIME [10]           seconds per iperf3 run
 #   VT_TESTS [tcp1 tcp4 udp64 udp1392]   tcpN = TCP with N streams (-P N); udpN = UDP -b 0 -l N (N <= MTU-28)
 #   VT_DIRS [a2b b2a]      directions (a2b: A sends)
-#   VT_PAIRS [go-go vt-vt vt-go go-vt]   A-B implementation pairs; go-go must be in it for the ratio table
+#   VT_PAIRS [go-go vt-vt vt-go go-vt]   A-B implementation pairs (go, vt, vb); go-go must be in it for the
+#                          ratios to wireguard-go, vb-vb (or vb-go, go-vb) for the ratios vt / vb
 #   VT_RAW [1]             1: raw veth baseline once (a2b, same tests, MTU 1500, no tunnel)
 #   VT_JSON []             file: every run, the soak and the machine description as JSON
 #   VT_CPUS_A, VT_CPUS_B []              taskset -c list for the A / B daemons (empty: no pinning)
@@ -31,6 +43,7 @@
 #   VT_SOAK_TIME [60]      soak seconds;  VT_SOAK_TEST [tcp4]: the soak's test (A->B)
 #   VT_SOAK_PAIRS [vt-vt]  pairs soaked one after the other (RSS of both daemons sampled every second)
 #   VT_VEILTUN [veiltun]   VeilTun command;  VT_WIREGUARD_GO [wireguard-go]: the reference command
+#   VT_VEILTUN_BASE [/opt/veiltun-base/veiltun]   the baseline VeilTun command (vb), only needed when vb is used
 #   VT_MTU [1420]          tunnel MTU;  VT_LOG_LEVEL [error]: LOG_LEVEL for both daemons
 #   VT_KEEP_TMP [0]        1: keep the temp dir (daemon logs, iperf3 JSON) even on success
 #
@@ -39,8 +52,8 @@
 # and its namespaces (vtb-<pid>-*) are deleted by an EXIT trap; leftovers of a killed earlier run whose PID is
 # gone are removed on start.
 set -u -o pipefail
-# shellcheck source=bench/lib.bash
-source "$(dirname "$0")/lib.bash"
+# shellcheck source=SCRIPTDIR/../scripts/lib/netns.bash
+source "$(dirname "$0")/../scripts/lib/netns.bash"
 export LC_ALL=C
 
 : "${VT_REPS:=5}"
@@ -59,41 +72,35 @@ export LC_ALL=C
 : "${VT_SOAK_TEST:=tcp4}"
 : "${VT_SOAK_PAIRS:=vt-vt}"
 : "${VT_VEILTUN:=veiltun}"
+: "${VT_VEILTUN_BASE:=/opt/veiltun-base/veiltun}"
 : "${VT_WIREGUARD_GO:=wireguard-go}"
 : "${VT_MTU:=1420}"
 : "${VT_LOG_LEVEL:=error}"
 : "${VT_KEEP_TMP:=0}"
 
-SCRIPT_NAME=throughput
-T_START=$SECONDS
+vt_bench_init throughput
 PREFIX=vtb-                      # namespace prefix: not "vt-", so the harness's stale-namespace sweep ignores us
 IFNAME=wg0
-SOCK_DIR=/var/run/wireguard
 PORT_A=51820; PORT_B=51821
 IPERF_PORT=5201
 UL_A=198.51.100.1; UL_B=198.51.100.2
 OV_A=192.0.2.1;    OV_B=192.0.2.2
-START_TIMEOUT=15                 # seconds for a daemon's UAPI socket and interface to appear
-STOP_TIMEOUT=5                   # seconds between SIGTERM and SIGKILL
-CMD_TIMEOUT=10                   # bound on every wg / stats call
 HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
-die() { echo "throughput: error: $*" >&2; exit 1; }
 say() { printf '%s\n' "$*" >&2; }
+# shellcheck disable=SC2034 # the library reports through it
+VT_SAY=say
 
 case ${1:-} in -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
 
 # ---------------------------------------------------------------- checks
 
-[ "$(id -u)" = 0 ] || die "must run as root (namespaces, TUN)"
-for c in ip wg iperf3 jq timeout mount awk ss ping; do
-  command -v "$c" >/dev/null 2>&1 || die "missing command: $c"
-done
-[[ $VT_REPS =~ ^[1-9][0-9]*$ ]] || die "VT_REPS must be a positive integer"
-[[ $VT_TIME =~ ^[1-9][0-9]*$ ]] || die "VT_TIME must be a positive integer (seconds)"
-[[ $VT_SOAK_TIME =~ ^[1-9][0-9]*$ ]] || die "VT_SOAK_TIME must be a positive integer (seconds)"
-[[ $VT_MTU =~ ^[0-9]+$ ]] && ((VT_MTU >= 1280)) || die "VT_MTU must be >= 1280"
-case $VT_SOAK in 0|1|only) ;; *) die "VT_SOAK must be 0, 1 or only" ;; esac
+vt_require ip wg iperf3 jq timeout mount awk ss ping
+[[ $VT_REPS =~ ^[1-9][0-9]*$ ]] || vt_die "VT_REPS must be a positive integer"
+[[ $VT_TIME =~ ^[1-9][0-9]*$ ]] || vt_die "VT_TIME must be a positive integer (seconds)"
+[[ $VT_SOAK_TIME =~ ^[1-9][0-9]*$ ]] || vt_die "VT_SOAK_TIME must be a positive integer (seconds)"
+[[ $VT_MTU =~ ^[0-9]+$ ]] && ((VT_MTU >= 1280)) || vt_die "VT_MTU must be >= 1280"
+case $VT_SOAK in 0|1|only) ;; *) vt_die "VT_SOAK must be 0, 1 or only" ;; esac
 read -r -a TESTS <<< "$VT_TESTS"
 read -r -a DIRS <<< "$VT_DIRS"
 read -r -a PAIRS <<< "$VT_PAIRS"
@@ -101,25 +108,33 @@ read -r -a SOAK_PAIRS <<< "$VT_SOAK_PAIRS"
 for t in "${TESTS[@]}" "$VT_SOAK_TEST"; do
   if [[ $t =~ ^tcp([1-9][0-9]?)$ ]]; then :
   elif [[ $t =~ ^udp([0-9]+)$ ]]; then
-    ((BASH_REMATCH[1] >= 16 && BASH_REMATCH[1] <= VT_MTU - 28)) || die "test $t: UDP length must be 16..$((VT_MTU - 28))"
-  else die "unknown test '$t' (tcpN or udpN)"; fi
+    ((BASH_REMATCH[1] >= 16 && BASH_REMATCH[1] <= VT_MTU - 28)) || vt_die "test $t: UDP length must be 16..$((VT_MTU - 28))"
+  else vt_die "unknown test '$t' (tcpN or udpN)"; fi
 done
-for d in "${DIRS[@]}"; do case $d in a2b|b2a) ;; *) die "unknown direction '$d'" ;; esac; done
-for p in "${PAIRS[@]}" "${SOAK_PAIRS[@]}"; do [[ $p =~ ^(go|vt)-(go|vt)$ ]] || die "unknown pair '$p' (go-go, vt-vt, vt-go, go-vt)"; done
-[ "$VT_SOAK" = only ] || ((${#PAIRS[@]})) || die "VT_PAIRS is empty"
+for d in "${DIRS[@]}"; do case $d in a2b|b2a) ;; *) vt_die "unknown direction '$d'" ;; esac; done
+for p in "${PAIRS[@]}" "${SOAK_PAIRS[@]}"; do
+  [[ $p =~ ^(go|vt|vb)-(go|vt|vb)$ ]] || vt_die "unknown pair '$p' (go-go, vt-vt, vt-go, go-vt; vb in place of vt: the baseline)"
+done
+[ "$VT_SOAK" = only ] || ((${#PAIRS[@]})) || vt_die "VT_PAIRS is empty"
 
-impl_cmd() { if [ "$1" = vt ]; then printf '%s' "$VT_VEILTUN"; else printf '%s' "$VT_WIREGUARD_GO"; fi; }
-impl_name() { if [ "$1" = vt ]; then printf veiltun; else printf wireguard-go; fi; }
-for k in go vt; do
+impl_cmd() {
+  case $1 in vt) printf '%s' "$VT_VEILTUN" ;; vb) printf '%s' "$VT_VEILTUN_BASE" ;; *) printf '%s' "$VT_WIREGUARD_GO" ;; esac
+}
+impl_name() { case $1 in vt) printf veiltun ;; vb) printf 'veiltun baseline' ;; *) printf wireguard-go ;; esac; }
+is_veiltun() { [ "$1" = vt ] || [ "$1" = vb ]; }
+USES_VB=0
+[[ " $VT_PAIRS $([ "$VT_SOAK" = 0 ] || echo "$VT_SOAK_PAIRS") " == *vb* ]] && USES_VB=1
+KINDS=(go vt); [ "$USES_VB" = 1 ] && KINDS+=(vb)
+for k in "${KINDS[@]}"; do
   read -r -a argv <<< "$(impl_cmd $k)"
-  command -v "${argv[0]}" >/dev/null 2>&1 || die "$(impl_name $k) command not found: ${argv[0]}"
+  command -v "${argv[0]}" >/dev/null 2>&1 || vt_die "$(impl_name $k) command not found: ${argv[0]}"
 done
 
 # pairs that need namespaces: the matrix's, plus the soak's
 SETUP_PAIRS=()
 [ "$VT_SOAK" = only ] || SETUP_PAIRS=("${PAIRS[@]}")
 if [ "$VT_SOAK" != 0 ]; then
-  ((${#SOAK_PAIRS[@]})) || die "VT_SOAK_PAIRS is empty"
+  ((${#SOAK_PAIRS[@]})) || vt_die "VT_SOAK_PAIRS is empty"
   for p in "${SOAK_PAIRS[@]}"; do
     [[ " ${SETUP_PAIRS[*]} " == *" $p "* ]] || SETUP_PAIRS+=("$p")
   done
@@ -127,55 +142,36 @@ fi
 
 # ---------------------------------------------------------------- process and namespace bookkeeping
 
-TMP=
-NSLIST=()                        # namespaces we created
+# Namespaces, daemons and the temp dir ($VT_TMP) are the library's (scripts/lib/netns.bash): everything started
+# is stopped by PID, the namespaces deleted, by its EXIT trap. Each daemon runs with its own RUN dir bind-mounted
+# on /var/run/wireguard (vt_daemon_start); `wg` or `veiltun stats` run the same way (vt_priv) find its wg0.sock.
 declare -A NS PID RUN KIND LOG KEY PUB EXE
 DAEMONS=()                       # "pair:side" keys of daemons we started
-SRV_PID=; CLI_PID=               # the iperf3 processes running right now (cleared once reaped)
-FAILED=0
 
-
-# `ip netns exec NS "${BIND[@]}" RUN CMD...` runs CMD in NS with RUN bind-mounted on /var/run/wireguard, in the
-# private mount namespace that `ip netns exec` creates: each daemon gets its own wg0.sock, and `wg` or
-# `veiltun stats` run the same way find it. ip netns exec, sh and taskset all exec, so a daemon started like
-# this is $! itself.
-BIND=(sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' vtb)
-wg_side() {
-  local k=$1; shift
-  timeout "$CMD_TIMEOUT" ip netns exec "${NS[$k]}" "${BIND[@]}" "${RUN[$k]}" "$SOCK_DIR" wg "$@"
-}
+wg_side() { local k=$1; shift; vt_priv "${NS[$k]}" "${RUN[$k]}" wg "$@"; }
 pin() { [ -n "$1" ] && printf '%s\n' taskset -c "$1"; return 0; }
 other() { if [ "$1" = A ]; then echo B; else echo A; fi; }
 ul() { if [ "$1" = A ]; then echo "$UL_A"; else echo "$UL_B"; fi; }
 ov() { if [ "$1" = A ]; then echo "$OV_A"; else echo "$OV_B"; fi; }
 port() { if [ "$1" = A ]; then echo "$PORT_A"; else echo "$PORT_B"; fi; }
 
+# start_daemon KEY: KEY's daemon, in the foreground of its namespace; PID[KEY] is the daemon itself (whose
+# /proc/PID/stat gives its CPU)
 start_daemon() {
-  local k=$1 side=${1#*:} ns run log pid i
+  local k=$1 side=${1#*:} log
   local -a argv cpus
-  ns=${NS[$k]}; run=${RUN[$k]}; log="$TMP/daemon-${k/:/-}.log"; LOG[$k]=$log
+  log="$VT_TMP/daemon-${k/:/-}.log"; LOG[$k]=$log
   read -r -a argv <<< "$(impl_cmd "${KIND[$k]}")"
   local v="VT_CPUS_$side"; mapfile -t cpus < <(pin "${!v}")
-  mkdir -p "$run"; rm -f "$run/$IFNAME.sock"
-  # not through a shell function: $! must be the daemon itself (all of these exec), whose /proc/PID/stat we read
-  WG_PROCESS_FOREGROUND=1 LOG_LEVEL=$VT_LOG_LEVEL \
-    ip netns exec "$ns" "${BIND[@]}" "$run" "$SOCK_DIR" "${cpus[@]}" "${argv[@]}" -f "$IFNAME" \
-    </dev/null >>"$log" 2>&1 &
-  pid=$!
-  PID[$k]=$pid; DAEMONS+=("$k")
-  for ((i = 0; i < START_TIMEOUT * 10; i++)); do
-    if [ -S "$run/$IFNAME.sock" ] && ip -n "$ns" link show "$IFNAME" >/dev/null 2>&1; then
-      EXE[$k]=$(readlink "/proc/$pid/exe" 2>/dev/null)
-      case ${EXE[$k]##*/} in
-        ip|sh|dash|bash|taskset|timeout) say "warning: daemon $k PID $pid is ${EXE[$k]}, not the daemon: its CPU will read 0" ;;
-      esac
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || { say "daemon $k exited during start:"; tail -n 20 "$log" >&2; return 1; }
-    sleep 0.1
-  done
-  say "daemon $k: no UAPI socket/interface after ${START_TIMEOUT}s:"; tail -n 20 "$log" >&2
-  return 1
+  if ! LOG_LEVEL=$VT_LOG_LEVEL vt_daemon_start "${NS[$k]}" "${RUN[$k]}" "$log" "$IFNAME" "$IFNAME" \
+      "${cpus[@]}" "${argv[@]}" -f "$IFNAME"; then
+    say "daemon $k: $VT_ERR:"; tail -n 20 "$log" >&2
+    return 1
+  fi
+  PID[$k]=$VT_DAEMON_PID; EXE[$k]=$VT_DAEMON_EXE; DAEMONS+=("$k")
+  case ${EXE[$k]##*/} in
+    ip|sh|dash|bash|taskset|timeout) say "warning: daemon $k PID ${PID[$k]} is ${EXE[$k]}, not the daemon: its CPU will read 0" ;;
+  esac
 }
 
 
@@ -186,18 +182,12 @@ setup_pair() {
     k="$p:$s"
     if [ "$s" = A ]; then KIND[$k]=${p%-*}; else KIND[$k]=${p#*-}; fi
     ns="${PREFIX}$$-${idx}${s,,}"
-    ip netns add "$ns" || return 1
-    NSLIST+=("$ns"); NS[$k]=$ns
-    ip -n "$ns" link set lo up
-    RUN[$k]="$TMP/run-$p-$s"; KEY[$k]="$TMP/key-$p-$s"
-    ( umask 077; wg genkey > "${KEY[$k]}" ) || return 1
-    PUB[$k]=$(wg pubkey < "${KEY[$k]}") || return 1
+    vt_ns "$ns" || return 1
+    NS[$k]=$ns; RUN[$k]="$VT_TMP/run-$p-$s"; KEY[$k]="$VT_TMP/key-$p-$s.key"
+    vt_genkey "key-$p-$s" || return 1
+    PUB[$k]=$VT_PUB
   done
-  ip link add veth0 netns "${NS[$p:A]}" type veth peer name veth0 netns "${NS[$p:B]}" || return 1
-  for s in A B; do
-    ns=${NS[$p:$s]}
-    ip -n "$ns" addr add "$(ul $s)/24" dev veth0 && ip -n "$ns" link set veth0 up || return 1
-  done
+  vt_veth "${NS[$p:A]}" veth0 "$UL_A/24" "${NS[$p:B]}" veth0 "$UL_B/24" || return 1
   for s in A B; do start_daemon "$p:$s" || return 1; done
   for s in A B; do
     k="$p:$s"; o=$(other $s); ns=${NS[$k]}
@@ -205,7 +195,7 @@ setup_pair() {
       peer "${PUB[$p:$o]}" allowed-ips "$(ov $o)/32" endpoint "$(ul $o):$(port $o)" || return 1
     ip -n "$ns" addr add "$(ov $s)/24" dev "$IFNAME" && ip -n "$ns" link set "$IFNAME" mtu "$VT_MTU" up || return 1
   done
-  ping_until "${NS[$p:A]}" "$OV_B" 15 && ping_until "${NS[$p:B]}" "$OV_A" 15 ||
+  vt_reach "${NS[$p:A]}" "$OV_B" 15 && vt_reach "${NS[$p:B]}" "$OV_A" 15 ||
     { say "pair $p: no traffic through the tunnel"; return 1; }
 }
 
@@ -217,7 +207,7 @@ snap() {
   local k line rest _c u n s _i _w irq sirq
   local -a f
   out=()
-  for k in "${DAEMONS[@]}"; do ticks "${PID[$k]}"; out[$k]=$REPLY; done
+  for k in "${DAEMONS[@]}"; do vt_ticks "${PID[$k]}"; out[$k]=$REPLY; done
   read -r _c u n s _i _w irq sirq _ < /proc/stat
   out[proc]=$((u + n + s)); out[busy]=$((u + n + s + irq + sirq))
   read -r line < "/proc/$$/stat"; rest=${line##*) }; read -r -a f <<< "$rest"
@@ -235,14 +225,13 @@ kstats() {
          END { printf "%d %d %d %d\n", r, e, t, x }'
 }
 
-# vt_drops KEY -> JSON object {reason: count} from `veiltun stats` (veiltun's own drop counters)
-vt_drops() {
+# daemon_drops KEY -> JSON object {reason: count} from `veiltun stats` (veiltun's own drop counters)
+daemon_drops() {
   local k=$1 v
   local -a argv
-  read -r -a argv <<< "$VT_VEILTUN"
-  if [ "${KIND[$k]}" != vt ]; then echo '{}'; return; fi
-  v=$(timeout "$CMD_TIMEOUT" ip netns exec "${NS[$k]}" "${BIND[@]}" "${RUN[$k]}" "$SOCK_DIR" \
-        "${argv[@]}" stats "$IFNAME" 2>/dev/null |
+  is_veiltun "${KIND[$k]}" || { echo '{}'; return; }
+  read -r -a argv <<< "$(impl_cmd "${KIND[$k]}")"
+  v=$(vt_priv "${NS[$k]}" "${RUN[$k]}" "${argv[@]}" stats "$IFNAME" 2>/dev/null |
       awk '$1 ~ /^[a-z_]+:$/ && $2 ~ /^[0-9]+$/ && NF == 2 {
              k = substr($1, 1, length($1) - 1)
              if (k != "tx_bytes" && k != "rx_bytes" && k != "last_handshake_time_sec") print k, $2 }' |
@@ -277,13 +266,13 @@ test_args() {
 # S1 once client and server are both reaped.
 iperf_run() {
   local sns=$1 rns=$2 dst=$3 secs=$4 out=$5 sside=$6 rside=$7; shift 7
-  local i v
+  local i v srv cli
   local -a spin cpin
   v="VT_CPUS_IPERF_$rside"; mapfile -t spin < <(pin "${!v}")
   v="VT_CPUS_IPERF_$sside"; mapfile -t cpin < <(pin "${!v}")
   timeout -k 5 $((secs + 40)) ip netns exec "$rns" "${spin[@]}" \
     iperf3 -s -1 -J -B "$dst" -p "$IPERF_PORT" >"$out.srv.json" 2>"$out.srv.err" </dev/null &
-  SRV_PID=$!
+  srv=$!
   for ((i = 0; i < 50; i++)); do
     ip netns exec "$rns" ss -Hltn "sport = :$IPERF_PORT" 2>/dev/null | grep -q . && break
     sleep 0.1
@@ -292,12 +281,12 @@ iperf_run() {
   timeout -k 5 $((secs + 30)) ip netns exec "$sns" "${cpin[@]}" \
     iperf3 -c "$dst" -p "$IPERF_PORT" -t "$secs" -J --connect-timeout 5000 "$@" \
     >"$out.cli.json" 2>"$out.cli.err" </dev/null &
-  CLI_PID=$!
-  if [ -n "${SOAK_SAMPLES:-}" ]; then soak_sample "$CLI_PID" "$SOAK_PAIR"; fi
-  wait "$CLI_PID"; IPERF_RC=$?; CLI_PID=
+  cli=$!
+  if [ -n "${SOAK_SAMPLES:-}" ]; then soak_sample "$cli" "$SOAK_PAIR"; fi
+  wait "$cli"; IPERF_RC=$?
   # the server exits right after the client; S1 once it is reaped, so its CPU counts as ours, not "others"
-  for ((i = 0; i < 50; i++)); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
-  kill_pid "$SRV_PID"; SRV_PID=
+  for ((i = 0; i < 50; i++)); do kill -0 "$srv" 2>/dev/null || break; sleep 0.1; done
+  vt_kill_pids "$srv"
   snap S1
   for f in "$out.cli.json" "$out.srv.json"; do
     jq -e 'type == "object"' "$f" >/dev/null 2>&1 || echo '{"error":"no iperf3 JSON (killed by timeout?)"}' > "$f"
@@ -319,18 +308,18 @@ run_one() {
   if [ "$mode" = raw ]; then dst=$(ul $R); else dst=$(ov $R); fi
   mapfile -t args < <(test_args "$test")
   RUN_N=$((RUN_N + 1))
-  out="$TMP/run-$RUN_N-$mode-$p-$test-$dir"
+  out="$VT_TMP/run-$RUN_N-$mode-$p-$test-$dir"
   local drops0_s='{}' drops0_r='{}' drops1_s='{}' drops1_r='{}' ks0 kr0 ks1 kr1 mem_s="0 0" mem_r="0 0"
   if [ "$mode" = tun ]; then
     kill -0 "${PID[$sk]}" 2>/dev/null && kill -0 "${PID[$rk]}" 2>/dev/null || err="daemon not running"
-    [ -z "$err" ] && { ping_until "$sns" "$dst" 10 || err="no ping through the tunnel before the run"; }
-    drops0_s=$(vt_drops "$sk"); drops0_r=$(vt_drops "$rk")
+    [ -z "$err" ] && { vt_reach "$sns" "$dst" 10 || err="no ping through the tunnel before the run"; }
+    drops0_s=$(daemon_drops "$sk"); drops0_r=$(daemon_drops "$rk")
   fi
   ks0=$(kstats "$sns"); kr0=$(kstats "$rns")
   iperf_run "$sns" "$rns" "$dst" "$VT_TIME" "$out" "$S" "$R" "${args[@]}"
   ks1=$(kstats "$sns"); kr1=$(kstats "$rns")
   if [ "$mode" = tun ]; then
-    drops1_s=$(vt_drops "$sk"); drops1_r=$(vt_drops "$rk")
+    drops1_s=$(daemon_drops "$sk"); drops1_r=$(daemon_drops "$rk")
     mem_s=$(mem "${PID[$sk]}"); mem_r=$(mem "${PID[$rk]}")
     kill -0 "${PID[$sk]}" 2>/dev/null && kill -0 "${PID[$rk]}" 2>/dev/null || err="${err:+$err; }daemon died during the run"
   fi
@@ -395,8 +384,8 @@ run_one() {
       kernel_drops: { receiver_udp_rcvbuf_errors: ($kr1[0] - $kr0[0]), receiver_udp_in_errors: ($kr1[1] - $kr0[1]),
                       sender_tun_tx_dropped: ($ks1[2] - $ks0[2]), receiver_tun_rx_dropped: ($kr1[3] - $kr0[3]) },
       veiltun_drops: (if $mode == "raw" then null else
-                      { sender: (if $sender == "vt" then delta($d0s; $d1s) else null end),
-                        receiver: (if $receiver == "vt" then delta($d0r; $d1r) else null end) } end),
+                      { sender: (if $sender == "vt" or $sender == "vb" then delta($d0s; $d1s) else null end),
+                        receiver: (if $receiver == "vt" or $receiver == "vb" then delta($d0r; $d1r) else null end) } end),
       rss_kib: (if $mode == "raw" then null else
                 { sender: ($mem_s | nums | .[0]), receiver: ($mem_r | nums | .[0]) } end) }' >> "$ROWS" ||
     { echo "{\"rep\":$rep,\"pair\":\"$p\",\"mode\":\"$mode\",\"test\":\"$test\",\"dir\":\"$dir\",\"error\":\"could not parse iperf3 output\",\"gbps\":0}" >> "$ROWS"; }
@@ -433,12 +422,12 @@ SOAK_N=0
 # run_soak PAIR: VT_SOAK_TIME seconds of VT_SOAK_TEST A->B through PAIR, VmRSS of both daemons every second
 run_soak() {
   local p=$1 out sA sB hA hB samples j
-  SOAK_N=$((SOAK_N + 1)); out="$TMP/soak-$SOAK_N-$p"
+  SOAK_N=$((SOAK_N + 1)); out="$VT_TMP/soak-$SOAK_N-$p"
   local -a args
   local -A S0 S1
   mapfile -t args < <(test_args "$VT_SOAK_TEST")
   say "soak: ${VT_SOAK_TIME}s $VT_SOAK_TEST A->B through $p, VmRSS every second"
-  ping_until "${NS[$p:A]}" "$OV_B" 10 || say "soak: no ping through $p before the soak"
+  vt_reach "${NS[$p:A]}" "$OV_B" 10 || say "soak: no ping through $p before the soak"
   read -r sA _ < <(mem "${PID[$p:A]}"); read -r sB _ < <(mem "${PID[$p:B]}")
   SOAK_SAMPLES="$out-samples.txt"; SOAK_PAIR=$p; : > "$SOAK_SAMPLES"
   iperf_run "${NS[$p:A]}" "${NS[$p:B]}" "$OV_B" "$VT_SOAK_TIME" "$out" A B "${args[@]}"
@@ -483,12 +472,17 @@ run_soak() {
 # ---------------------------------------------------------------- report
 
 machine_json() {
-  local cpu ram vtv gov gitrev gitbuild dirty repo bin bintime
+  local cpu ram vtv gov gitrev gitbuild dirty repo bin bintime vbv='' vbbin='' vbbintime=''
   cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   ram=$(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
   read -r -a argv <<< "$VT_VEILTUN"; vtv=$(timeout 5 "${argv[@]}" --version 2>&1 </dev/null | head -n 1)
   bin=$(type -P "${argv[0]}"); [ -n "$bin" ] && bin=$(readlink -f "$bin")
   bintime=$([ -n "$bin" ] && date -u -r "$bin" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
+  if [ "$USES_VB" = 1 ]; then
+    read -r -a argv <<< "$VT_VEILTUN_BASE"; vbv=$(timeout 5 "${argv[@]}" --version 2>&1 </dev/null | head -n 1)
+    vbbin=$(type -P "${argv[0]}"); [ -n "$vbbin" ] && vbbin=$(readlink -f "$vbbin")
+    vbbintime=$([ -n "$vbbin" ] && date -u -r "$vbbin" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
+  fi
   read -r -a argv <<< "$VT_WIREGUARD_GO"; gov=$(timeout 5 "${argv[@]}" --version 2>&1 </dev/null | head -n 1)
   # which source the binary was built from is unknown; say what the repo looked like (read-only git calls)
   repo="$(dirname "$0")/.."
@@ -498,6 +492,7 @@ machine_json() {
   jq -n -c --arg date "$(date -u +%Y-%m-%dT%H:%MZ)" --arg nproc "$(nproc)" --arg cpu "$cpu" --arg ram "$ram" \
     --arg kernel "$(uname -r)" --arg vt "$vtv" --arg vtbin "$bin" --arg vtbintime "$bintime" --arg git "$gitrev" \
     --arg gitbuild "$gitbuild" --arg dirty "${dirty:+yes}" \
+    --arg usesvb "$USES_VB" --arg vb "$vbv" --arg vbbin "$vbbin" --arg vbbintime "$vbbintime" \
     --arg go "$gov" --arg godeb "$(dpkg-query -W -f '${Version}' wireguard-go 2>/dev/null)" \
     --arg iperf "$(iperf3 --version 2>/dev/null | head -n 1)" \
     --arg reps "$VT_REPS" --arg time "$VT_TIME" --arg mtu "$VT_MTU" --arg tests "$VT_TESTS" --arg dirs "$VT_DIRS" \
@@ -506,6 +501,9 @@ machine_json() {
     { date: $date, nproc: ($nproc | tonumber), cpu: $cpu, ram: $ram, kernel: $kernel,
       veiltun: $vt, veiltun_binary: $vtbin, veiltun_binary_time: $vtbintime, repo_head: $git,
       repo_last_commit_before_binary: $gitbuild, repo_src_dirty: ($dirty == "yes"),
+      veiltun_base: (if $usesvb == "1" then $vb else null end),
+      veiltun_base_binary: (if $usesvb == "1" then $vbbin else null end),
+      veiltun_base_binary_time: (if $usesvb == "1" then $vbbintime else null end),
       wireguard_go: $go, wireguard_go_deb: $godeb, iperf3: $iperf,
       settings: { reps: ($reps | tonumber), seconds: ($time | tonumber), mtu: ($mtu | tonumber), tests: $tests,
                   dirs: $dirs, pairs: $pairs, pinning: $pin, log_level: $log, soak: $soak } }'
@@ -537,6 +535,7 @@ report() {
     def med: map(select(. != null)) | sort |
       if length == 0 then null elif length % 2 == 1 then .[(length - 1) / 2] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
     def ratio(a; b): if a == null or b == null or b == 0 then null else a / b end;
+    def cpuratios($x; $b): "\(ratio($x.ct; $b.ct) | fx(3)) | \(ratio($x.cs; $b.cs) | fx(3)) | \(ratio($x.cr; $b.cr) | fx(3)) |";
     def sr: "\(.[0].sender) → \(.[0].receiver)";
     def tidx: . as $t | ($m.settings.tests | split(" ") | index($t)) // 99;
     def gkey: [(.test | tidx), .dir, .pair];
@@ -546,6 +545,7 @@ report() {
         pair: .[0].pair, test: .[0].test, dir: .[0].dir, sr: sr, n: length,
         errors: (map(select(.error)) | length),
         gbps: (map(.gbps) | med), gmin: (map(.gbps) | min), gmax: (map(.gbps) | max),
+        byrep: (map({key: (.rep | tostring), value: .gbps}) | from_entries),
         pps: (map(.pps) | med), lost: (map(.lost_percent) | med), ooo: (map(.out_of_order) | med),
         ooomax: (map(.out_of_order) | map(select(. != null)) | max), retr: (map(.retransmits) | med),
         cs: (map(.cpu_sender_s_per_gb) | med), cr: (map(.cpu_receiver_s_per_gb) | med),
@@ -558,17 +558,24 @@ report() {
       })) as $g |
     ($g | sort_by([(.test | tidx), .dir, (.pair as $p | $porder | index($p))])) as $gs |
     ($g | map(select(.pair == "go-go")) | map({key: "\(.test)|\(.dir)", value: .}) | from_entries) as $base |
+    ($g | map({key: "\(.pair)|\(.test)|\(.dir)", value: .}) | from_entries) as $bykey |
+    # vt / vb: each pair with vt (and no vb) against the same pair with vb in vt'"'"'s place(s), if it ran
+    [$gs[] | select((.pair | contains("vt")) and (.pair | contains("vb") | not)) |
+      . as $x | $bykey["\(.pair | gsub("vt"; "vb"))|\(.test)|\(.dir)"] as $b | select($b != null) | {x: $x, b: $b}] as $vtvb |
     "### Run \($m.date)",
     "",
     "| | |", "|---|---|",
     "| machine | \($m.nproc) CPUs (`nproc`), \($m.cpu), \($m.ram) RAM, kernel \($m.kernel) |",
     "| veiltun | \($m.veiltun), `\($m.veiltun_binary)` built \($m.veiltun_binary_time) (newest repo commit before that: \($m.repo_last_commit_before_binary); HEAD at run time \($m.repo_head)\(if $m.repo_src_dirty then ", src/ with uncommitted changes" else "" end))\(if $m.veiltun_binary_replaced then "; **the binary was replaced during the run** (the daemons kept the one they started with)" else "" end) |",
+    (if $m.veiltun_base != null then
+      "| veiltun baseline (vb) | \($m.veiltun_base), `\($m.veiltun_base_binary)` built \($m.veiltun_base_binary_time)\(if $m.veiltun_base_binary_replaced then "; **the binary was replaced during the run** (the daemons kept the one they started with)" else "" end) |"
+     else empty end),
     "| wireguard-go | \($m.wireguard_go)\(if $m.wireguard_go_deb != "" then " (Debian \($m.wireguard_go_deb))" else "" end) |",
     "| iperf3 | \($m.iperf3) |",
     "| settings | VT_REPS=\($m.settings.reps), VT_TIME=\($m.settings.seconds) s, MTU \($m.settings.mtu), tests `\($m.settings.tests)`, dirs `\($m.settings.dirs)`, pinning \($m.settings.pinning), LOG_LEVEL=\($m.settings.log_level) |",
     "",
     (if ($gs | length) > 0 then
-      "go = wireguard-go, vt = veiltun; pair = A-B (namespace A first); `s → r` = sender → receiver. Gbit/s at the",
+      "go = wireguard-go, vt = veiltun\(if $m.veiltun_base != null then ", vb = veiltun baseline" else "" end); pair = A-B (namespace A first); `s → r` = sender → receiver. Gbit/s at the",
       "receiver (iperf3); kpps = UDP datagrams received per second; lost % and out-of-order (ooo, median [max]) as the",
       "UDP receiver counted them; retr = TCP retransmits. CPU s/GB = the daemon process'"'"'s utime+stime (/proc/PID/stat)",
       "during the run per GB received: sender, receiver, both. others = CPU used meanwhile by processes that are neither",
@@ -591,8 +598,22 @@ report() {
       "| pair | test | dir | s → r | throughput | CPU/GB both | CPU/GB send | CPU/GB recv |",
       "|---|---|---|---|---|---|---|---|",
       ($gs[] | select(.pair != "go-go") | . as $x | $base["\(.test)|\(.dir)"] as $b |
-        "| \(.pair) | \(.test) | \(.dir) | \(.sr) | \(ratio($x.gbps; $b.gbps) | fx(3)) | \(ratio($x.ct; $b.ct) | fx(3)) | " +
-        "\(ratio($x.cs; $b.cs) | fx(3)) | \(ratio($x.cr; $b.cr) | fx(3)) |"),
+        "| \(.pair) | \(.test) | \(.dir) | \(.sr) | \(ratio($x.gbps; $b.gbps) | fx(3)) | " + cpuratios($x; $b)),
+      ""
+     else empty end),
+    (if ($vtvb | length) > 0 then
+      "vt / vb: the new build (vt, `\($m.veiltun_binary)`) against the baseline build (vb, `\($m.veiltun_base_binary)`),",
+      "each vt pair over the same pair with vb in its place, same test and direction, interleaved in the same run; ratio",
+      "of the medians: throughput >1 is faster, CPU/GB <1 is cheaper. per rep: the throughput ratio of the two runs of",
+      "the same repetition (they ran back to back), median [min-max].",
+      "",
+      "| pair | test | dir | s → r | throughput | per rep | CPU/GB both | CPU/GB send | CPU/GB recv |",
+      "|---|---|---|---|---|---|---|---|---|",
+      ($vtvb[] | .x as $x | .b as $b |
+        [$x.byrep | keys[] as $r | ratio($x.byrep[$r]; $b.byrep[$r]) | select(. != null)] as $pr |
+        "| \($x.pair) / \($b.pair) | \($x.test) | \($x.dir) | \($x.sr) | \(ratio($x.gbps; $b.gbps) | fx(3)) | " +
+        "\($pr | med | fx(3))\(if ($pr | length) > 1 then " [\($pr | min | fx(3))-\($pr | max | fx(3))]" else "" end) | " +
+        cpuratios($x; $b)),
       ""
      else empty end),
     (if ($raw | length) > 0 then
@@ -649,23 +670,23 @@ report() {
 # ---------------------------------------------------------------- main
 
 main() {
-  TMP=$(mktemp -d "${TMPDIR:-/tmp}/vtbench.XXXXXX") || die "mktemp failed"
-  trap cleanup EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
-  mkdir -p "$SOCK_DIR"          # mount point for the per-daemon bind mounts; the host's directory is not used
-  clean_stale
-  ROWS="$TMP/rows.jsonl"; : > "$ROWS"
-  SOAK_FILE="$TMP/soak.jsonl"; : > "$SOAK_FILE"
-  local machine vtbin vtmtime; machine=$(machine_json)
-  read -r -a argv <<< "$VT_VEILTUN"; vtbin=$(type -P "${argv[0]}"); vtmtime=
-  [ -n "$vtbin" ] && vtbin=$(readlink -f "$vtbin") && vtmtime=$(stat -c %Y "$vtbin" 2>/dev/null)
+  vt_bench_start                # $VT_TMP, and the EXIT trap that cleans up
+  vt_clean_stale "$PREFIX"
+  ROWS="$VT_TMP/rows.jsonl"; : > "$ROWS"
+  SOAK_FILE="$VT_TMP/soak.jsonl"; : > "$SOAK_FILE"
+  local machine k; machine=$(machine_json)
+  local -A vtbin vtmtime          # vt's (and vb's) binary and its mtime: was it replaced during the run?
+  for k in vt vb; do
+    [ "$k" = vt ] || [ "$USES_VB" = 1 ] || continue
+    read -r -a argv <<< "$(impl_cmd $k)"; vtbin[$k]=$(type -P "${argv[0]}"); vtmtime[$k]=
+    [ -n "${vtbin[$k]}" ] && vtbin[$k]=$(readlink -f "${vtbin[$k]}") && vtmtime[$k]=$(stat -c %Y "${vtbin[$k]}" 2>/dev/null)
+  done
 
   local i=0 p
   for p in "${SETUP_PAIRS[@]}"; do
     i=$((i + 1))
     say "setting up $p ($(impl_name "${p%-*}") in A, $(impl_name "${p#*-}") in B)"
-    setup_pair "$p" "$i" || { FAILED=1; die "setup of pair $p failed (logs in $TMP)"; }
+    setup_pair "$p" "$i" || { VT_FAIL=1; vt_die "setup of pair $p failed (its logs are kept: see below)"; }
   done
 
   local per=$(( ${#TESTS[@]} * ${#DIRS[@]} * ${#PAIRS[@]} ))
@@ -678,8 +699,9 @@ main() {
   else say "$RUN_TOTAL iperf3 runs of ${VT_TIME}s$([ "$VT_SOAK" = 1 ] && echo " + ${#SOAK_PAIRS[@]} soak(s) of ${VT_SOAK_TIME}s"): about $(( (est + 59) / 60 )) min"; fi
 
   if [ "$VT_SOAK" != only ]; then
-    local rep test dir j rot=0 n=${#PAIRS[@]}
+    local rep test dir j rot n=${#PAIRS[@]}
     for ((rep = 1; rep <= VT_REPS; rep++)); do
+      rot=$((rep - 1))           # and from one repetition to the next, each case starts with the next pair
       if [ "$rep" = 1 ] && [ "$VT_RAW" = 1 ]; then
         for test in "${TESTS[@]}"; do run_one 1 "${SETUP_PAIRS[0]}" "$test" a2b raw; done
       fi
@@ -694,18 +716,21 @@ main() {
   if [ "$VT_SOAK" != 0 ]; then for p in "${SOAK_PAIRS[@]}"; do run_soak "$p"; done; fi
 
   local daemons; daemons=$(daemons_json)
-  local replaced=false
-  [ -z "$vtbin" ] || [ "$(stat -c %Y "$vtbin" 2>/dev/null)" = "$vtmtime" ] || replaced=true
-  machine=$(jq -c --argjson r "$replaced" '. + { veiltun_binary_replaced: $r }' <<< "$machine")
-  jq -e 'all(.alive)' <<< "$daemons" >/dev/null || FAILED=1
-  jq -s -e 'all(.error == null)' "$ROWS" >/dev/null || FAILED=1
+  local -A replaced=([vt]=false [vb]=false)
+  for k in "${!vtbin[@]}"; do
+    [ -z "${vtbin[$k]}" ] || [ "$(stat -c %Y "${vtbin[$k]}" 2>/dev/null)" = "${vtmtime[$k]}" ] || replaced[$k]=true
+  done
+  machine=$(jq -c --argjson r "${replaced[vt]}" --argjson rb "${replaced[vb]}" \
+    '. + { veiltun_binary_replaced: $r, veiltun_base_binary_replaced: $rb }' <<< "$machine")
+  jq -e 'all(.alive)' <<< "$daemons" >/dev/null || VT_FAIL=1
+  jq -s -e 'all(.error == null)' "$ROWS" >/dev/null || VT_FAIL=1
   echo
   report "$machine" "$daemons"
   if [ -n "$VT_JSON" ]; then
     jq -n --argjson m "$machine" --argjson d "$daemons" --slurpfile soak "$SOAK_FILE" --slurpfile rows "$ROWS" \
       '{ machine: $m, runs: $rows, soaks: $soak, daemons: $d }' > "$VT_JSON" && say "JSON: $VT_JSON"
   fi
-  if [ "$FAILED" != 0 ]; then say "throughput: some runs failed or a daemon died (see the report)"; return 1; fi
+  if [ "$VT_FAIL" != 0 ]; then say "throughput: some runs failed or a daemon died (see the report)"; return 1; fi
   return 0
 }
 

@@ -23,8 +23,8 @@
 # shellcheck disable=SC2317 # helpers run through vt_check/vt_wait look unreachable to shellcheck
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib/common.bash
-source "$here/lib/common.bash"
+# shellcheck source=SCRIPTDIR/../../scripts/lib/netns.bash
+source "$here/../../scripts/lib/netns.bash"
 vt_init badinput 150
 vt_require wireguard-go ping
 
@@ -225,9 +225,8 @@ a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind(("0.0.0.0", p))
 b = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); b.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); b.bind(("::", p))
 print("ready", flush=True)
 time.sleep(60)'
-ip netns exec "$V" timeout 60 python3 -c "$BUSY_HOLDER" "$BUSYPORT" >"$VT_TMP/busy.out" 2>&1 &
-busypid=$!
-vt_track_pid "$busypid"
+vt_bg "$V" timeout 60 python3 -c "$BUSY_HOLDER" "$BUSYPORT" >"$VT_TMP/busy.out" 2>&1
+busypid=$VT_LAST
 vt_wait 5 grep -qs ready "$VT_TMP/busy.out"
 resp=$(printf 'set=1\nreplace_peers=true\nlisten_port=%s\n\n' "$BUSYPORT" | vt_uapi "$IFV")
 errno=$(sed -n 's/^errno=//p' <<<"$resp" | head -1)

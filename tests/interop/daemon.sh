@@ -2,102 +2,98 @@
 # Daemon lifecycle, as a wireguard-go user relies on it: CLI, detaching, the UAPI socket, signals, interface and
 # socket removal, a second instance, a stale socket, link down/up and MTU changes. Needs root.
 #
-#   netns vtd-$$ : veiltun vtd$$a (and short-lived others); nothing leaves the namespace.
+#   netns vtd-$$ : veiltun vtd$$a (and short-lived others); nothing leaves the namespace. Every daemon this script
+#   starts runs in that namespace: it finds them there by PID (vt_veiltun_pids), and clean-up ends whatever is left
+#   in it, by PID.
+# Prints PASS/FAIL lines and "N passed, N failed".
+# shellcheck disable=SC2015,SC2317 # `a && pass || fail` is meant; helpers run through vt_wait look unreachable
 set -uo pipefail
-VEILTUN=${VEILTUN:-veiltun}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/../../scripts/lib/netns.bash
+source "$here/../../scripts/lib/netns.bash"
+vt_init daemon 240
 NS=vtd-$$
 IF=vtd$$a
-SOCK=/var/run/wireguard/$IF.sock
-pass=0 fail=0
-ok() { echo "PASS $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
-check() { local name=$1; shift; if "$@" >/dev/null 2>&1; then ok "$name"; else bad "$name" "'$*' failed"; fi; }
-tmp=$(mktemp -d /tmp/vtd.XXXXXX)
-cleanup() {
-    pkill -f "veiltun.* $IF\$" 2>/dev/null
-    pkill -f "veiltun.* ${IF}b\$" 2>/dev/null
-    ip netns del $NS 2>/dev/null
-    rm -f "$SOCK" "/var/run/wireguard/${IF}b.sock" "/var/run/wireguard/${IF}c.sock"
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-# The sleep must not hold our stdout: a pipe reader (tee in scripts/test.sh) waits for every writer to exit.
-( sleep 240 >/dev/null 2>&1; echo "FAIL watchdog: daemon.sh took over 240 s"; kill -TERM $$ ) 2>/dev/null &
-watchdog=$!
-ip netns add $NS
-ip -n $NS link set lo up
-inns() { ip netns exec $NS "$@"; }
-daemon_pid() { pgrep -f "veiltun.* $1\$" | head -1; }
-wait_for() { local i; for i in $(seq 1 "${2:-50}"); do eval "$1" && return 0; sleep 0.1; done; return 1; }
+SOCK=$VT_RUNDIR/$IF.sock
+vt_track_if "$IF" "${IF}b" "${IF}c"
+vt_ns "$NS" || vt_die "cannot create namespace $NS"
+inns() { ip netns exec "$NS" "$@"; }
+daemon_pid() { vt_veiltun_pids "$NS" "$1" | head -1; }
+no_daemon() { [ -z "$(daemon_pid "$1")" ]; }
+no_socket() { [ ! -S "$VT_RUNDIR/$1.sock" ]; }
+has_socket() { [ -S "$VT_RUNDIR/$1.sock" ]; }
+no_link() { ! inns ip link show "$1" >/dev/null 2>&1; }
+gone() { no_socket "$1" && no_link "$1"; }
+stopped() { no_daemon "$1" && no_socket "$1"; }
 
 # CLI
-$VEILTUN --version | grep -q '^veiltun v' && ok cli-version || bad cli-version "no version line"
-$VEILTUN --help | grep -q 'Usage: veiltun \[-f/--foreground\] INTERFACE-NAME' && ok cli-usage || bad cli-usage "no usage"
+"$VT_VEILTUN" --version | grep -q '^veiltun v' && vt_pass cli-version || vt_fail cli-version "no version line"
+"$VT_VEILTUN" --help | grep -q 'Usage: veiltun \[-f/--foreground\] INTERFACE-NAME' && vt_pass cli-usage || vt_fail cli-usage "no usage"
 
 # Detaching: the parent exits 0 only once the socket listens.
-if inns $VEILTUN $IF && [ -S "$SOCK" ] && inns wg show $IF >/dev/null; then ok detach-exits-when-listening
-else bad detach-exits-when-listening "socket not ready when the parent returned"; fi
+if inns "$VT_VEILTUN" $IF && [ -S "$SOCK" ] && inns wg show $IF >/dev/null; then vt_pass detach-exits-when-listening
+else vt_fail detach-exits-when-listening "socket not ready when the parent returned"; fi
 mode=$(stat -c %a "$SOCK" 2>/dev/null)
-[ "$mode" = 600 ] && ok socket-owner-only || bad socket-owner-only "mode $mode"
-inns ip link show $IF | grep -q 'mtu 1420' && ok tun-created-mtu-1420 || bad tun-created-mtu-1420 "$(inns ip link show $IF)"
+[ "$mode" = 600 ] && vt_pass socket-owner-only || vt_fail socket-owner-only "mode $mode"
+inns ip link show $IF | grep -q 'mtu 1420' && vt_pass tun-created-mtu-1420 || vt_fail tun-created-mtu-1420 "$(inns ip link show $IF)"
 
 # A second instance on the same interface is refused (exit 1) and the first keeps running.
-inns $VEILTUN $IF 2>"$tmp/second.err"; rc=$?
-[ $rc = 1 ] && [ -n "$(daemon_pid $IF)" ] && inns wg show $IF >/dev/null && ok second-instance-refused \
-    || bad second-instance-refused "rc=$rc $(cat "$tmp/second.err")"
+inns "$VT_VEILTUN" $IF 2>"$VT_TMP/second.err"; rc=$?
+[ $rc = 1 ] && [ -n "$(daemon_pid $IF)" ] && inns wg show $IF >/dev/null && vt_pass second-instance-refused \
+    || vt_fail second-instance-refused "rc=$rc $(cat "$VT_TMP/second.err")"
 
 # Setup failure: a name too long for an interface → exit 1, nothing left behind.
-inns $VEILTUN vtd-this-name-is-far-too-long 2>/dev/null; rc=$?
-[ $rc = 1 ] && ok setup-failure-exits-1 || bad setup-failure-exits-1 "rc=$rc"
+inns "$VT_VEILTUN" vtd-this-name-is-far-too-long 2>/dev/null; rc=$?
+[ $rc = 1 ] && vt_pass setup-failure-exits-1 || vt_fail setup-failure-exits-1 "rc=$rc"
 
 # Configuration survives link down/up; the MTU can change at run time.
 key=$(wg genkey); peer=$(wg genkey | wg pubkey)
-echo "$key" >"$tmp/key"
-inns wg set $IF private-key "$tmp/key" listen-port 0 peer "$peer" allowed-ips 192.0.2.2/32
+echo "$key" >"$VT_TMP/key"
+inns wg set $IF private-key "$VT_TMP/key" listen-port 0 peer "$peer" allowed-ips 192.0.2.2/32
 inns ip link set $IF up
 inns ip link set $IF down
 inns ip link set $IF up
-inns wg show $IF peers | grep -q "$peer" && ok config-survives-down-up || bad config-survives-down-up "peer lost"
+inns wg show $IF peers | grep -q "$peer" && vt_pass config-survives-down-up || vt_fail config-survives-down-up "peer lost"
 port=$(inns wg show $IF listen-port)
-[ "${port:-0}" -gt 0 ] && ok listen-port-0-picks-a-port || bad listen-port-0-picks-a-port "port=$port"
+[ "${port:-0}" -gt 0 ] && vt_pass listen-port-0-picks-a-port || vt_fail listen-port-0-picks-a-port "port=$port"
 inns ip link set $IF mtu 1280 && inns ip link show $IF | grep -q 'mtu 1280' && [ -n "$(daemon_pid $IF)" ] \
-    && ok mtu-change-at-run-time || bad mtu-change-at-run-time "daemon gone or mtu not set"
+    && vt_pass mtu-change-at-run-time || vt_fail mtu-change-at-run-time "daemon gone or mtu not set"
 
 # SIGTERM: clean shutdown, socket and interface removed.
 kill -TERM "$(daemon_pid $IF)"
-if wait_for "[ ! -S $SOCK ] && ! inns ip link show $IF >/dev/null 2>&1"; then ok sigterm-cleans-up
-else bad sigterm-cleans-up "socket or interface left"; fi
+if vt_wait 5 gone "$IF"; then vt_pass sigterm-cleans-up
+else vt_fail sigterm-cleans-up "socket or interface left"; fi
 
 # Deleting the interface stops the daemon.
-inns $VEILTUN $IF
+inns "$VT_VEILTUN" $IF
 inns ip link del $IF
-wait_for "[ -z \"\$(daemon_pid $IF)\" ] && [ ! -S $SOCK ]" && ok interface-deletion-stops-daemon \
-    || bad interface-deletion-stops-daemon "still running"
+vt_wait 5 stopped "$IF" && vt_pass interface-deletion-stops-daemon \
+    || vt_fail interface-deletion-stops-daemon "still running"
 
 # Deleting the socket file stops the daemon (wireguard-go watches it).
-inns $VEILTUN $IF
+inns "$VT_VEILTUN" $IF
 rm -f "$SOCK"
-wait_for "[ -z \"\$(daemon_pid $IF)\" ]" 40 && ok socket-deletion-stops-daemon || bad socket-deletion-stops-daemon "still running"
-wait_for "! inns ip link show $IF >/dev/null 2>&1" && ok socket-deletion-removes-interface || bad socket-deletion-removes-interface "interface left"
+vt_wait 4 no_daemon "$IF" && vt_pass socket-deletion-stops-daemon || vt_fail socket-deletion-stops-daemon "still running"
+vt_wait 5 no_link "$IF" && vt_pass socket-deletion-removes-interface || vt_fail socket-deletion-removes-interface "interface left"
 
 # A stale socket from a killed daemon is replaced.
-inns $VEILTUN $IF
+inns "$VT_VEILTUN" $IF
 kill -KILL "$(daemon_pid $IF)"
-wait_for "! inns ip link show $IF >/dev/null 2>&1"
-[ -S "$SOCK" ] || bad stale-socket-replaced "kill -9 left no socket to test with"
-inns $VEILTUN $IF && inns wg show $IF >/dev/null && ok stale-socket-replaced || bad stale-socket-replaced "did not start"
-kill -TERM "$(daemon_pid $IF)" 2>/dev/null; wait_for "[ ! -S $SOCK ]"
+vt_wait 5 no_link "$IF"
+[ -S "$SOCK" ] || vt_fail stale-socket-replaced "kill -9 left no socket to test with"
+inns "$VT_VEILTUN" $IF && inns wg show $IF >/dev/null && vt_pass stale-socket-replaced || vt_fail stale-socket-replaced "did not start"
+kill -TERM "$(daemon_pid $IF)" 2>/dev/null; vt_wait 5 no_socket "$IF"
 
 # Foreground (-f) with LOG_LEVEL=verbose logs to stderr and SIGINT stops it.
-inns env LOG_LEVEL=verbose $VEILTUN -f ${IF}b 2>"$tmp/fg.log" &
-wait_for "[ -S /var/run/wireguard/${IF}b.sock ]"
+inns env LOG_LEVEL=verbose "$VT_VEILTUN" -f ${IF}b 2>"$VT_TMP/fg.log" &
+vt_wait 5 has_socket "${IF}b"
 kill -INT "$(daemon_pid ${IF}b)" 2>/dev/null
-wait_for "[ ! -S /var/run/wireguard/${IF}b.sock ]" && grep -q 'DEBUG: (' "$tmp/fg.log" && ok foreground-verbose-sigint \
-    || bad foreground-verbose-sigint "$(head -c 300 "$tmp/fg.log")"
+vt_wait 5 no_socket "${IF}b" && grep -q 'DEBUG: (' "$VT_TMP/fg.log" && vt_pass foreground-verbose-sigint \
+    || vt_fail foreground-verbose-sigint "$(head -c 300 "$VT_TMP/fg.log")"
 
 # Inherited descriptors (WG_TUN_FD, WG_UAPI_FD), as wireguard-go's own re-exec and Android-style hosts hand them
 # over: the TUN and the listening UAPI socket are created here, veiltun only adopts them.
-cat >"$tmp/fds.py" <<'PY'
+cat >"$VT_TMP/fds.py" <<'PY'
 import fcntl, os, socket, struct, subprocess, sys, time
 name, veiltun = sys.argv[1], sys.argv[2]
 fd = os.open("/dev/net/tun", os.O_RDWR)
@@ -121,15 +117,12 @@ try: p.wait(5)
 except subprocess.TimeoutExpired: p.kill()
 print("ok" if ok and alive else "fail")
 PY
-if [ "$(inns python3 "$tmp/fds.py" ${IF}c "$(command -v $VEILTUN)" 2>&1)" = ok ]; then ok inherited-tun-and-uapi-fds
-else bad inherited-tun-and-uapi-fds "veiltun did not serve UAPI on the inherited descriptors"; fi
+if [ "$(inns python3 "$VT_TMP/fds.py" ${IF}c "$VT_VEILTUN" 2>&1)" = ok ]; then vt_pass inherited-tun-and-uapi-fds
+else vt_fail inherited-tun-and-uapi-fds "veiltun did not serve UAPI on the inherited descriptors"; fi
 rm -f /var/run/wireguard/${IF}c.sock
 
 # The bad-key guard of wg itself: a wrong-length key never reaches the daemon.
-inns $VEILTUN $IF
-inns wg set $IF peer AAAA 2>/dev/null && bad wrong-key-length-refused "accepted" || ok wrong-key-length-refused
-[ -n "$(daemon_pid $IF)" ] && ok daemon-alive-at-end || bad daemon-alive-at-end "gone"
-
-kill $watchdog 2>/dev/null
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+inns "$VT_VEILTUN" $IF
+inns wg set $IF peer AAAA 2>/dev/null && vt_fail wrong-key-length-refused "accepted" || vt_pass wrong-key-length-refused
+[ -n "$(daemon_pid $IF)" ] && vt_pass daemon-alive-at-end || vt_fail daemon-alive-at-end "gone"
+exit 0

@@ -10,8 +10,8 @@
 # shellcheck disable=SC2317 # helpers run through vt_check/vt_wait look unreachable to shellcheck
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib/common.bash
-source "$here/lib/common.bash"
+# shellcheck source=SCRIPTDIR/../../scripts/lib/netns.bash
+source "$here/../../scripts/lib/netns.bash"
 vt_init daita 120
 vt_require wireguard-go ping tshark
 
@@ -80,9 +80,8 @@ vt_check daita-bad-machine-refused "an invalid machine was accepted" \
 
 # --- capture while pinging --------------------------------------------------------------------------------------------
 cap=$VT_TMP/daita.pcapng
-ip netns exec "$A" timeout 60 tshark -n -q -i veth0 -f udp -w "$cap" 2>"$VT_TMP/tshark.err" &
-tp=$!
-vt_track_pid "$tp"
+vt_bg "$A" timeout 60 tshark -n -q -i veth0 -f udp -w "$cap" 2>"$VT_TMP/tshark.err"
+tp=$VT_LAST
 vt_wait 10 grep -q 'Capturing on' "$VT_TMP/tshark.err"
 sleep 1
 got=0
@@ -92,8 +91,7 @@ for s in "${SIZES[@]}"; do
     sleep 0.1 # the next request must not fall into the 10 ms before the last one's decoy
 done
 sleep 1
-kill "$tp" 2>/dev/null
-wait "$tp" 2>/dev/null
+vt_kill_pids "$tp"
 vt_check pings-with-daita "$got of $((N * ${#SIZES[@]})) replies" test "$got" -eq $((N * ${#SIZES[@]}))
 
 # Data messages (type 4) by direction and size, as tshark's WireGuard dissector decodes them.

@@ -4,7 +4,8 @@
 # By default three pairs run one after the other, each on fresh namespaces and daemons:
 #   veiltun-wggo (A=veiltun B=wireguard-go), wggo-veiltun, veiltun-veiltun.
 # IMPL_A / IMPL_B (commands with wireguard-go's CLI, may carry arguments) run one pair instead; the one not
-# given is veiltun. Topology and addresses: lib/netns.bash. Each check restores what it changed.
+# given is veiltun ($VEILTUN, or the one on PATH). Topology and addresses: "the pair" below; helpers shared with the
+# other namespace scripts: scripts/lib/netns.bash. Each check restores what it changed.
 #
 # Output: "PASS pair/check" or "FAIL pair/check: why" per check, comments on stderr, and as the very last line
 # "N passed, N failed" summed over all pairs. Exit status 0 iff nothing failed. Every wait is bounded and the
@@ -13,15 +14,155 @@
 # shellcheck disable=SC2015  # `a && b || note` is meant: note when either fails
 set -u -o pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$here/lib/netns.bash"
+# shellcheck source=SCRIPTDIR/../../scripts/lib/netns.bash
+source "$here/../../scripts/lib/netns.bash"
 
 : "${IT_DEADLINE:=840}"         # below scripts/test.sh's `timeout 900`, so the summary line still comes from us
 : "${IT_STRICT:=0}"             # 1: roaming-sender-source for any B (Debian's wireguard-go is known to fail it)
 : "${IT_KEEP:=0}"
-: "${VEILTUN:=veiltun}"
 export LOG_LEVEL=${LOG_LEVEL:-verbose}
 
-N_PASS=0 N_FAIL=0 PAIR="" PAIR_FAILED=0 WHY="" IT_ROOT="" WATCHDOG="" SUMMARY_DONE=0
+PAIR="" PAIR_FAILED=0 WHY=""
+
+# ---------------------------------------------------------------- the pair
+# Two network namespaces A and B joined by one veth pair, with a WireGuard daemon that has wireguard-go's command
+# line (`IMPL -f wg0`) in each:
+#
+#   underlay veth0   A 198.51.100.1/24 2001:db8:1::1/64   B 198.51.100.2/24 2001:db8:1::2/64
+#   overlay  wg0     A 192.0.2.1/24    2001:db8:2::1/64   B 192.0.2.2/24    2001:db8:2::2/64   MTU 1420
+#   listen ports     A 51820                              B 51821
+#
+# Both daemons are called wg0, and wg(8) and the daemons only know the fixed UAPI path /var/run/wireguard/wg0.sock,
+# which is not per network namespace: every process of side S (its daemon and every wg call) therefore runs with
+# $NN_DIR/run-S bind-mounted on /var/run/wireguard (vt_daemon_start, vt_priv). The host's directory stays empty.
+
+NN_PREFIX=vtit-                  # namespace prefix: NN_PREFIX<owner pid>-<tag>-a|b
+NN_IF=wg0
+NN_UL=veth0
+NN_MTU=1420
+NN_DIR=                          # dir of the current pair (keys, logs, sockets, captures), under $VT_TMP
+NN_ERR=                          # why the last nn_* call failed
+
+declare -gA NS=() IMPL=() PID=() PUB=()
+declare -gA PORT=([A]=51820 [B]=51821)
+declare -gA UL4=([A]=198.51.100.1 [B]=198.51.100.2)
+declare -gA UL6=([A]=2001:db8:1::1 [B]=2001:db8:1::2)
+declare -gA OV4=([A]=192.0.2.1 [B]=192.0.2.2)
+declare -gA OV6=([A]=2001:db8:2::1 [B]=2001:db8:2::2)
+
+nn_other() { if [ "$1" = A ]; then echo B; else echo A; fi; }
+nn_num() { if [[ ${1:-} =~ ^[0-9]+$ ]]; then echo "$1"; else echo 0; fi; }   # daemon output may be junk
+nn_is_veiltun() { case ${IMPL[$1],,} in *veiltun*) return 0 ;; *) return 1 ;; esac; }
+nn_in() { local s=$1; shift; ip netns exec "${NS[$s]}" "$@"; }
+# nn_priv SIDE CMD... : CMD beside SIDE's daemon (its private /var/run/wireguard), bounded
+nn_priv() { local s=$1; shift; vt_priv "${NS[$s]}" "$NN_DIR/run-$s" "$@"; }
+nn_wg() { local s=$1; shift; nn_priv "$s" wg "$@"; }
+# nn_ping SIDE DST COUNT [ping args] : 0 iff all COUNT replies came; PING_RX, PING_OUT
+nn_ping() { local s=$1; shift; vt_ping_n "${NS[$s]}" "$@"; }
+# nn_reach SIDE DST SECS [ping args] : one ping at a time until one is answered, at most SECS seconds
+nn_reach() { local s=$1; shift; vt_reach "${NS[$s]}" "$@"; }
+
+# nn_start SIDE : start IMPL[SIDE] -f wg0 in SIDE's namespace; wait for its socket and interface.
+nn_start() {
+  local s=$1 log="$NN_DIR/daemon-$1.log"
+  local -a argv
+  read -r -a argv <<<"${IMPL[$s]}"
+  PID[$s]=
+  echo "=== $(date +%T) start: ${IMPL[$s]} -f $NN_IF" >>"$log"
+  if vt_daemon_start "${NS[$s]}" "$NN_DIR/run-$s" "$log" "$NN_IF" "$NN_IF" "${argv[@]}" -f "$NN_IF"; then
+    PID[$s]=$VT_DAEMON_PID; return 0
+  fi
+  NN_ERR="daemon $s (${IMPL[$s]}) $VT_ERR: $(tail -n 3 "$log" | tr '\n' ' ')"
+  return 1
+}
+
+# nn_stop SIDE : stop SIDE's daemon and wait (5 s) for its TUN to disappear
+nn_stop() { vt_daemon_stop "${PID[$1]:-}" "${NS[$1]}" "$NN_IF"; PID[$1]=; }
+nn_alive() { [ -n "${PID[$1]:-}" ] && kill -0 "${PID[$1]}" 2>/dev/null; }
+
+# nn_configure SIDE : private key, listen port, overlay addresses, MTU, link up (no peer)
+nn_configure() {
+  local s=$1 ns=${NS[$1]}
+  nn_wg "$s" set "$NN_IF" private-key "$NN_DIR/$s.key" listen-port "${PORT[$s]}" ||
+    { NN_ERR="wg set private-key/listen-port on $s failed"; return 1; }
+  ip -n "$ns" addr add "${OV4[$s]}/24" dev "$NN_IF" &&
+    ip -n "$ns" addr add "${OV6[$s]}/64" dev "$NN_IF" nodad &&
+    ip -n "$ns" link set "$NN_IF" mtu "$NN_MTU" up ||
+    { NN_ERR="overlay address/MTU on $s failed"; return 1; }
+}
+
+# nn_peer SIDE [ep=4|6|none] [psk=FILE|none] : add or update the other side as SIDE's peer, allowed-ips its
+# overlay /32 and /128. (An existing PSK or endpoint is kept when not given: use nn_unpeer first to reset.)
+nn_peer() {
+  local s=$1 o ep=4 psk=none kv; shift
+  o=$(nn_other "$s")
+  for kv; do
+    case $kv in ep=*) ep=${kv#ep=} ;; psk=*) psk=${kv#psk=} ;; *) NN_ERR="nn_peer: bad option $kv"; return 2 ;; esac
+  done
+  local -a a=(set "$NN_IF" peer "${PUB[$o]}" allowed-ips "${OV4[$o]}/32,${OV6[$o]}/128")
+  case $ep in
+    4) a+=(endpoint "${UL4[$o]}:${PORT[$o]}") ;;
+    6) a+=(endpoint "[${UL6[$o]}]:${PORT[$o]}") ;;
+  esac
+  [ "$psk" = none ] || a+=(preshared-key "$psk")
+  nn_wg "$s" "${a[@]}"
+}
+nn_unpeer() { nn_wg "$1" set "$NN_IF" peer "${PUB[$(nn_other "$1")]}" remove; }
+
+# nn_show SIDE FIELD : `wg show wg0 FIELD` for SIDE's peer (the other side), without the key column
+nn_show() {
+  nn_wg "$1" show "$NN_IF" "$2" 2>/dev/null |
+    awk -v k="${PUB[$(nn_other "$1")]}" '$1 == k { $1 = ""; sub(/^ +/, ""); print }'
+}
+nn_handshake() { nn_num "$(nn_show "$1" latest-handshakes)"; }
+nn_endpoint() { nn_show "$1" endpoints; }
+nn_rx() { local -a t; read -r -a t <<<"$(nn_show "$1" transfer)"; nn_num "${t[0]:-}"; }
+nn_tx() { local -a t; read -r -a t <<<"$(nn_show "$1" transfer)"; nn_num "${t[1]:-}"; }
+nn_link_stat() { nn_num "$(nn_in "$1" cat "/sys/class/net/$NN_IF/statistics/$2" 2>/dev/null)"; }
+
+# nn_veiltun_stats SIDE : `veiltun stats wg0` of SIDE's daemon (bounded); nothing if SIDE is not veiltun
+nn_veiltun_stats() {
+  local s=$1 cmd
+  nn_is_veiltun "$s" || return 0
+  read -r -a cmd <<<"${IMPL[$s]}"
+  nn_priv "$s" "${cmd[@]}" stats "$NN_IF"
+}
+
+# nn_veiltun_drop SIDE REASON : veiltun's drop counter for REASON (0 if none), or empty if SIDE is not veiltun
+nn_veiltun_drop() {
+  nn_is_veiltun "$1" || return 0
+  nn_num "$(nn_veiltun_stats "$1" 2>/dev/null | awk -v r="$2:" '$1 == r { print $2 }')"
+}
+
+# nn_pair_up TAG : namespaces, veth, keys, both daemons configured without peers. IMPL[A], IMPL[B] and
+# NN_DIR must be set. On failure NN_ERR says why (nn_pair_down cleans up whatever was made).
+nn_pair_up() {
+  local tag=$1 s
+  NS[A]="$NN_PREFIX$$-$tag-a"; NS[B]="$NN_PREFIX$$-$tag-b"
+  for s in A B; do
+    vt_ns "${NS[$s]}" || { NN_ERR=$VT_ERR; return 1; }
+    # no DAD delay for v6; a secondary v4 address becomes primary when the primary goes (roaming checks)
+    nn_in "$s" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+      net.ipv4.conf.all.promote_secondaries=1 net.ipv4.conf.default.promote_secondaries=1 >/dev/null
+  done
+  vt_veth "${NS[A]}" "$NN_UL" "${UL4[A]}/24" "${NS[B]}" "$NN_UL" "${UL4[B]}/24" || { NN_ERR=$VT_ERR; return 1; }
+  for s in A B; do
+    ip -n "${NS[$s]}" addr add "${UL6[$s]}/64" dev "$NN_UL" nodad || { NN_ERR="underlay setup on $s failed"; return 1; }
+  done
+  vt_genkey A "$NN_DIR" && vt_genkey B "$NN_DIR" && wg genpsk >"$NN_DIR/psk1" && wg genpsk >"$NN_DIR/psk2" ||
+    { NN_ERR="key generation failed"; return 1; }
+  PUB[A]=$(cat "$NN_DIR/A.pub"); PUB[B]=$(cat "$NN_DIR/B.pub")
+  for s in A B; do
+    nn_start "$s" && nn_configure "$s" || return 1
+  done
+}
+
+# nn_pair_down : stop everything in the pair's namespaces (daemons, iperf3, tshark) by PID, delete them
+nn_pair_down() {
+  vt_ns_del "${NS[A]:-}" "${NS[B]:-}"
+  NS=() PID=()
+  return 0
+}
 
 # ---------------------------------------------------------------- bookkeeping
 
@@ -34,12 +175,12 @@ check() {
   echo "--- $(date +%T) $name" >>"$NN_DIR/checks.log"
   dead=$(dead_daemons)
   if [ -n "$dead" ] && [ "$name" != daemons-alive ]; then   # no point waiting for timeouts: fail fast
-    echo "FAIL $PAIR/$name: not run, $dead"; N_FAIL=$((N_FAIL + 1)); PAIR_FAILED=1
+    vt_fail "$PAIR/$name" "not run, $dead"; PAIR_FAILED=1
   elif "$@"; then
-    echo "PASS $PAIR/$name"; N_PASS=$((N_PASS + 1))
+    vt_pass "$PAIR/$name"
   else
     dead=$(dead_daemons); [ "$name" = daemons-alive ] && dead=
-    echo "FAIL $PAIR/$name: ${WHY:-failed}${dead:+ ($dead)}"; N_FAIL=$((N_FAIL + 1)); PAIR_FAILED=1
+    vt_fail "$PAIR/$name" "${WHY:-failed}${dead:+ ($dead)}"; PAIR_FAILED=1
     evidence
   fi
 }
@@ -58,49 +199,6 @@ evidence() {
     nn_wg "$s" show "$NN_IF" 2>&1 | sed '/^$/d; s/^/#     /' >&2
     nn_veiltun_stats "$s" 2>&1 | sed -n '/^drops/,/^$/{/^$/d; s/^/#     /p}' >&2
   done
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  set +e
-  if [ "$SUMMARY_DONE" = 0 ]; then     # the script itself died (a bug here): still end with the summary
-    echo "FAIL ${PAIR:-run}/aborted: interop.sh stopped unexpectedly (exit $rc)"; N_FAIL=$((N_FAIL + 1))
-    echo "$N_PASS passed, $N_FAIL failed"
-  fi
-  nn_pair_down
-  [ -n "$WATCHDOG" ] && nn_kill "$WATCHDOG"
-  if [ -n "$IT_ROOT" ] && [ -d "$IT_ROOT" ]; then
-    if [ "$IT_KEEP" = 1 ]; then      # renamed, or the next run would take it for a dead run's leftovers
-      mv "$IT_ROOT" "${IT_ROOT/interop-$$./interop-kept.}" && echo "# logs kept in ${IT_ROOT/interop-$$./interop-kept.}" >&2
-    else rm -rf "$IT_ROOT"; fi
-  fi
-}
-
-# The watchdog polls (so it ends by itself if this shell dies), then stops the foreground command (so bash can
-# run its TERM trap at once) and this shell.
-start_watchdog() {
-  local main=$$
-  (
-    end=$((SECONDS + IT_DEADLINE))
-    while kill -0 "$main" 2>/dev/null; do
-      if ((SECONDS >= end)); then
-        echo "# interop: deadline of ${IT_DEADLINE} s reached, aborting" >&2
-        kill -TERM "$main"
-        for p in $(ps -o pid= --ppid "$main"); do [ "$p" = "$BASHPID" ] || kill -TERM "$p" 2>/dev/null; done
-        exit 0
-      fi
-      sleep 1 >/dev/null 2>&1
-    done
-  ) &
-  WATCHDOG=$!
-}
-
-# abort RC WHY : a signal ended the run: count it, keep the summary line last, exit (cleanup runs on EXIT)
-abort() {
-  echo "FAIL ${PAIR:-run}/aborted: $2"; N_FAIL=$((N_FAIL + 1))
-  echo "$N_PASS passed, $N_FAIL failed"; SUMMARY_DONE=1
-  exit "$1"
 }
 
 short() { case ${1,,} in *wireguard-go*) echo wggo ;; *veiltun*) echo veiltun ;; *) basename "${1%% *}" ;; esac; }
@@ -205,14 +303,14 @@ c_mtu_oversize() {
 c_iperf() {
   local c=$1 srv out i bytes err
   srv=$(nn_other "$c"); out="$NN_DIR/iperf-$c.json"
-  nn_bg "$srv" timeout 30 iperf3 -s -1 -B "${OV4[$srv]}" >"$out.srv" 2>&1
+  vt_bg "${NS[$srv]}" timeout 30 iperf3 -s -1 -B "${OV4[$srv]}" >"$out.srv" 2>&1
   for ((i = 0; i < 50; i++)); do
     nn_in "$srv" ss -Hltn 'sport = :5201' 2>/dev/null | grep -q . && break
     sleep 0.1
   done
   timeout 20 ip netns exec "${NS[$c]}" iperf3 -c "${OV4[$srv]}" -t 3 -J >"$out" 2>"$out.err" </dev/null
-  for ((i = 0; i < 20; i++)); do kill -0 "$NN_LAST" 2>/dev/null || break; sleep 0.1; done   # -1: it ends itself
-  nn_kill "$NN_LAST"
+  for ((i = 0; i < 20; i++)); do kill -0 "$VT_LAST" 2>/dev/null || break; sleep 0.1; done   # -1: it ends itself
+  vt_kill_pids "$VT_LAST"
   [ -s "$out" ] || fail "iperf3 client gave no result: $(head -n 2 "$out.err" | tr '\n' ' ')" || return
   err=$(jq -r '.error // empty' "$out" 2>/dev/null)
   bytes=$(jq -r '.end.sum_received.bytes // 0 | floor' "$out" 2>/dev/null)
@@ -384,9 +482,9 @@ c_wire() {
   nn_is_veiltun A || ! nn_is_veiltun B || s=B
   command -v tshark >/dev/null || fail "tshark not installed" || return
   fresh || fail "re-adding peers failed" || return
-  nn_bg "$s" timeout 40 tshark -n -q -i "$NN_UL" -f udp -w "$cap" 2>"$err"; tp=$NN_LAST
+  vt_bg "${NS[$s]}" timeout 40 tshark -n -q -i "$NN_UL" -f udp -w "$cap" 2>"$err"; tp=$VT_LAST
   for ((i = 0; i < 100; i++)); do grep -q 'Capturing on' "$err" 2>/dev/null && break; sleep 0.1; done
-  grep -q 'Capturing on' "$err" || { nn_kill "$tp"; fail "tshark did not start: $(head -n 2 "$err" | tr '\n' ' ')"; return; }
+  grep -q 'Capturing on' "$err" || { vt_kill_pids "$tp"; fail "tshark did not start: $(head -n 2 "$err" | tr '\n' ' ')"; return; }
   sleep 1   # dumpcap announces itself slightly before it sees packets
   # two sessions, so that each implementation's initiation and response are on the wire: s initiates the
   # first (small pings), the other side the second (full-MTU pings both ways)
@@ -397,7 +495,7 @@ c_wire() {
   nn_ping "$o" "${OV4[$s]}" 2 -M "do" -s $((NN_MTU - 28)); got+="$PING_RX/2 "
   nn_ping "$s" "${OV4[$o]}" 2 -M "do" -s $((NN_MTU - 28)); got+="$PING_RX/2"
   sleep 0.3
-  nn_kill "$tp"
+  vt_kill_pids "$tp"
   [ "$got" = "4/4 2/2 2/2" ] || fail "pings during the capture: $got" || return
   wire_verify "$cap"
 }
@@ -502,10 +600,10 @@ run_pair() {
   local tag=$1
   IMPL[A]=$2; IMPL[B]=$3
   PAIR="$(short "$2")-$(short "$3")"; PAIR_FAILED=0
-  NN_DIR="$IT_ROOT/$tag-$PAIR"; mkdir -p "$NN_DIR"
+  NN_DIR="$VT_TMP/$tag-$PAIR"; mkdir -p "$NN_DIR"
   echo "# $(date +%T) pair $PAIR: A='$2' B='$3'" >&2
   if ! nn_pair_up "$tag"; then
-    echo "FAIL $PAIR/setup: $NN_ERR"; N_FAIL=$((N_FAIL + 1))
+    vt_fail "$PAIR/setup" "$NN_ERR"
     nn_pair_down; return
   fi
   check handshake-initiated-by-a c_handshake A
@@ -550,27 +648,16 @@ run_pair() {
 
 [ "${BASH_SOURCE[0]}" = "$0" ] || return 0     # sourced: only define the checks (for ad-hoc use)
 
-[ "$(id -u)" = 0 ] || { echo "FAIL setup: must run as root"; echo "0 passed, 1 failed"; exit 1; }
-for c in ip wg jq iperf3 nft ping timeout ss; do
-  command -v $c >/dev/null || { echo "FAIL setup: $c not installed"; echo "0 passed, 1 failed"; exit 1; }
-done
-nn_clean_stale
-for d in /tmp/veiltun-interop-*.*; do      # temp dirs of runs that were killed (their PID is gone)
-  owner=${d#/tmp/veiltun-interop-}; owner=${owner%%.*}
-  [ -d "$d" ] && [[ $owner =~ ^[0-9]+$ ]] && ! kill -0 "$owner" 2>/dev/null && rm -rf "$d"
-done
-IT_ROOT=$(mktemp -d "/tmp/veiltun-interop-$$.XXXXXX")
-trap cleanup EXIT
-trap 'abort 130 interrupted' INT
-trap 'abort 143 "terminated (watchdog: ${IT_DEADLINE} s)"' TERM
-start_watchdog
+[ "$IT_KEEP" = 1 ] && VT_KEEP_TMP=1
+vt_init interop "$IT_DEADLINE"       # the summary line "N passed, N failed" comes from its EXIT trap
+vt_require jq iperf3 nft ping ss
+vt_clean_stale "$NN_PREFIX"         # namespaces of killed earlier runs (their PID is gone)
 
 if [ -n "${IMPL_A:-}${IMPL_B:-}" ]; then
-  run_pair 1 "${IMPL_A:-$VEILTUN}" "${IMPL_B:-$VEILTUN}"
+  run_pair 1 "${IMPL_A:-$VT_VEILTUN}" "${IMPL_B:-$VT_VEILTUN}"
 else
-  run_pair 1 "$VEILTUN" wireguard-go
-  run_pair 2 wireguard-go "$VEILTUN"
-  run_pair 3 "$VEILTUN" "$VEILTUN"
+  run_pair 1 "$VT_VEILTUN" wireguard-go
+  run_pair 2 wireguard-go "$VT_VEILTUN"
+  run_pair 3 "$VT_VEILTUN" "$VT_VEILTUN"
 fi
-echo "$N_PASS passed, $N_FAIL failed"; SUMMARY_DONE=1
-[ "$N_FAIL" -eq 0 ]
+exit 0

@@ -14,8 +14,8 @@
 # shellcheck disable=SC2317 # helpers run through vt_check/vt_wait look unreachable to shellcheck
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib/common.bash
-source "$here/lib/common.bash"
+# shellcheck source=SCRIPTDIR/../../scripts/lib/netns.bash
+source "$here/../../scripts/lib/netns.bash"
 vt_init multihop 200
 vt_require wireguard-go ping iperf3 nft tshark jq
 
@@ -96,15 +96,13 @@ vt_check wg-show-both-hops "wg show lists the wrong peers" bash -c \
 
 # --- traffic, with a capture on the client's wire ------------------------------------------------------------------
 cap=$VT_TMP/client-wire.pcapng
-ip netns exec "$C" timeout 60 tshark -n -q -i veth0 -w "$cap" 2>"$VT_TMP/tshark.err" &
-tp=$!
-vt_track_pid "$tp"
+vt_bg "$C" timeout 60 tshark -n -q -i veth0 -w "$cap" 2>"$VT_TMP/tshark.err"
+tp=$VT_LAST
 vt_wait 10 grep -q 'Capturing on' "$VT_TMP/tshark.err"
 sleep 1
 scap=$VT_TMP/server-wire.pcapng
-ip netns exec "$S" timeout 60 tshark -n -q -i veth0 -f icmp -w "$scap" 2>"$VT_TMP/tshark-s.err" &
-tps=$!
-vt_track_pid "$tps"
+vt_bg "$S" timeout 60 tshark -n -q -i veth0 -f icmp -w "$scap" 2>"$VT_TMP/tshark-s.err"
+tps=$VT_LAST
 vt_wait 10 grep -q 'Capturing on' "$VT_TMP/tshark-s.err"
 sleep 1
 
@@ -112,15 +110,13 @@ vt_check ping-ipv4-through-both-hops "no replies from 198.51.100.130" vt_ping "$
 vt_check ping-ipv6-through-both-hops "no replies from 2001:db8:5::2" vt_ping "$C" 2001:db8:5::2 3 10
 ping_mtu() { timeout 15 ip netns exec "$C" ping -n -q -c 2 -i 0.2 -W 2 -M "do" -s $((1340 - 28)) 198.51.100.130 >/dev/null 2>&1; }
 vt_check ping-full-exit-mtu "1340-byte packets did not pass" ping_mtu
-ip netns exec "$S" timeout 30 iperf3 -s -1 >/dev/null 2>&1 &
-vt_track_pid $!
+vt_bg "$S" timeout 30 iperf3 -s -1 >/dev/null 2>&1
 sleep 0.5
 bytes=$(timeout 25 ip netns exec "$C" iperf3 -c 198.51.100.130 -t 3 -J 2>/dev/null | jq -r '.end.sum_received.bytes // 0' 2>/dev/null)
 vt_check iperf3-through-both-hops "received ${bytes:-0} bytes" test "${bytes:-0}" -gt 1000000
 vt_log "iperf3 multihop: $((${bytes:-0} * 8 / 3 / 1000000)) Mbit/s (3 s, TCP)"
 sleep 0.3
-kill "$tp" "$tps" 2>/dev/null
-wait "$tp" "$tps" 2>/dev/null
+vt_kill_pids "$tp" "$tps"
 
 # The client's wire: only UDP between the client and the entry relay's WireGuard port, every frame a valid
 # WireGuard message (ARP and IPv6 neighbour discovery aside).

@@ -7,8 +7,8 @@
 # shellcheck disable=SC2317 # helpers run through vt_check/vt_wait look unreachable to shellcheck
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib/common.bash
-source "$here/lib/common.bash"
+# shellcheck source=SCRIPTDIR/../../scripts/lib/netns.bash
+source "$here/../../scripts/lib/netns.bash"
 vt_init offload 90
 vt_require iperf3 jq
 
@@ -95,13 +95,11 @@ udp_check udp-bursts-ipv4-intact 4 192.0.2.2
 udp_check udp-bursts-ipv6-intact 6 2001:db8:0ff::2
 
 # TCP both ways: iperf3 checks the stream; retransmits are fine, a stall or a reset is not.
-ip netns exec "$B" timeout 30 iperf3 -s -1 >/dev/null 2>&1 &
-vt_track_pid $!
+vt_bg "$B" timeout 30 iperf3 -s -1 >/dev/null 2>&1
 sleep 0.5
 bytes=$(timeout 20 ip netns exec "$A" iperf3 -c 192.0.2.2 -t 3 -J 2>/dev/null | jq -r '.end.sum_received.bytes // 0')
 vt_check tcp-a-to-b "received ${bytes:-0} bytes" test "${bytes:-0}" -gt 10000000
-ip netns exec "$B" timeout 30 iperf3 -s -1 >/dev/null 2>&1 &
-vt_track_pid $!
+vt_bg "$B" timeout 30 iperf3 -s -1 >/dev/null 2>&1
 sleep 0.5
 bytes=$(timeout 20 ip netns exec "$A" iperf3 -c 2001:db8:0ff::2 -t 3 -R -J 2>/dev/null | jq -r '.end.sum_received.bytes // 0')
 vt_check tcp-ipv6-b-to-a "received ${bytes:-0} bytes" test "${bytes:-0}" -gt 10000000

@@ -10,8 +10,8 @@
 # shellcheck disable=SC2317 # helpers run through vt_check/vt_wait look unreachable to shellcheck
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib/common.bash
-source "$here/lib/common.bash"
+# shellcheck source=SCRIPTDIR/../../scripts/lib/netns.bash
+source "$here/../../scripts/lib/netns.bash"
 vt_init wg-quick 90
 vt_require wg-quick wireguard-go ping
 
@@ -22,7 +22,7 @@ IFB=vtqg$VT_ID
 PORTA=51820
 PORTB=51821
 CONF=$VT_TMP/$IFA.conf
-export WG_QUICK_USERSPACE_IMPLEMENTATION=${VEILTUN:-veiltun}
+export WG_QUICK_USERSPACE_IMPLEMENTATION=$VT_VEILTUN   # the veiltun the checks look for (VEILTUN, or on PATH)
 export WG_HIDE_KEYS=never
 
 wgA() { timeout 15 ip netns exec "$A" wg "$@"; }

@@ -51,6 +51,9 @@ public sealed class Peer
     /// <summary>Monotonic time we last sent an initiation or a response (per-peer REKEY_TIMEOUT limit).</summary>
     internal TimeSpan? LastSentHandshake { get; set; }
 
+    /// <summary>The interface went down while this peer had a session: handshake again as soon as it is up.</summary>
+    internal bool ResumeOnUp { get; set; }
+
     /// <summary>Whole UDP payloads received from this peer, handshakes included (as wg show transfer counts).</summary>
     public long RxBytes => Interlocked.Read(ref _rxBytes);
 

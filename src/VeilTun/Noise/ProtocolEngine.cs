@@ -221,7 +221,12 @@ public sealed partial class ProtocolEngine
         {
             peer.Daita?.Reset(now, static b => b.Return()); // the machines start afresh with the interface
             peer.Timers.Enabled = true;
+            peer.LastSentHandshake = null; // a new start is not rate-limited by the last one (wireguard-go Peer.Start)
             if (peer.PersistentKeepaliveInterval > 0) SendKeepalive(peer, now);
+            // A peer that had a session still sends under it and its packets would be dropped as unknown_index
+            // until it rekeys on its own (up to two minutes): give it a new session now.
+            else if (peer.ResumeOnUp && !peer.Endpoint.IsNone) SendHandshakeInitiation(peer, isRetry: false, now);
+            peer.ResumeOnUp = false;
         }
     }
 
@@ -232,6 +237,7 @@ public sealed partial class ProtocolEngine
         IsUp = false;
         foreach (var peer in _peers.Values)
         {
+            peer.ResumeOnUp = peer.Keypairs.Current is { IsValid: true } || peer.Keypairs.Next is { IsValid: true };
             peer.Daita?.Reset(TimeSpan.Zero, static b => b.Return());
             peer.Timers.Enabled = false;
             peer.Timers.StopAll();

@@ -511,6 +511,30 @@ public class ProtocolEngineTests
     }
 
     [Fact]
+    public void AfterALinkFlapAPeerThatHadASessionGetsANewOneAtOnce()
+    {
+        var pair = new TestPair();
+        pair.A.Send(pair.PacketAtoB());
+        pair.Pump();
+        pair.B.Send(pair.PacketBtoA());
+        pair.Pump();
+        Assert.Single(pair.A.Delivered);
+        pair.Clock.Advance(TimeSpan.FromSeconds(1));
+
+        pair.A.Engine.Down();
+        pair.A.Engine.Up(pair.Clock.Now); // no traffic of A's own waiting, no time passing
+        pair.Pump();
+
+        // B's next packet arrives under the new session instead of being dropped as unknown_index until B
+        // rekeys on its own.
+        pair.B.Send(pair.PacketBtoA());
+        pair.Pump();
+        Assert.Equal(2, pair.A.Delivered.Count);
+        Assert.Equal(0, pair.A.Engine.GetDropCount(DropReason.UnknownIndex));
+        Assert.Equal(2, pair.A.Count(MessageType.HandshakeInitiation));
+    }
+
+    [Fact]
     public void TransferCountersCountWholeMessagesLikeWireguardGo()
     {
         // netns.sh: after 10 pings of 84 bytes (96 padded, 128 on the wire), the initiator has

@@ -212,12 +212,20 @@ internal static class DaemonCommand
         if (multihop is not null) multihop.Start();
         else tunnel.Start();
         var uapi = listener.RunAsync(tunnel, stop.Token);
-        var waits = new List<Task> { Task.Delay(Timeout.Infinite, stop.Token), listener.SocketRemoved, tunnel.Stopped, uapi };
+        // Everything that ends the daemon, with what it says when that happens (a signal is the normal way).
+        var signalled = Task.Delay(Timeout.Infinite, stop.Token);
+        var waits = new Dictionary<Task, string>
+        {
+            [signalled] = "",
+            [listener.SocketRemoved] = $"the UAPI socket {listener.Path} was removed",
+            [tunnel.Stopped] = $"the interface {tunnel.Name} went away",
+            [uapi] = "the UAPI listener ended",
+        };
         if (multihop is not null && entryListener is not null)
         {
-            waits.Add(entryListener.RunAsync(multihop.Entry, stop.Token));
-            waits.Add(entryListener.SocketRemoved);
-            waits.Add(multihop.Entry.Stopped);
+            waits[entryListener.RunAsync(multihop.Entry, stop.Token)] = "the entry device's UAPI listener ended";
+            waits[entryListener.SocketRemoved] = $"the UAPI socket {entryListener.Path} was removed";
+            waits[multihop.Entry.Stopped] = $"the entry device {multihop.Entry.Name} stopped";
         }
         log(TunnelLogLevel.Verbose, "UAPI listener started");
         log(TunnelLogLevel.Verbose, "Device started");
@@ -236,15 +244,17 @@ internal static class DaemonCommand
             Daemon.Detach(keepStdio: Environment.GetEnvironmentVariable("VEILTUN_DETACH") == "keep");
         }
 
-        var stopped = Task.WhenAny(waits);
-        try
+        var ended = Task.WhenAny(waits.Keys).GetAwaiter().GetResult();
+        if (ended == signalled || stop.IsCancellationRequested)
         {
-            stopped.Wait();
+            log(TunnelLogLevel.Verbose, "Shutting down");
         }
-        catch (AggregateException)
+        else
         {
+            string why = waits[ended];
+            if (ended.Exception?.GetBaseException() is { } failure) why += $": {failure.Message}";
+            log(TunnelLogLevel.Error, $"Shutting down: {why}");
         }
-        log(TunnelLogLevel.Verbose, "Shutting down");
         stop.Cancel();
         if (multihop is not null) multihop.Dispose();
         else tunnel.Dispose();

@@ -585,6 +585,19 @@ c_restart_a_recovers() {
   echo "A recovered after $((SECONDS - t0)) s" >>"$NN_DIR/checks.log"
 }
 
+# The link of side S goes down and up again (ip link set wg0 down; up): S wipes its sessions, the other side still
+# sends under its old one. Traffic from the other side must flow again within 5 s (the time is printed).
+c_link_flap() {
+  local s=$1 o t0 ms
+  o=$(nn_other "$s")
+  nn_ping "$o" "${OV4[$s]}" 2 || fail "$o->$s before the flap: $PING_RX/2" || return
+  nn_in "$s" ip link set "$NN_IF" down && nn_in "$s" ip link set "$NN_IF" up || fail "flapping $s's link" || return
+  t0=$(date +%s%N)
+  nn_reach "$o" "${OV4[$s]}" 5 || fail "$o->$s did not resume within 5 s after $s's link flapped" || return
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  echo "# $PAIR: link flap on $s (${IMPL[$s]}): $o->$s answered again after $ms ms" >&2
+}
+
 c_alive() {
   local s pat='Unhandled exception|^panic:|Segmentation fault|fatal error:|SIGSEGV'
   for s in A B; do
@@ -631,6 +644,8 @@ run_pair() {
   check peer-remove-stops-traffic c_peer_remove
   check showconf-roundtrip c_showconf
   check wire-format-tshark c_wire
+  if nn_is_veiltun A; then check link-flap-a-recovers c_link_flap A; fi
+  if nn_is_veiltun B; then check link-flap-b-recovers c_link_flap B; fi
   check peer-restart-b-initiates c_restart_b_first
   check peer-restart-a-recovers c_restart_a_recovers
   check daemons-alive c_alive

@@ -124,18 +124,39 @@ public sealed class UapiListener : IDisposable
     }
 
     /// <summary>
+    /// Most connections served at once (default 64). A new connection beyond it closes the oldest one, so clients
+    /// that connect and never send (or never read) cannot lock others out, nor use up the process's descriptors.
+    /// </summary>
+    public int MaxConnections { get; set; } = 64;
+
+    /// <summary>
+    /// How long one connection may last (default 30 s; <c>wg</c> and <c>wg-quick</c> need milliseconds). A client
+    /// that stops sending or reading mid-request is closed then.
+    /// </summary>
+    public TimeSpan ConnectionLifetime { get; set; } = TimeSpan.FromSeconds(30);
+
+    private sealed class Connection(Socket client, CancellationTokenSource cts)
+    {
+        public readonly Socket Client = client;
+        public readonly CancellationTokenSource Cts = cts;
+        public Task Task = Task.CompletedTask;
+    }
+
+    /// <summary>
     /// Accepts connections and serves each one concurrently with <see cref="UapiProtocol.HandleConnectionAsync"/>
     /// until <paramref name="cancellationToken"/> fires or the listener is disposed (both end it normally), then
-    /// waits for the connections in progress, which are cancelled too.
+    /// waits for the connections in progress, which are cancelled too. A failing accept never ends it: it reports
+    /// the error (at most once a second), closes the oldest connection when descriptors ran out, and tries again
+    /// after a delay that grows to a second.
     /// </summary>
-    /// <exception cref="IOException">Accepting failed for good (the listening socket is broken).</exception>
     public async Task RunAsync(IUapiHandler handler, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(handler);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposeCts.Token);
         var ct = linked.Token;
-        var connections = new HashSet<Task>();
-        Exception? failure = null;
+        var connections = new LinkedList<Connection>(); // oldest first
+        var backoff = TimeSpan.Zero;
+        long lastReport = long.MinValue;
         try
         {
             while (!ct.IsCancellationRequested)
@@ -144,23 +165,32 @@ public sealed class UapiListener : IDisposable
                 try
                 {
                     client = await _socket.AcceptAsync(ct).ConfigureAwait(false);
+                    backoff = TimeSpan.Zero;
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
                     break;
                 }
-                catch (Exception e) when (e is ObjectDisposedException or SocketException && Volatile.Read(ref _disposed) != 0)
+                catch (Exception) when (Volatile.Read(ref _disposed) != 0)
                 {
                     break;
                 }
-                catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionAborted or SocketError.ConnectionReset
-                                                    or SocketError.Interrupted or SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
+                catch (Exception e)
                 {
-                    // Transient: the client went away before accept, or we are out of descriptors for now.
-                    handler.OnError($"UAPI accept: {e.Message}");
+                    // Out of descriptors or memory, a client gone before accept, or anything else: report, free what
+                    // we can, wait, try again. The daemon must outlive whatever a client does to it.
+                    long now = Environment.TickCount64;
+                    if (now - lastReport >= 1000)
+                    {
+                        lastReport = now;
+                        handler.OnError($"UAPI accept: {e.Message}");
+                    }
+                    if (e is SocketException { SocketErrorCode: SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable })
+                        EvictOldest(connections);
+                    backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(10) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.TicksPerSecond));
                     try
                     {
-                        await Task.Delay(TimeSpan.FromMilliseconds(100), ct).ConfigureAwait(false);
+                        await Task.Delay(backoff, ct).ConfigureAwait(false);
                     }
                     catch (OperationCanceledException)
                     {
@@ -168,35 +198,60 @@ public sealed class UapiListener : IDisposable
                     }
                     continue;
                 }
-                catch (SocketException e)
-                {
-                    failure = new IOException($"UAPI listener on {Path} failed: {e.Message}", e);
-                    break;
-                }
 
+                var connection = new Connection(client, CancellationTokenSource.CreateLinkedTokenSource(ct));
+                connection.Cts.CancelAfter(ConnectionLifetime);
                 lock (connections)
                 {
-                    connections.RemoveWhere(t => t.IsCompleted);
-                    connections.Add(ServeAsync(client, handler, ct));
+                    for (var node = connections.First; node is not null;)
+                    {
+                        var next = node.Next;
+                        if (node.Value.Task.IsCompleted) connections.Remove(node);
+                        node = next;
+                    }
+                    if (connections.Count >= MaxConnections) EvictOldest(connections);
+                    connections.AddLast(connection);
                 }
+                connection.Task = ServeAsync(connection, handler);
             }
         }
         finally
         {
             Task[] pending;
-            lock (connections) pending = connections.ToArray();
+            lock (connections) pending = connections.Select(c => c.Task).ToArray();
             await Task.WhenAll(pending).ConfigureAwait(false);
         }
-        if (failure is not null) throw failure;
     }
 
-    private static async Task ServeAsync(Socket client, IUapiHandler handler, CancellationToken ct)
+    // Closes the oldest connection still open (its task completes once its handler sees the cancellation).
+    private static void EvictOldest(LinkedList<Connection> connections)
+    {
+        lock (connections)
+        {
+            for (var node = connections.First; node is not null; node = node.Next)
+            {
+                if (node.Value.Task.IsCompleted || node.Value.Cts.IsCancellationRequested) continue;
+                try
+                {
+                    node.Value.Cts.Cancel();
+                    node.Value.Client.Shutdown(SocketShutdown.Both); // wakes a blocked read or write at once
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    // It ended meanwhile.
+                }
+                return;
+            }
+        }
+    }
+
+    private static async Task ServeAsync(Connection connection, IUapiHandler handler)
     {
         await Task.Yield(); // do not run the first read inline in the accept loop
         try
         {
-            await using var stream = new NetworkStream(client, ownsSocket: true);
-            await UapiProtocol.HandleConnectionAsync(stream, handler, ct).ConfigureAwait(false);
+            await using var stream = new NetworkStream(connection.Client, ownsSocket: true);
+            await UapiProtocol.HandleConnectionAsync(stream, handler, connection.Cts.Token).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -205,7 +260,8 @@ public sealed class UapiListener : IDisposable
         }
         finally
         {
-            client.Dispose();
+            connection.Client.Dispose();
+            connection.Cts.Dispose();
         }
     }
 

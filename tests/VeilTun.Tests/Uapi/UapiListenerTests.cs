@@ -63,6 +63,67 @@ public sealed class UapiListenerTests : IDisposable
         await run.WaitAsync(s_wait); // and the idle connection is cancelled too
     }
 
+    // End of stream, or a reset (the daemon closed it with our unread bytes still queued).
+    private static async Task<bool> ClosedByPeerAsync(Socket socket)
+    {
+        try
+        {
+            return await socket.ReceiveAsync(new byte[16]).WaitAsync(s_wait) == 0;
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            return true;
+        }
+    }
+
+    [Fact]
+    public async Task IdleClientsBeyondTheBoundAreClosedOldestFirstAndCannotLockOthersOut()
+    {
+        using var listener = UapiListener.Create("wg0", _directory);
+        listener.MaxConnections = 4;
+        using var cts = new CancellationTokenSource();
+        var run = listener.RunAsync(new RecordingHandler(), cts.Token);
+        var idle = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < 20; i++)
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                idle.Add(s);
+                await s.ConnectAsync(new UnixDomainSocketEndPoint(listener.Path));
+                Assert.Equal(3, await s.SendAsync("get"u8.ToArray())); // half a request, never finished
+            }
+
+            Assert.Equal("listen_port=51820\nerrno=0\n\n", await WgStyleRequestAsync(listener.Path, "get=1\n\n").WaitAsync(s_wait));
+            // The oldest idle clients were closed by the daemon (end of stream), not left holding descriptors.
+            Assert.True(await ClosedByPeerAsync(idle[0]));
+            Assert.True(await ClosedByPeerAsync(idle[10]));
+        }
+        finally
+        {
+            foreach (var s in idle) s.Dispose();
+        }
+
+        await cts.CancelAsync();
+        await run.WaitAsync(s_wait);
+    }
+
+    [Fact]
+    public async Task AConnectionIsClosedAtTheEndOfItsLifetime()
+    {
+        using var listener = UapiListener.Create("wg0", _directory);
+        listener.ConnectionLifetime = TimeSpan.FromMilliseconds(200);
+        using var cts = new CancellationTokenSource();
+        var run = listener.RunAsync(new RecordingHandler(), cts.Token);
+        using var stuck = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await stuck.ConnectAsync(new UnixDomainSocketEndPoint(listener.Path));
+
+        Assert.True(await ClosedByPeerAsync(stuck));
+
+        await cts.CancelAsync();
+        await run.WaitAsync(s_wait);
+    }
+
     [Fact]
     public void SocketFileIsPrivateAndDirectoryIsNotWritableByOthers()
     {

@@ -1,3 +1,4 @@
+using Microsoft.Win32.SafeHandles;
 using System.Diagnostics;
 using System.IO.Pipes;
 using System.Net;
@@ -103,6 +104,23 @@ internal static class DaemonCommand
         return RunForeground(args, logLevel);
     }
 
+    // The log goes straight to descriptor 2, whatever it is when a line is written (the terminal, or /dev/null once
+    // detached): System.Console would open a duplicate and terminal databases on first use, which fails once a flood
+    // of clients has used up the descriptors, so the one error that matters would be lost.
+    private static readonly StreamWriter? s_stderr = OpenStderr();
+
+    private static StreamWriter? OpenStderr()
+    {
+        try
+        {
+            return new StreamWriter(new FileStream(new SafeFileHandle(2, ownsHandle: false), FileAccess.Write, 1)) { AutoFlush = true };
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return null; // no stderr at all: nothing to log to
+        }
+    }
+
     private static Action<TunnelLogLevel, string> Logger(string name, string level)
     {
         bool verbose = level is "verbose" or "debug";
@@ -111,7 +129,15 @@ internal static class DaemonCommand
         {
             if (silent || (l == TunnelLogLevel.Verbose && !verbose)) return;
             var prefix = l == TunnelLogLevel.Error ? "ERROR" : "DEBUG";
-            Console.Error.WriteLine($"{prefix}: ({name}) {DateTime.Now:yyyy/MM/dd HH:mm:ss} {message}");
+            try
+            {
+                if (s_stderr is { } stderr)
+                    lock (stderr) stderr.WriteLine($"{prefix}: ({name}) {DateTime.Now:yyyy/MM/dd HH:mm:ss} {message}");
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or UnauthorizedAccessException)
+            {
+                // Logging must never stop the daemon (stderr closed, out of descriptors).
+            }
         };
     }
 
@@ -252,7 +278,7 @@ internal static class DaemonCommand
         else
         {
             string why = waits[ended];
-            if (ended.Exception?.GetBaseException() is { } failure) why += $": {failure.Message}";
+            if (ended.Exception?.GetBaseException() is { } failure) why += $": {failure.GetType().Name}: {failure.Message}";
             log(TunnelLogLevel.Error, $"Shutting down: {why}");
         }
         stop.Cancel();

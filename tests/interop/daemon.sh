@@ -15,7 +15,7 @@ vt_init daemon 240
 NS=vtd-$$
 IF=vtd$$a
 SOCK=$VT_RUNDIR/$IF.sock
-vt_track_if "$IF" "${IF}b" "${IF}c"
+vt_track_if "$IF" "${IF}b" "${IF}c" "${IF}d"
 vt_ns "$NS" || vt_die "cannot create namespace $NS"
 inns() { ip netns exec "$NS" "$@"; }
 daemon_pid() { vt_veiltun_pids "$NS" "$1" | head -1; }
@@ -120,6 +120,36 @@ PY
 if [ "$(inns python3 "$VT_TMP/fds.py" ${IF}c "$VT_VEILTUN" 2>&1)" = ok ]; then vt_pass inherited-tun-and-uapi-fds
 else vt_fail inherited-tun-and-uapi-fds "veiltun did not serve UAPI on the inherited descriptors"; fi
 rm -f /var/run/wireguard/${IF}c.sock
+
+# Descriptor exhaustion: under a low open-file limit, hundreds of UAPI clients that connect and never finish a
+# request make accept() fail (EMFILE). The daemon must keep running and keep serving wg, and must not go quietly.
+inns prlimit --nofile=48:48 env LOG_LEVEL=error "$VT_VEILTUN" -f "${IF}d" 2>"$VT_TMP/fd.log" &
+vt_wait 5 has_socket "${IF}d"
+cat >"$VT_TMP/hold.py" <<'PY'
+import socket, subprocess, sys, time
+path, n, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+held = []
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(0.5)
+    try:
+        s.connect(path); s.send(b"get")  # half a request, never finished
+        held.append(s)
+    except OSError:
+        s.close()
+during = subprocess.run(["wg", "show", name, "listen-port"], capture_output=True, timeout=30).returncode
+for s in held: s.close()
+time.sleep(1)
+after = subprocess.run(["wg", "show", name, "listen-port"], capture_output=True, timeout=30).returncode
+print("ok" if during == 0 and after == 0 else "wg show failed: during %d, after %d" % (during, after))
+PY
+out=$(inns python3 "$VT_TMP/hold.py" "$VT_RUNDIR/${IF}d.sock" 300 "${IF}d" 2>&1)
+if [ "$out" = ok ] && [ -n "$(daemon_pid "${IF}d")" ] && grep -q 'UAPI accept' "$VT_TMP/fd.log"; then
+    vt_pass descriptor-exhaustion-survived
+else
+    vt_fail descriptor-exhaustion-survived "$out; daemon $(daemon_pid "${IF}d" || true); log: $(head -c 300 "$VT_TMP/fd.log")"
+fi
+kill -TERM "$(daemon_pid "${IF}d")" 2>/dev/null; vt_wait 5 no_socket "${IF}d"
 
 # The bad-key guard of wg itself: a wrong-length key never reaches the daemon.
 inns "$VT_VEILTUN" $IF

@@ -156,7 +156,7 @@ public sealed class UapiListener : IDisposable
         var ct = linked.Token;
         var connections = new LinkedList<Connection>(); // oldest first
         var backoff = TimeSpan.Zero;
-        long lastReport = long.MinValue;
+        long lastReport = Environment.TickCount64 - 1000;
         try
         {
             while (!ct.IsCancellationRequested)
@@ -183,7 +183,14 @@ public sealed class UapiListener : IDisposable
                     if (now - lastReport >= 1000)
                     {
                         lastReport = now;
-                        handler.OnError($"UAPI accept: {e.Message}");
+                        try
+                        {
+                            handler.OnError($"UAPI accept: {e.Message}");
+                        }
+                        catch (Exception)
+                        {
+                            // A failing log must not end the loop either.
+                        }
                     }
                     if (e is SocketException { SocketErrorCode: SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable })
                         EvictOldest(connections);
@@ -252,6 +259,10 @@ public sealed class UapiListener : IDisposable
         {
             await using var stream = new NetworkStream(connection.Client, ownsSocket: true);
             await UapiProtocol.HandleConnectionAsync(stream, handler, connection.Cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception) when (connection.Cts.IsCancellationRequested)
+        {
+            // Closed by us (evicted, lifetime over, shutdown): nothing to report.
         }
         catch (Exception e)
         {

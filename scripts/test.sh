@@ -16,11 +16,23 @@ dotnet restore --nologo -v q || exit 1
 dotnet build -c Release --nologo -v q --no-restore || exit 1
 
 status=0
+# Every script-level check prints PASS/FAIL lines and ends with "N passed, N failed" in scripts.log.
+: >"$log/scripts.log"
+
+# Formatting: the tree must be exactly as `dotnet format` leaves it under .editorconfig.
+if dotnet format VeilTun.slnx --verify-no-changes --no-restore -v q >"$log/format.log" 2>&1; then
+    echo "PASS dotnet-format" | tee -a "$log/scripts.log"
+    echo "1 passed, 0 failed" | tee -a "$log/scripts.log"
+else
+    { echo "FAIL dotnet-format: run 'dotnet format VeilTun.slnx'"; head -20 "$log/format.log"; } | tee -a "$log/scripts.log"
+    echo "0 passed, 1 failed" | tee -a "$log/scripts.log"
+    status=1
+fi
+
 dotnet test -c Release --no-build --nologo 2>&1 | tee "$log/dotnet-test.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
-# Namespace scripts: each prints PASS/FAIL lines and ends with "N passed, N failed".
-: >"$log/scripts.log"
+# Namespace scripts.
 for t in tests/interop/*.sh; do
     [ -e "$t" ] || continue
     echo "== $t"

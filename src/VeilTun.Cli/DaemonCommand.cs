@@ -1,8 +1,8 @@
-using Microsoft.Win32.SafeHandles;
 using System.Diagnostics;
 using System.IO.Pipes;
 using System.Net;
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 using VeilTun.Device;
 using VeilTun.Multihop;
 using VeilTun.Tun;

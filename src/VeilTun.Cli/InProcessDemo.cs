@@ -45,7 +45,9 @@ internal static class InProcessDemo
         {
             if (e.Kind is ProtocolEventKind.HandshakeCompleted or ProtocolEventKind.EndpointChanged
                 or ProtocolEventKind.Dropped or ProtocolEventKind.CookieReplyReceived)
+            {
                 Console.WriteLine($"  {Name} event {e.Kind}{(e.Reason != DropReason.None ? " (" + e.Reason + ")" : "")} {e.Peer}");
+            }
         }
     }
 
@@ -86,6 +88,7 @@ internal static class InProcessDemo
             while (a.Wire.Count > 0 || b.Wire.Count > 0)
             {
                 foreach (var (from, to) in new[] { (a, b), (b, a) })
+                {
                     while (from.Wire.TryDequeue(out var d))
                     {
                         if (!from.Pool.TryRent(out var buf)) continue;
@@ -93,6 +96,7 @@ internal static class InProcessDemo
                         buf.SetData(PacketBuffer.DefaultHeadroom, d.Bytes.Length);
                         to.Engine.ReceiveDatagram(buf, from.Address, default, now);
                     }
+                }
             }
         }
 

@@ -21,15 +21,15 @@ switch (args)
     case ["daita", ..]:
         return DaitaCommand.Run(args[1..]);
     case [_, ..] when args[0] is not ("-h" or "--help" or "demo" or "stats" or "daita"):
-    {
-        var parsed = DaemonCommand.Parse(args, out var parseError);
-        if (parsed is null)
         {
-            Console.Error.WriteLine($"veiltun: {parseError}");
-            return 2;
+            var parsed = DaemonCommand.Parse(args, out var parseError);
+            if (parsed is null)
+            {
+                Console.Error.WriteLine($"veiltun: {parseError}");
+                return 2;
+            }
+            return DaemonCommand.Run(parsed, args);
         }
-        return DaemonCommand.Run(parsed, args);
-    }
     default:
         // As wireguard-go: a wrong argument count prints the usage and exits 0... but -h/--help is the only
         // way to get here on purpose, so say what exists.

@@ -211,15 +211,15 @@ public sealed class Framework
                 }
                 break;
             case TriggerEventKind.PaddingSent:
-            {
-                _paddingSentPackets = SaturatingAdd(_paddingSentPackets, 1); // counted even for an unknown machine
-                int mi = e.Machine;
-                if ((uint)mi >= (uint)n) break;
-                _runtime[mi].PaddingSent = SaturatingAdd(_runtime[mi].PaddingSent, 1);
-                // The limit counts confirmations while self-looping; a real state change resamples it.
-                if (!Transition(mi, Event.PaddingSent) && _runtime[mi].CurrentState != EndState) DecrementLimit(mi);
-                break;
-            }
+                {
+                    _paddingSentPackets = SaturatingAdd(_paddingSentPackets, 1); // counted even for an unknown machine
+                    int mi = e.Machine;
+                    if ((uint)mi >= (uint)n) break;
+                    _runtime[mi].PaddingSent = SaturatingAdd(_runtime[mi].PaddingSent, 1);
+                    // The limit counts confirmations while self-looping; a real state change resamples it.
+                    if (!Transition(mi, Event.PaddingSent) && _runtime[mi].CurrentState != EndState) DecrementLimit(mi);
+                    break;
+                }
             case TriggerEventKind.BlockingBegin:
                 if (!_blockingActive)
                 {
@@ -234,36 +234,36 @@ public sealed class Framework
                 }
                 break;
             case TriggerEventKind.BlockingEnd:
-            {
-                ulong blocked = 0;
-                if (_blockingActive)
                 {
-                    blocked = TicksSince(_blockingStarted);
-                    _blockingTicks = SaturatingAdd(_blockingTicks, blocked);
-                    _blockingActive = false;
+                    ulong blocked = 0;
+                    if (_blockingActive)
+                    {
+                        blocked = TicksSince(_blockingStarted);
+                        _blockingTicks = SaturatingAdd(_blockingTicks, blocked);
+                        _blockingActive = false;
+                    }
+                    for (int mi = 0; mi < n; mi++)
+                    {
+                        // Every machine was blocked for the same time.
+                        if (blocked != 0) _runtime[mi].BlockingTicks = SaturatingAdd(_runtime[mi].BlockingTicks, blocked);
+                        Transition(mi, Event.BlockingEnd);
+                    }
+                    break;
                 }
-                for (int mi = 0; mi < n; mi++)
-                {
-                    // Every machine was blocked for the same time.
-                    if (blocked != 0) _runtime[mi].BlockingTicks = SaturatingAdd(_runtime[mi].BlockingTicks, blocked);
-                    Transition(mi, Event.BlockingEnd);
-                }
-                break;
-            }
             case TriggerEventKind.TimerBegin:
-            {
-                int mi = e.Machine;
-                if ((uint)mi >= (uint)n) break;
-                if (!Transition(mi, Event.TimerBegin) && _runtime[mi].CurrentState != EndState) DecrementLimit(mi);
-                break;
-            }
+                {
+                    int mi = e.Machine;
+                    if ((uint)mi >= (uint)n) break;
+                    if (!Transition(mi, Event.TimerBegin) && _runtime[mi].CurrentState != EndState) DecrementLimit(mi);
+                    break;
+                }
             case TriggerEventKind.TimerEnd:
-            {
-                int mi = e.Machine;
-                if ((uint)mi >= (uint)n) break;
-                Transition(mi, Event.TimerEnd);
-                break;
-            }
+                {
+                    int mi = e.Machine;
+                    if ((uint)mi >= (uint)n) break;
+                    Transition(mi, Event.TimerEnd);
+                    break;
+                }
         }
     }
 
@@ -364,13 +364,13 @@ public sealed class Framework
                 Set(mi, TriggerAction.SendPadding(mi, FromMicros(p.SampleTimeout(_rng)), p.Bypass, p.Replace));
                 break;
             case MachineAction.BlockOutgoing b:
-            {
-                // RNG order as in Rust: timeout, then duration.
-                TimeSpan timeout = FromMicros(b.SampleTimeout(_rng));
-                TimeSpan duration = FromMicros(b.SampleDuration(_rng));
-                Set(mi, TriggerAction.BlockOutgoing(mi, timeout, duration, b.Bypass, b.Replace));
-                break;
-            }
+                {
+                    // RNG order as in Rust: timeout, then duration.
+                    TimeSpan timeout = FromMicros(b.SampleTimeout(_rng));
+                    TimeSpan duration = FromMicros(b.SampleDuration(_rng));
+                    Set(mi, TriggerAction.BlockOutgoing(mi, timeout, duration, b.Bypass, b.Replace));
+                    break;
+                }
             case MachineAction.UpdateTimer u:
                 Set(mi, TriggerAction.UpdateTimer(mi, FromMicros(u.SampleDuration(_rng)), u.Replace));
                 break;

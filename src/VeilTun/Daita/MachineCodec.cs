@@ -202,26 +202,38 @@ public static class MachineCodec
                 action = new MachineAction.Cancel((MachineTimer)timer);
                 return true;
             case 1:
-            {
-                if (!r.Bool(out bool bypass) || !r.Bool(out bool replace) || !ReadDist(ref r, out Dist timeout)
-                    || !ReadOptDist(ref r, out Dist? limit)) return false;
-                action = new MachineAction.SendPadding(bypass, replace, timeout, limit);
-                return true;
-            }
+                {
+                    if (!r.Bool(out bool bypass) || !r.Bool(out bool replace) || !ReadDist(ref r, out Dist timeout)
+                        || !ReadOptDist(ref r, out Dist? limit))
+                    {
+                        return false;
+                    }
+
+                    action = new MachineAction.SendPadding(bypass, replace, timeout, limit);
+                    return true;
+                }
             case 2:
-            {
-                if (!r.Bool(out bool bypass) || !r.Bool(out bool replace) || !ReadDist(ref r, out Dist timeout)
-                    || !ReadDist(ref r, out Dist duration) || !ReadOptDist(ref r, out Dist? limit)) return false;
-                action = new MachineAction.BlockOutgoing(bypass, replace, timeout, duration, limit);
-                return true;
-            }
+                {
+                    if (!r.Bool(out bool bypass) || !r.Bool(out bool replace) || !ReadDist(ref r, out Dist timeout)
+                        || !ReadDist(ref r, out Dist duration) || !ReadOptDist(ref r, out Dist? limit))
+                    {
+                        return false;
+                    }
+
+                    action = new MachineAction.BlockOutgoing(bypass, replace, timeout, duration, limit);
+                    return true;
+                }
             case 3:
-            {
-                if (!r.Bool(out bool replace) || !ReadDist(ref r, out Dist duration)
-                    || !ReadOptDist(ref r, out Dist? limit)) return false;
-                action = new MachineAction.UpdateTimer(replace, duration, limit);
-                return true;
-            }
+                {
+                    if (!r.Bool(out bool replace) || !ReadDist(ref r, out Dist duration)
+                        || !ReadOptDist(ref r, out Dist? limit))
+                    {
+                        return false;
+                    }
+
+                    action = new MachineAction.UpdateTimer(replace, duration, limit);
+                    return true;
+                }
             default:
                 return r.Fail($"invalid Action variant {tag}");
         }

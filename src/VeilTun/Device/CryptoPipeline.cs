@@ -340,12 +340,20 @@ internal sealed class CryptoPipeline : IDisposable
     private static void ReleaseLane(Lane lane, Action<PacketBuffer> release)
     {
         foreach (var fifo in new[] { lane.OutFifo, lane.InFifo })
+        {
             lock (fifo)
+            {
                 while (fifo.TryDequeue(out var b))
                     for (int i = 0; i < b.Count; i++) release(b.Buffers[i]);
+            }
+        }
+
         foreach (var b in new[] { lane.OpenOut, lane.OpenIn })
+        {
             if (b is not null)
                 for (int i = 0; i < b.Count; i++) release(b.Buffers[i]);
+        }
+
         lane.OpenOut = lane.OpenIn = null;
     }
 

@@ -299,8 +299,10 @@ public sealed partial class Tunnel : IDisposable
     public IReadOnlyList<PeerStats> GetPeerStats()
     {
         lock (_sync)
+        {
             return _engine.Peers.Select(p => new PeerStats(p.PublicKey, p.Endpoint.IsNone ? "(none)" : p.Endpoint.ToString(),
                 p.LastHandshake, p.RxBytes, p.TxBytes)).ToArray();
+        }
     }
 
     /// <summary>Packets and datagrams dropped, by reason (zero counts omitted).</summary>

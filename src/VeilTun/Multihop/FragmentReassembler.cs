@@ -148,7 +148,9 @@ public sealed class FragmentReassembler
 
         var key = Key.Of(ip, header);
         if (!_datagrams.TryGetValue(key, out Datagram? datagram))
+        {
             datagram = Create(key, header.IsIPv6, now);
+        }
         else if (!Consistent(datagram, header, start, end))
         {
             DroppedOverlapping++;

@@ -46,8 +46,11 @@ public sealed class MultihopTunnel : IDisposable
         if (!MultihopMtu.TryValidate(options.EntryMtu, ipv6Outer, out int exitMtu, out var error))
             throw new ArgumentException(error, nameof(options));
         if (exit.Tun.Mtu > exitMtu)
+        {
             exit.Log?.Invoke(TunnelLogLevel.Verbose,
                 $"MTU {exit.Tun.Mtu} of {exit.Tun.Name} exceeds {exitMtu} (entry MTU {options.EntryMtu} minus the WireGuard overhead): the entry hop's datagrams will be larger than its MTU");
+        }
+
         var link = new HopLink(options.EntryName, options.EntryAddresses, options.EntryMtu, options.QueueCapacity);
         var exitTunnel = new Tunnel(new TunnelOptions
         {

@@ -52,7 +52,10 @@ public sealed class CookieGenerator
                 reply.Slice(Messages.CookieNonceOffset, Messages.CookieNonceLength),
                 reply.Slice(Messages.CookieEncryptedOffset, Messages.CookieEncryptedLength),
                 ((ReadOnlySpan<byte>)_lastMac1)[..16], cookie))
+        {
             return false;
+        }
+
         cookie.CopyTo(_cookie);
         CryptographicOperations.ZeroMemory(cookie);
         _cookieReceived = now;

@@ -185,7 +185,9 @@ public sealed partial class ProtocolEngine
     {
         if (keypair.SendNonce > Protocol.RekeyAfterMessages
             || (keypair.IsInitiator && now - keypair.Created > Protocol.RekeyAfterTime))
+        {
             SendHandshakeInitiation(peer, isRetry: false, now);
+        }
     }
 
     /// <summary>

@@ -259,7 +259,10 @@ internal static class IpAddressText
         lengthText = s[(slash + 1)..];
         if (((syntax & PrefixSyntax.AtMostThreeDigits) != 0 && lengthText.Length > 3)
             || !TryParseDecimal(lengthText, (syntax & PrefixSyntax.LeadingZeros) != 0, int.MaxValue, out long value))
+        {
             return PrefixTextError.InvalidLength;
+        }
+
         prefixLength = (int)value;
         return value > max ? PrefixTextError.LengthTooLarge : PrefixTextError.None;
     }

@@ -113,32 +113,32 @@ public sealed class AllowedIps<TPeer> where TPeer : class
         switch (address.Length)
         {
             case 4:
-            {
-                CheckPrefixLength(prefixLength, 32);
-                AllowedIpsNode<AllowedIpsKey4>? node = AllowedIpsTrie.FindExact(_root4, AllowedIpsKey4.Read(address).Masked(prefixLength), prefixLength);
-                if (node is null || !ReferenceEquals(node.Peer, peer))
                 {
-                    return false;
-                }
+                    CheckPrefixLength(prefixLength, 32);
+                    AllowedIpsNode<AllowedIpsKey4>? node = AllowedIpsTrie.FindExact(_root4, AllowedIpsKey4.Read(address).Masked(prefixLength), prefixLength);
+                    if (node is null || !ReferenceEquals(node.Peer, peer))
+                    {
+                        return false;
+                    }
 
-                UnlinkFromPeer(node, peer);
-                AllowedIpsTrie.Detach(ref _root4, node);
-                break;
-            }
+                    UnlinkFromPeer(node, peer);
+                    AllowedIpsTrie.Detach(ref _root4, node);
+                    break;
+                }
 
             case 16:
-            {
-                CheckPrefixLength(prefixLength, 128);
-                AllowedIpsNode<AllowedIpsKey6>? node = AllowedIpsTrie.FindExact(_root6, AllowedIpsKey6.Read(address).Masked(prefixLength), prefixLength);
-                if (node is null || !ReferenceEquals(node.Peer, peer))
                 {
-                    return false;
-                }
+                    CheckPrefixLength(prefixLength, 128);
+                    AllowedIpsNode<AllowedIpsKey6>? node = AllowedIpsTrie.FindExact(_root6, AllowedIpsKey6.Read(address).Masked(prefixLength), prefixLength);
+                    if (node is null || !ReferenceEquals(node.Peer, peer))
+                    {
+                        return false;
+                    }
 
-                UnlinkFromPeer(node, peer);
-                AllowedIpsTrie.Detach(ref _root6, node);
-                break;
-            }
+                    UnlinkFromPeer(node, peer);
+                    AllowedIpsTrie.Detach(ref _root6, node);
+                    break;
+                }
 
             default:
                 ThrowBadAddressLength(nameof(address));

@@ -169,7 +169,10 @@ public sealed partial class LinuxTun
         if (packets.Count == 0) return;
         try
         {
-            if (OffloadsEnabled) WriteCoalesced(packets, pools);
+            if (OffloadsEnabled)
+            {
+                WriteCoalesced(packets, pools);
+            }
             else
             {
                 foreach (var b in packets)

@@ -3,9 +3,9 @@ using System.Text;
 using VeilTun.Buffers;
 using VeilTun.Packets;
 using LibcIo = VeilTun.Interop.LibcIo;
-using Netlink = VeilTun.Interop.Netlink;
 using NativeSocket = VeilTun.Interop.Socket;
 using NativeTun = VeilTun.Interop.Tun;
+using Netlink = VeilTun.Interop.Netlink;
 
 namespace VeilTun.Tun;
 

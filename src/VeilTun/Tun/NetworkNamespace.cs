@@ -27,7 +27,8 @@ public static class NetworkNamespace
             {
                 error = ex;
             }
-        }) { IsBackground = true, Name = "netns:" + name };
+        })
+        { IsBackground = true, Name = "netns:" + name };
         thread.Start();
         thread.Join();
         if (error is not null) throw new InvalidOperationException($"in namespace {name}: {error.Message}", error);

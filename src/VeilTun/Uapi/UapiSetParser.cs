@@ -181,24 +181,24 @@ internal sealed class UapiSetParser : IDisposable
         switch (key)
         {
             case "private_key":
-            {
-                var sk = new byte[KeyEncoding.KeySize];
-                if (!KeyEncoding.TryParseHex(value, sk))
                 {
-                    // The value is a secret: report its shape only.
-                    error = UapiError.Invalid($"invalid private_key (value not shown, {value.Length} characters): {HexReason(value)}");
-                    return false;
+                    var sk = new byte[KeyEncoding.KeySize];
+                    if (!KeyEncoding.TryParseHex(value, sk))
+                    {
+                        // The value is a secret: report its shape only.
+                        error = UapiError.Invalid($"invalid private_key (value not shown, {value.Length} characters): {HexReason(value)}");
+                        return false;
+                    }
+                    // wg-go FromMaybeZeroHex: all zeros means "no key" and is not clamped; RFC 7748 §5 clamping otherwise.
+                    if (sk.AsSpan().IndexOfAnyExcept((byte)0) >= 0)
+                    {
+                        sk[0] &= 248;
+                        sk[31] = (byte)((sk[31] & 127) | 64);
+                    }
+                    if (request.PrivateKey is not null) CryptographicOperations.ZeroMemory(request.PrivateKey);
+                    request.PrivateKey = sk;
+                    return true;
                 }
-                // wg-go FromMaybeZeroHex: all zeros means "no key" and is not clamped; RFC 7748 §5 clamping otherwise.
-                if (sk.AsSpan().IndexOfAnyExcept((byte)0) >= 0)
-                {
-                    sk[0] &= 248;
-                    sk[31] = (byte)((sk[31] & 127) | 64);
-                }
-                if (request.PrivateKey is not null) CryptographicOperations.ZeroMemory(request.PrivateKey);
-                request.PrivateKey = sk;
-                return true;
-            }
             case "listen_port":
                 if (!IpText.TryParseDecimal(value, allowLeadingZeros: true, ushort.MaxValue, out long port))
                 {
@@ -248,24 +248,24 @@ internal sealed class UapiSetParser : IDisposable
                 _peerIsDummy = true;
                 return true;
             case "preshared_key":
-            {
-                var psk = new byte[KeyEncoding.KeySize];
-                if (!KeyEncoding.TryParseHex(value, psk))
                 {
-                    error = UapiError.Invalid($"invalid preshared_key (value not shown, {value.Length} characters): {HexReason(value)}");
-                    return false;
+                    var psk = new byte[KeyEncoding.KeySize];
+                    if (!KeyEncoding.TryParseHex(value, psk))
+                    {
+                        error = UapiError.Invalid($"invalid preshared_key (value not shown, {value.Length} characters): {HexReason(value)}");
+                        return false;
+                    }
+                    if (record)
+                    {
+                        if (peer.PresharedKey is not null) CryptographicOperations.ZeroMemory(peer.PresharedKey);
+                        peer.PresharedKey = psk;
+                    }
+                    else
+                    {
+                        CryptographicOperations.ZeroMemory(psk);
+                    }
+                    return true;
                 }
-                if (record)
-                {
-                    if (peer.PresharedKey is not null) CryptographicOperations.ZeroMemory(peer.PresharedKey);
-                    peer.PresharedKey = psk;
-                }
-                else
-                {
-                    CryptographicOperations.ZeroMemory(psk);
-                }
-                return true;
-            }
             case "endpoint":
                 if (!IpText.TryParseEndpoint(value, out var endpoint, out string? endpointReason))
                 {
@@ -292,18 +292,18 @@ internal sealed class UapiSetParser : IDisposable
                 }
                 return true;
             case "allowed_ip":
-            {
-                // tools:src/ipc-uapi.h writes "allowed_ip=-a/n" to remove one prefix (wg set ... allowed-ips -a/n).
-                bool remove = value.Length > 0 && value[0] == '-';
-                var prefix = remove ? value[1..] : value;
-                if (!IpText.TryParsePrefix(prefix, out var address, out int length, out string? reason))
                 {
-                    error = UapiError.Invalid($"invalid allowed_ip \"{IpText.Escape(value)}\": {reason}");
-                    return false;
+                    // tools:src/ipc-uapi.h writes "allowed_ip=-a/n" to remove one prefix (wg set ... allowed-ips -a/n).
+                    bool remove = value.Length > 0 && value[0] == '-';
+                    var prefix = remove ? value[1..] : value;
+                    if (!IpText.TryParsePrefix(prefix, out var address, out int length, out string? reason))
+                    {
+                        error = UapiError.Invalid($"invalid allowed_ip \"{IpText.Escape(value)}\": {reason}");
+                        return false;
+                    }
+                    if (record) peer.AllowedIps.Add(new AllowedIpChange(address!, length, remove));
+                    return true;
                 }
-                if (record) peer.AllowedIps.Add(new AllowedIpChange(address!, length, remove));
-                return true;
-            }
             case "protocol_version":
                 if (value is not "1")
                 {

@@ -175,18 +175,18 @@ public static class WgConfigFile
         switch (key)
         {
             case "PrivateKey":
-            {
-                var sk = request.PrivateKey ??= new byte[KeyEncoding.KeySize];
-                if (!KeyEncoding.TryParseBase64(value, sk))
-                    return "not a valid key (value not shown; expected 44 base64 characters ending in '=')";
-                if (sk.AsSpan().IndexOfAnyExcept((byte)0) >= 0)
                 {
-                    // Clamp as the device does (RFC 7748 §5), matching what the UAPI parser produces.
-                    sk[0] &= 248;
-                    sk[31] = (byte)((sk[31] & 127) | 64);
+                    var sk = request.PrivateKey ??= new byte[KeyEncoding.KeySize];
+                    if (!KeyEncoding.TryParseBase64(value, sk))
+                        return "not a valid key (value not shown; expected 44 base64 characters ending in '=')";
+                    if (sk.AsSpan().IndexOfAnyExcept((byte)0) >= 0)
+                    {
+                        // Clamp as the device does (RFC 7748 §5), matching what the UAPI parser produces.
+                        sk[0] &= 248;
+                        sk[31] = (byte)((sk[31] & 127) | 64);
+                    }
+                    return null;
                 }
-                return null;
-            }
             case "ListenPort":
                 if (!IpText.TryParseDecimal(value, allowLeadingZeros: true, ushort.MaxValue, out long port))
                     return $"'{IpText.Escape(value)}' is not a port number from 0 to 65535 (service names are not supported)";
@@ -217,30 +217,30 @@ public static class WgConfigFile
         switch (key)
         {
             case "PublicKey":
-            {
-                var pub = new byte[KeyEncoding.KeySize];
-                if (!KeyEncoding.TryParseBase64(value, pub))
-                    return $"'{IpText.Escape(value)}' is not a valid key (expected 44 base64 characters ending in '=')";
-                peer.PublicKey = pub;
-                return null;
-            }
+                {
+                    var pub = new byte[KeyEncoding.KeySize];
+                    if (!KeyEncoding.TryParseBase64(value, pub))
+                        return $"'{IpText.Escape(value)}' is not a valid key (expected 44 base64 characters ending in '=')";
+                    peer.PublicKey = pub;
+                    return null;
+                }
             case "PresharedKey":
-            {
-                var psk = new byte[KeyEncoding.KeySize];
-                if (!KeyEncoding.TryParseBase64(value, psk))
-                    return "not a valid key (value not shown; expected 44 base64 characters ending in '=')";
-                if (peer.PresharedKey is not null) CryptographicOperations.ZeroMemory(peer.PresharedKey);
-                peer.PresharedKey = psk;
-                return null;
-            }
+                {
+                    var psk = new byte[KeyEncoding.KeySize];
+                    if (!KeyEncoding.TryParseBase64(value, psk))
+                        return "not a valid key (value not shown; expected 44 base64 characters ending in '=')";
+                    if (peer.PresharedKey is not null) CryptographicOperations.ZeroMemory(peer.PresharedKey);
+                    peer.PresharedKey = psk;
+                    return null;
+                }
             case "AllowedIPs":
                 return ParseAllowedIps(peer, value);
             case "Endpoint":
-            {
-                string? reason = ParseEndpoint(value, out var endpoint);
-                if (reason is null) peer.Endpoint = endpoint;
-                return reason;
-            }
+                {
+                    string? reason = ParseEndpoint(value, out var endpoint);
+                    if (reason is null) peer.Endpoint = endpoint;
+                    return reason;
+                }
             default: // PersistentKeepalive
                 if (value.Equals("off", StringComparison.OrdinalIgnoreCase))
                 {

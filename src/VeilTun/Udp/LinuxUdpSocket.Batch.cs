@@ -115,7 +115,10 @@ public sealed partial class LinuxUdpSocket
                 int end = start + 1;
                 while (end < datagrams.Length && end - start < run.Length
                        && destinations[end] == destinations[start] && sources[end] == sources[start])
+                {
                     end++;
+                }
+
                 int count = end - start;
                 for (int i = 0; i < count; i++) run[i] = datagrams[start + i].DataMemory;
                 var result = SendSegmented(run.AsSpan(0, count), destinations[start], sources[start], out int sent);

@@ -153,7 +153,9 @@ public class DaitaEngineTests
         var pair = new TestPair();
         var a = Enable(pair.A, pair.PeerOfA, new DaitaSettings
         {
-            Machines = [DelayOnce(10_000_000)], MaxDelayedPackets = 8, MinDelayCapacity = 3,
+            Machines = [DelayOnce(10_000_000)],
+            MaxDelayedPackets = 8,
+            MinDelayCapacity = 3,
         });
         pair.A.Send(pair.PacketAtoB());
         pair.Pump();

@@ -199,8 +199,11 @@ public sealed class FragmentReassemblerTests
         List<byte[]>[] parts = [Fragment(a, 700), Fragment(b, 700), Fragment(c, 700), Fragment(d, 700, 9), Fragment(e, 700, 9)];
         var interleaved = new List<byte[]>();
         for (int i = 0; parts.Any(p => i < p.Count); i++)
+        {
             foreach (var p in parts)
                 if (i < p.Count) interleaved.Add(p[i]);
+        }
+
         var pool = BigPool();
         var r = Reassembler(pool);
 

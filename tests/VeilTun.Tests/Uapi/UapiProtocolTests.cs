@@ -181,8 +181,11 @@ public class UapiProtocolTests
         var sb = new StringBuilder($"set=1\npublic_key={Key}\nreplace_allowed_ips=true\n");
         int count = 0;
         for (int a = 0; a < 255 && count < 65280; a++)
-        for (int b = 0; b < 256 && count < 65280; b++, count++)
-            sb.Append($"allowed_ip={a}.{b}.0.0/16\n");
+        {
+            for (int b = 0; b < 256 && count < 65280; b++, count++)
+                sb.Append($"allowed_ip={a}.{b}.0.0/16\n");
+        }
+
         for (int i = 0; i < 65280; i++)
             sb.Append($"allowed_ip=abcd:23::{i / 256:x}:{i % 256:x}/128\n");
         sb.Append("\nget=1\n\n");

@@ -66,7 +66,9 @@ public sealed class GroCoalescerTests
         // IP and UDP lengths cover the whole super-packet; the IPv4 header checksum is valid for it; the transport
         // checksum field holds the folded pseudo-header sum for the whole length (CHECKSUM_PARTIAL).
         if (f.IsV6)
+        {
             Assert.Equal(super.Length - 40, BinaryPrimitives.ReadUInt16BigEndian(super.AsSpan(4)));
+        }
         else
         {
             Assert.Equal(super.Length, BinaryPrimitives.ReadUInt16BigEndian(super.AsSpan(2)));

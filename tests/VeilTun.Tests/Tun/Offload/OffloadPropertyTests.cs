@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using CsCheck;
-using VeilTun.Tun.Offload;
 using VeilTun.Tests.Fakes;
+using VeilTun.Tun.Offload;
 using Xunit;
 using static VeilTun.Tests.Tun.Offload.OffloadPackets;
 

@@ -253,7 +253,7 @@ import socket, sys, time
 conns = []
 for i in range(int(sys.argv[2])):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.connect(sys.argv[1]); conns.append(s)
-conns[0].sendall(b"set=1\npublic_key=")
+conns[-1].sendall(b"set=1\npublic_key=")  # the newest: the daemon closes the oldest beyond its bound (64)
 print("ready", flush=True)
 time.sleep(float(sys.argv[3]))'
 timeout 30 python3 -c "$IDLE" "$VT_RUNDIR/$IFV.sock" 200 15 >"$VT_TMP/idle.out" 2>&1 &

@@ -257,8 +257,16 @@ internal static class IpAddressText
             return PrefixTextError.None;
         }
         lengthText = s[(slash + 1)..];
+        ReadOnlySpan<char> digits = lengthText;
+        bool negative = false;
+        if ((syntax & PrefixSyntax.Signed) != 0 && digits.Length > 1 && digits[0] is '+' or '-')
+        {
+            negative = digits[0] == '-';
+            digits = digits[1..];
+        }
         if (((syntax & PrefixSyntax.AtMostThreeDigits) != 0 && lengthText.Length > 3)
-            || !TryParseDecimal(lengthText, (syntax & PrefixSyntax.LeadingZeros) != 0, int.MaxValue, out long value))
+            || !TryParseDecimal(digits, (syntax & PrefixSyntax.LeadingZeros) != 0, int.MaxValue, out long value)
+            || (negative && value != 0))
         {
             return PrefixTextError.InvalidLength;
         }

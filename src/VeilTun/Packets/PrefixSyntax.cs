@@ -9,8 +9,8 @@ namespace VeilTun.Packets;
 [Flags]
 internal enum PrefixSyntax
 {
-    /// <summary>Go's <c>netip.ParsePrefix</c> (the UAPI socket, <c>allowed_ip=</c>).</summary>
-    Go = 0,
+    /// <summary>Nothing optional: an address, a '/', then decimal digits without leading zeros.</summary>
+    Strict = 0,
 
     /// <summary>A bare address is a host prefix: /32 or /128 (wg(8) <c>allowed-ips</c>).</summary>
     LengthOptional = 1,
@@ -23,6 +23,16 @@ internal enum PrefixSyntax
 
     /// <summary>A length of more than three characters is not a length at all (rather than too large).</summary>
     AtMostThreeDigits = 8,
+
+    /// <summary>The length may start with one '+' or '-' (Go's <c>strconv.Atoi</c>): "+24" is 24, "-0" is 0.</summary>
+    Signed = 16,
+
+    /// <summary>
+    /// Go's <c>netip.ParsePrefix</c> as Debian 12's wireguard-go is built (Go 1.19), for the UAPI socket's
+    /// <c>allowed_ip=</c>: the length is read with <c>strconv.Atoi</c>, so "/032" is /32 and "/+24" is /24 (later Go
+    /// versions reject both).
+    /// </summary>
+    Go = LeadingZeros | Signed,
 
     /// <summary>wg(8)'s config file <c>AllowedIPs</c> entries (config.c parse_allowedips).</summary>
     WgConfig = LengthOptional | LeadingZeros | SplitAtFirstSlash,

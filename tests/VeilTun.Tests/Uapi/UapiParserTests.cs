@@ -152,6 +152,11 @@ public class UapiParserTests
     [InlineData("2607:5300:6d8a:6bf8:dab1:f1df:c05f:1523/83", "2607:5300:6d8a:6bf8:dab1:e000::", 83)]
     [InlineData("::ffff:10.1.2.3/128", "::ffff:10.1.2.3", 128)]
     [InlineData("1:2:3:4:5:6:1.2.3.4/96", "1:2:3:4:5:6::", 96)]
+    // Debian's wireguard-go (Go 1.19's strconv.Atoi for the length) accepts these; checked against it.
+    [InlineData("1.2.3.4/032", "1.2.3.4", 32)]
+    [InlineData("10.0.0.0/024", "10.0.0.0", 24)]
+    [InlineData("10.0.0.0/+24", "10.0.0.0", 24)]
+    [InlineData("10.0.0.0/-0", "0.0.0.0", 0)]
     public void AllowedIpForms(string value, string address, int length)
     {
         var change = Assert.Single(Parse("public_key=" + KeyA, "allowed_ip=" + value).Peers[0].AllowedIps);
@@ -295,8 +300,7 @@ public class UapiParserTests
         { ["public_key=" + KeyA, "allowed_ip=10.0.0.300/32"], -22, "invalid allowed_ip \"10.0.0.300/32\": not an IP address: IPv4 field is greater than 255" },
         { ["public_key=" + KeyA, "allowed_ip=10.0.0.01/32"], -22, "invalid allowed_ip \"10.0.0.01/32\": not an IP address: IPv4 field has a leading zero" },
         { ["public_key=" + KeyA, "allowed_ip=10.0.0/24"], -22, "invalid allowed_ip \"10.0.0/24\": not an IP address: IPv4 address has fewer than 4 fields" },
-        { ["public_key=" + KeyA, "allowed_ip=10.0.0.0/024"], -22, "invalid allowed_ip \"10.0.0.0/024\": prefix length \"024\" is not a decimal number" },
-        { ["public_key=" + KeyA, "allowed_ip=10.0.0.0/+24"], -22, "invalid allowed_ip \"10.0.0.0/+24\": prefix length \"+24\" is not a decimal number" },
+        { ["public_key=" + KeyA, "allowed_ip=10.0.0.0/-1"], -22, "invalid allowed_ip \"10.0.0.0/-1\": prefix length \"-1\" is not a decimal number" },
         { ["public_key=" + KeyA, "allowed_ip=fe80::1%eth0/64"], -22, "invalid allowed_ip \"fe80::1%eth0/64\": an IPv6 zone is not allowed in a prefix" },
         { ["public_key=" + KeyA, "allowed_ip=1::2::3/64"], -22, "invalid allowed_ip \"1::2::3/64\": not an IP address: IPv6 address has more than one \"::\"" },
         { ["public_key=" + KeyA, "allowed_ip=12345::/64"], -22, "invalid allowed_ip \"12345::/64\": not an IP address: IPv6 field has more than 4 hex digits" },

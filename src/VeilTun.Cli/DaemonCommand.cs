@@ -69,10 +69,7 @@ internal static class DaemonCommand
             if (addresses is null) { error = "--via needs --entry-address ADDR[,ADDR6]"; return null; }
             foreach (var part in addresses.Split(','))
             {
-                var text = part.Trim();
-                int slash = text.IndexOf('/');
-                if (slash >= 0) text = text[..slash]; // wg-quick style "10.64.0.2/32" is accepted
-                if (!IPAddress.TryParse(text, out var ip)) { error = $"invalid entry address '{part}'"; return null; }
+                if (!TryParseEntryAddress(part.Trim(), out var ip, out var why)) { error = $"invalid entry address '{part}': {why}"; return null; }
                 if (list.Any(x => x.AddressFamily == ip.AddressFamily)) { error = "at most one IPv4 and one IPv6 entry address"; return null; }
                 list.Add(ip);
             }
@@ -83,6 +80,41 @@ internal static class DaemonCommand
             }
         }
         return new Arguments(name, foreground, via, list, mtu);
+    }
+
+    // One address of this host inside the entry tunnel: a unicast host address, written plainly ("10.64.0.2") or as a
+    // host prefix as wg-quick's Address lines are ("10.64.0.2/32", "fc00::2/128"). IPv4 must be dotted-quad.
+    private static bool TryParseEntryAddress(string text, out IPAddress ip, out string why)
+    {
+        ip = IPAddress.None;
+        int slash = text.IndexOf('/');
+        string address = slash >= 0 ? text[..slash] : text;
+        if (address.Contains('%') || !IPAddress.TryParse(address, out var parsed))
+        {
+            why = "not an IP address";
+            return false;
+        }
+        bool v4 = parsed.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork;
+        if (v4 && parsed.ToString() != address)
+        {
+            why = "not an IPv4 address in dotted-quad form"; // IPAddress.TryParse also takes "10" or "010.1.2.3"
+            return false;
+        }
+        if (slash >= 0 && text[(slash + 1)..] != (v4 ? "32" : "128"))
+        {
+            why = $"only a host address (/{(v4 ? 32 : 128)}) can be the source of the exit hop's datagrams";
+            return false;
+        }
+        byte[] b = parsed.GetAddressBytes();
+        if (parsed.Equals(IPAddress.Any) || parsed.Equals(IPAddress.IPv6Any) || parsed.Equals(IPAddress.Broadcast)
+            || IPAddress.IsLoopback(parsed) || (v4 ? b[0] >= 224 : b[0] == 0xFF))
+        {
+            why = "not a unicast host address";
+            return false;
+        }
+        ip = parsed;
+        why = "";
+        return true;
     }
 
     // The device's options, with the tuning variables: VEILTUN_MAX_BUFFERS (the large packet buffer bound, default

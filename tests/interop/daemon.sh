@@ -30,6 +30,14 @@ stopped() { no_daemon "$1" && no_socket "$1"; }
 "$VT_VEILTUN" --version | grep -q '^veiltun v' && vt_pass cli-version || vt_fail cli-version "no version line"
 "$VT_VEILTUN" --help | grep -q 'Usage: veiltun \[-f/--foreground\] INTERFACE-NAME' && vt_pass cli-usage || vt_fail cli-usage "no usage"
 
+# Multihop's --entry-address takes unicast host addresses only (it is the source of the exit hop's datagrams).
+bad_entry=""
+for a in 10.64.0.2/99 10.64.0.2/24 0.0.0.0 255.255.255.255 :: ::1 224.0.0.1 ff02::1 10 010.64.0.2 fe80::1%1; do
+    out=$("$VT_VEILTUN" --via vtdent --entry-address "$a" vtdnone 2>&1); rc=$?
+    [ $rc = 2 ] && grep -q "invalid entry address" <<<"$out" || bad_entry+="$a (rc=$rc) "
+done
+[ -z "$bad_entry" ] && vt_pass entry-address-host-only || vt_fail entry-address-host-only "accepted: $bad_entry"
+
 # Detaching: the parent exits 0 only once the socket listens.
 if inns "$VT_VEILTUN" $IF && [ -S "$SOCK" ] && inns wg show $IF >/dev/null; then vt_pass detach-exits-when-listening
 else vt_fail detach-exits-when-listening "socket not ready when the parent returned"; fi

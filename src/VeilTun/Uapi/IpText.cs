@@ -118,29 +118,18 @@ internal static class IpText
         return true;
     }
 
+    // As wireguard-go's endpoint parsing (conn: zoneToUint32): an interface name becomes its index and an unknown
+    // name is an error; a number is taken as an index, and one that names no interface is dropped (scope 0), as
+    // wireguard-go's endpoints show it.
     private static bool TryResolveZone(ReadOnlySpan<char> zone, out uint scope)
     {
         if (TryParseDecimal(zone, allowLeadingZeros: true, uint.MaxValue, out long value))
         {
-            scope = (uint)value;
+            scope = Interop.Interfaces.Exists((uint)value) ? (uint)value : 0;
             return true;
         }
-        scope = 0;
-        try
-        {
-            foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
-            {
-                if (zone.SequenceEqual(nic.Name) && nic.Supports(NetworkInterfaceComponent.IPv6))
-                {
-                    scope = (uint)nic.GetIPProperties().GetIPv6Properties().Index;
-                    return true;
-                }
-            }
-        }
-        catch (NetworkInformationException)
-        {
-        }
-        return false;
+        scope = Interop.Interfaces.IndexOf(zone.ToString());
+        return scope != 0;
     }
 
     /// <summary>

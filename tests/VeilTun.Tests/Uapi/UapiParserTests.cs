@@ -135,7 +135,9 @@ public class UapiParserTests
         uint expected = uint.Parse(File.ReadAllText(ifindex).Trim());
         var ep = Parse("public_key=" + KeyA, "endpoint=[fe80::1%lo]:51820").Peers[0].Endpoint!.Value;
         Assert.Equal(expected, ep.ScopeId);
-        Assert.Equal(7u, Parse("public_key=" + KeyA, "endpoint=[fe80::1%7]:1").Peers[0].Endpoint!.Value.ScopeId);
+        // A number is an index: kept when an interface has it, dropped when none has (as wireguard-go shows it).
+        Assert.Equal(expected, Parse("public_key=" + KeyA, $"endpoint=[fe80::1%{expected}]:1").Peers[0].Endpoint!.Value.ScopeId);
+        Assert.Equal(0u, Parse("public_key=" + KeyA, "endpoint=[fe80::1%4000000000]:1").Peers[0].Endpoint!.Value.ScopeId);
 
         // And a link-local endpoint on a known interface is printed with the name, as getnameinfo does.
         var s = new DeviceSnapshot();

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Faults on the wire between veiltun (ns A) and Debian's wireguard-go (ns B), made with nftables:
+#   loss: a random share (numgen random) of the underlay UDP is dropped both ways at A, 10 % and then 30 %:
+#         a fresh handshake still completes (WireGuard retries every 5 s), and TCP through the tunnel keeps flowing;
+#   duplication: B's datagrams to A are duplicated (dup to) on their way out of B: veiltun's replay window rejects
+#         every copy and counts it (replayed_counter), no duplicate reaches the inner network (ping shows no DUP!),
+#         and TCP keeps flowing.
+# Bounded: every wait has a deadline, iperf3 runs 3 s. Prints PASS/FAIL lines and "N passed, N failed". Needs root.
+# shellcheck disable=SC2317 # helpers run through vt_check/vt_wait look unreachable to shellcheck
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/../../scripts/lib/netns.bash
+source "$here/../../scripts/lib/netns.bash"
+vt_init faults 240
+vt_require wireguard-go nft ping iperf3 jq
+
+A=vtfault-$VT_ID-a
+B=vtfault-$VT_ID-b
+IFA=vtx$VT_ID
+IFB=vtxg$VT_ID
+PORTA=51820 PORTB=51821
+
+wgA() { timeout 15 ip netns exec "$A" wg "$@"; }
+wgB() { timeout 15 ip netns exec "$B" wg "$@"; }
+drop_count() { vt_drops "$IFA" | awk -v r="$1" '$1 == r {print $2}'; }
+
+if ! { vt_ns "$A" && vt_ns "$B" && vt_veth "$A" veth0 198.51.100.1/24 "$B" veth0 198.51.100.2/24; }; then
+    vt_fail setup "cannot create namespaces/veth"
+    exit 1
+fi
+for k in a b; do vt_genkey "$k"; done
+PUBA=$(cat "$VT_TMP/a.pub") PUBB=$(cat "$VT_TMP/b.pub")
+if ! VT_LOG_LEVEL=error vt_start_veiltun "$A" "$IFA" ||
+    ! wgA set "$IFA" private-key "$VT_TMP/a.key" listen-port $PORTA peer "$PUBB" allowed-ips 192.0.2.2/32 \
+        endpoint 198.51.100.2:$PORTB ||
+    ! ip -n "$A" addr add 192.0.2.1/24 dev "$IFA" || ! ip -n "$A" link set "$IFA" up ||
+    ! VT_LOG_LEVEL=error vt_start_wggo "$B" "$IFB" ||
+    ! wgB set "$IFB" private-key "$VT_TMP/b.key" listen-port $PORTB peer "$PUBA" allowed-ips 192.0.2.1/32 \
+        endpoint 198.51.100.1:$PORTA ||
+    ! ip -n "$B" addr add 192.0.2.2/24 dev "$IFB" || ! ip -n "$B" link set "$IFB" up; then
+    vt_show_logs "$IFA" "$IFB"
+    vt_fail setup "daemons did not come up"
+    exit 1
+fi
+vt_check baseline-ping "no ping through the tunnel" vt_ping "$A" 192.0.2.2 3 10
+
+# tcp_flows NS DEST MIN_BYTES: a 3 s iperf3 TCP stream NS → DEST moves at least MIN_BYTES.
+tcp_flows() {
+    local bytes
+    ip netns exec "$B" timeout 20 iperf3 -s -1 -B 192.0.2.2 >/dev/null 2>&1 &
+    vt_track_pid $!
+    sleep 0.5
+    bytes=$(timeout 25 ip netns exec "$A" iperf3 -c 192.0.2.2 -t 3 -J 2>/dev/null | jq -r '.end.sum_received.bytes // 0')
+    TCP_BYTES=${bytes:-0}
+    [ "$TCP_BYTES" -ge "$1" ] 2>/dev/null
+}
+
+# fresh_handshake_under PCT: drop PCT % of the underlay both ways at A, remove and re-add B's peer on A (so A has
+# no session), then ping until one answer comes back (at most 45 s: 9 initiation attempts).
+loss_case() {
+    local pct=$1 t0
+    ip netns exec "$A" nft -f - <<EOF || { vt_fail "loss-$pct-setup" "nft ruleset rejected"; return; }
+table inet vtloss {
+    chain in { type filter hook input priority 0; policy accept; udp dport $PORTA numgen random mod 100 < $pct drop; }
+    chain out { type filter hook output priority 0; policy accept; udp sport $PORTA numgen random mod 100 < $pct drop; }
+}
+EOF
+    wgA set "$IFA" peer "$PUBB" remove
+    wgA set "$IFA" peer "$PUBB" allowed-ips 192.0.2.2/32 endpoint 198.51.100.2:$PORTB
+    t0=$SECONDS
+    if vt_reach "$A" 192.0.2.2 45; then
+        vt_pass "loss-$pct-handshake-completes"
+        vt_log "loss $pct %: first answer after $((SECONDS - t0)) s"
+    else
+        vt_fail "loss-$pct-handshake-completes" "no answer within 45 s at $pct % loss"
+    fi
+    if tcp_flows 200000; then vt_pass "loss-$pct-tcp-flows"
+    else vt_fail "loss-$pct-tcp-flows" "iperf3 moved $TCP_BYTES bytes in 3 s at $pct % loss"; fi
+    ip netns exec "$A" nft delete table inet vtloss
+}
+loss_case 10
+loss_case 30
+
+# Duplication: every datagram B sends to A arrives twice.
+ip netns exec "$B" nft -f - <<EOF || vt_fail dup-setup "nft ruleset rejected"
+table ip vtdup {
+    chain out { type filter hook output priority 0; policy accept; udp sport $PORTB dup to 198.51.100.1 device "veth0"; }
+}
+EOF
+replayed0=$(drop_count replayed_counter); replayed0=${replayed0:-0}
+out=$(timeout 20 ip netns exec "$A" ping -n -c 20 -i 0.2 -W 1 192.0.2.2 2>&1)
+rx=$(sed -n 's/.*, \([0-9][0-9]*\) received.*/\1/p' <<<"$out")
+if [ "${rx:-0}" -ge 18 ] && ! grep -q 'DUP!' <<<"$out"; then vt_pass dup-ping-no-duplicates
+else vt_fail dup-ping-no-duplicates "received ${rx:-0}/20; $(grep -c 'DUP!' <<<"$out") DUP! lines"; fi
+replayed=$(drop_count replayed_counter); replayed=${replayed:-0}
+if [ $((replayed - replayed0)) -ge 18 ]; then vt_pass dup-copies-rejected-and-counted
+else vt_fail dup-copies-rejected-and-counted "replayed_counter grew by $((replayed - replayed0)) for 20 duplicated replies"; fi
+if tcp_flows 10000000; then vt_pass dup-tcp-flows
+else vt_fail dup-tcp-flows "iperf3 moved $TCP_BYTES bytes in 3 s with every reply duplicated"; fi
+ip netns exec "$B" nft delete table ip vtdup
+
+[ -n "$(vt_veiltun_pids "$A")" ] && vt_pass veiltun-alive || vt_fail veiltun-alive "daemon gone"
+exit 0

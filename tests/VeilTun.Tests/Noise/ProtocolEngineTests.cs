@@ -535,6 +535,36 @@ public class ProtocolEngineTests
     }
 
     [Fact]
+    public void UnderThirtyPercentLossSessionsRekeyAndDataKeepsFlowing()
+    {
+        // Ten minutes of protocol time on the fake clock, a packet each way every second, 30 % of all datagrams
+        // (handshake messages included) lost at random: every rekey must still happen and data keep arriving.
+        var pair = new TestPair(seed: 11);
+        var loss = new Random(30);
+        pair.Filter = _ => loss.Next(100) >= 30;
+        const int Seconds = 600;
+        for (int i = 0; i < Seconds; i++)
+        {
+            pair.A.Send(pair.PacketAtoB());
+            pair.B.Send(pair.PacketBtoA());
+            pair.Run(TimeSpan.FromSeconds(1));
+        }
+        int handshakes = Math.Max(pair.A.CountEvents(ProtocolEventKind.HandshakeCompleted), pair.B.CountEvents(ProtocolEventKind.HandshakeCompleted));
+        Assert.True(handshakes >= Seconds / 180, $"{handshakes} handshakes in {Seconds} s: sessions were not renewed");
+        // 70 % of the packets survive the wire; the rest of the shortfall may only be the short gaps of rekeying.
+        Assert.True(pair.B.Delivered.Count >= Seconds * 0.6, $"A->B delivered {pair.B.Delivered.Count} of {Seconds}");
+        Assert.True(pair.A.Delivered.Count >= Seconds * 0.6, $"B->A delivered {pair.A.Delivered.Count} of {Seconds}");
+        // And still at the end: the last minute was not a dead session.
+        int before = pair.B.Delivered.Count;
+        for (int i = 0; i < 60; i++)
+        {
+            pair.A.Send(pair.PacketAtoB());
+            pair.Run(TimeSpan.FromSeconds(1));
+        }
+        Assert.True(pair.B.Delivered.Count - before >= 30, $"only {pair.B.Delivered.Count - before} of 60 in the last minute");
+    }
+
+    [Fact]
     public void TransferCountersCountWholeMessagesLikeWireguardGo()
     {
         // netns.sh: after 10 pings of 84 bytes (96 padded, 128 on the wire), the initiator has

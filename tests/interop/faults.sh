@@ -4,7 +4,9 @@
 #         a fresh handshake still completes (WireGuard retries every 5 s), and TCP through the tunnel keeps flowing;
 #   duplication: B's datagrams to A are duplicated (dup to) on their way out of B: veiltun's replay window rejects
 #         every copy and counts it (replayed_counter), no duplicate reaches the inner network (ping shows no DUP!),
-#         and TCP keeps flowing.
+#         and TCP keeps flowing;
+#   routing loop: B's endpoint is routed into A's tunnel: our own datagrams come back from the TUN and are dropped
+#         and counted (routing_loop) without spinning.
 # Bounded: every wait has a deadline, iperf3 runs 3 s. Prints PASS/FAIL lines and "N passed, N failed". Needs root.
 # shellcheck disable=SC2317 # helpers run through vt_check/vt_wait look unreachable to shellcheck
 set -uo pipefail
@@ -98,6 +100,26 @@ else vt_fail dup-copies-rejected-and-counted "replayed_counter grew by $((replay
 if tcp_flows 10000000; then vt_pass dup-tcp-flows
 else vt_fail dup-tcp-flows "iperf3 moved $TCP_BYTES bytes in 3 s with every reply duplicated"; fi
 ip netns exec "$B" nft delete table ip vtdup
+
+# Routing loop: the peer's endpoint routed into the tunnel itself (what wg-quick's fwmark rules prevent). Our own
+# datagrams come back from the TUN: they must be dropped and counted, not sealed again and again (no spinning).
+vtpid=$(vt_veiltun_pids "$A" | head -1)
+wgA set "$IFA" peer "$PUBB" allowed-ips 192.0.2.2/32,198.51.100.2/32
+ip -n "$A" route add 198.51.100.2/32 dev "$IFA"
+loops0=$(drop_count routing_loop); loops0=${loops0:-0}
+vt_ticks "$vtpid"; ticks0=$REPLY
+timeout 10 ip netns exec "$A" ping -n -c 10 -i 0.3 -W 1 192.0.2.2 >/dev/null 2>&1
+vt_ticks "$vtpid"; ticks1=$REPLY
+loops=$(drop_count routing_loop); loops=${loops:-0}
+hz=$(getconf CLK_TCK)
+if [ $((loops - loops0)) -gt 0 ] && [ $((ticks1 - ticks0)) -lt "$hz" ] && [ -n "$(vt_veiltun_pids "$A")" ]; then
+    vt_pass routing-loop-dropped-and-counted
+else
+    vt_fail routing-loop-dropped-and-counted "routing_loop +$((loops - loops0)), daemon CPU $((ticks1 - ticks0)) ticks in 3 s"
+fi
+ip -n "$A" route del 198.51.100.2/32 dev "$IFA"
+wgA set "$IFA" peer "$PUBB" allowed-ips 192.0.2.2/32
+vt_check after-loop-ping "no ping after the loop was removed" vt_ping "$A" 192.0.2.2 3 10
 
 [ -n "$(vt_veiltun_pids "$A")" ] && vt_pass veiltun-alive || vt_fail veiltun-alive "daemon gone"
 exit 0

@@ -34,5 +34,11 @@ public enum DropReason
     HandshakeQueueFull,
     SendFailed,
     TunWriteFailed,
+
+    /// <summary>
+    /// A packet from the TUN that is one of our own datagrams to the peer it routes to: the peer's endpoint is routed
+    /// into the tunnel itself. Sending it would loop forever, each round a layer deeper.
+    /// </summary>
+    RoutingLoop,
     Internal,
 }

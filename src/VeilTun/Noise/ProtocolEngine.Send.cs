@@ -44,6 +44,11 @@ public sealed partial class ProtocolEngine
                 Drop(DropReason.PacketTooBig, peer, packet);
                 return;
             }
+            if (ip.Protocol == IpProtocol.Udp && IsToOwnEndpoint(ip, peer))
+            {
+                Drop(DropReason.RoutingLoop, peer, packet);
+                return;
+            }
             var daita = peer.Daita;
             if (daita is not null && packet.Length > 0) daita.OnNormalSent(packet); // pads to the MTU
             Stage(peer, packet);
@@ -58,6 +63,16 @@ public sealed partial class ProtocolEngine
             LastInternalError = ex;
             Drop(DropReason.Internal, null, null);
         }
+    }
+
+    // A UDP packet to the very endpoint its peer's datagrams go to: our own datagram, routed back into the tunnel.
+    private static bool IsToOwnEndpoint(in IpPacket ip, Peer peer)
+    {
+        var endpoint = peer.Endpoint;
+        if (endpoint.IsNone || !UdpDatagram.TryRead(ip.Payload, out var udp) || udp.DestinationPort != endpoint.Port) return false;
+        Span<byte> address = stackalloc byte[16];
+        endpoint.WriteAddress(address);
+        return ip.Destination.SequenceEqual(address[..endpoint.AddressLength]);
     }
 
     private void Stage(Peer peer, PacketBuffer packet)

@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.Net;
 using VeilTun.Noise;
 using VeilTun.Tests.Fakes;
 using Xunit;
@@ -562,6 +564,34 @@ public class ProtocolEngineTests
             pair.Run(TimeSpan.FromSeconds(1));
         }
         Assert.True(pair.B.Delivered.Count - before >= 30, $"only {pair.B.Delivered.Count - before} of 60 in the last minute");
+    }
+
+    [Fact]
+    public void OurOwnDatagramRoutedBackIntoTheTunnelIsDroppedAsARoutingLoop()
+    {
+        // The peer's endpoint routes into its own tunnel (AllowedIPs cover it, no fwmark policy): the kernel hands our
+        // own datagram back to us. Sealing it would loop forever, a layer deeper each round.
+        var pair = new TestPair();
+        pair.A.Send(pair.PacketAtoB());
+        pair.Pump();
+        pair.A.Engine.AllowedIps.Insert(IPAddress.Parse("198.51.100.0").GetAddressBytes(), 24, pair.PeerOfA);
+        byte[] Datagram(ushort port)
+        {
+            var p = TestPackets.Ipv4("192.0.2.1", "198.51.100.2", 84);
+            BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(20), TestPair.AddressA.Port);
+            BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(22), port);
+            BinaryPrimitives.WriteUInt16BigEndian(p.AsSpan(24), 64);
+            return p;
+        }
+        int sent = pair.A.AllSent.Count;
+
+        pair.A.Send(Datagram(TestPair.AddressB.Port));
+        Assert.Equal(1, pair.A.Engine.GetDropCount(DropReason.RoutingLoop));
+        Assert.Equal(sent, pair.A.AllSent.Count);
+
+        pair.A.Send(Datagram((ushort)(TestPair.AddressB.Port + 1))); // another port of that host: ordinary traffic
+        Assert.Equal(1, pair.A.Engine.GetDropCount(DropReason.RoutingLoop));
+        Assert.Equal(sent + 1, pair.A.AllSent.Count);
     }
 
     [Fact]

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# bench/churn.sh — peer churn under load: rounds of adding and removing many peers through the UAPI socket while
+# a tunnel between two namespaces (veiltun A, wireguard-go B) carries iperf3 TCP the whole time. Run by hand, as root.
+#
+#   sudo bench/churn.sh                          # 20 rounds x 10,000 peers
+#   sudo CH_ROUNDS=3 CH_PEERS=2000 bench/churn.sh
+#
+# After every round: veiltun's RSS, threads and open descriptors. "Start" is after round 1 (the first round grows
+# pools and tables to their working size); the end is compared with it (target: within 10 %). The tunnel must never
+# stop: iperf3 reports every second, and a second with no bytes is a failure. Prints a markdown report on stdout.
+set -u -o pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/lib/netns.bash
+source "$here/../scripts/lib/netns.bash"
+: "${CH_ROUNDS:=20}"
+: "${CH_PEERS:=10000}"
+vt_bench_init churn
+vt_bench_start
+vt_require wireguard-go iperf3 jq python3
+
+A=vtch-$VT_ID-a
+B=vtch-$VT_ID-b
+IFA=vtc$VT_ID
+IFB=vtcg$VT_ID
+vt_ns "$A" && vt_ns "$B" && vt_veth "$A" veth0 198.51.100.1/24 "$B" veth0 198.51.100.2/24 || vt_die "namespaces"
+for k in a b; do vt_genkey "$k"; done
+PUBA=$(cat "$VT_TMP/a.pub") PUBB=$(cat "$VT_TMP/b.pub")
+VT_LOG_LEVEL=error vt_start_veiltun "$A" "$IFA" || vt_die "veiltun did not start"
+ip netns exec "$A" wg set "$IFA" private-key "$VT_TMP/a.key" listen-port 51820 peer "$PUBB" allowed-ips 192.0.2.2/32 \
+    endpoint 198.51.100.2:51821
+ip -n "$A" addr add 192.0.2.1/24 dev "$IFA" && ip -n "$A" link set "$IFA" up
+VT_LOG_LEVEL=error vt_start_wggo "$B" "$IFB" || vt_die "wireguard-go did not start"
+ip netns exec "$B" wg set "$IFB" private-key "$VT_TMP/b.key" listen-port 51821 peer "$PUBA" allowed-ips 192.0.2.1/32
+ip -n "$B" addr add 192.0.2.2/24 dev "$IFB" && ip -n "$B" link set "$IFB" up
+vt_ping "$A" 192.0.2.2 3 10 || vt_die "no ping through the tunnel"
+pid=$(vt_veiltun_pids "$A" | head -1)
+
+# The churn client: one UAPI set adds N random peers (each with a /32), a second removes them all.
+CHURN=$(cat <<'PY'
+import os, socket, sys
+path, n = sys.argv[1], int(sys.argv[2])
+keys = [os.urandom(32).hex() for _ in range(n)]
+def uapi(body):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(120); s.connect(path)
+    s.sendall(body.encode()); reply = b""
+    while not reply.endswith(b"\n\n"):
+        chunk = s.recv(4096)
+        if not chunk: break
+        reply += chunk
+    s.close()
+    if b"errno=0" not in reply: sys.exit("uapi: " + reply.decode(errors="replace"))
+add = ["set=1"] + [f"public_key={k}\nallowed_ip=10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}/32" for i, k in enumerate(keys)]
+uapi("\n".join(add) + "\n\n")
+uapi("\n".join(["set=1"] + [f"public_key={k}\nremove=true" for k in keys]) + "\n\n")
+PY
+)
+
+sample() {  # prints "rss_kib threads fds"
+    local rss
+    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+    echo "$rss $(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 | wc -l) $(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l)"
+}
+
+ip netns exec "$B" timeout $((CH_ROUNDS * 60 + 60)) iperf3 -s -1 -B 192.0.2.2 >/dev/null 2>&1 &
+vt_track_pid $!
+sleep 0.5
+ip netns exec "$A" timeout $((CH_ROUNDS * 60 + 60)) iperf3 -c 192.0.2.2 -t $((CH_ROUNDS * 60)) -i 1 -J \
+    >"$VT_TMP/iperf.json" 2>/dev/null &
+iperf=$!
+vt_track_pid "$iperf"
+sleep 2
+
+rows=()
+t0=$SECONDS
+for ((r = 1; r <= CH_ROUNDS; r++)); do
+    ts=$SECONDS
+    ip netns exec "$A" python3 -c "$CHURN" "$VT_RUNDIR/$IFA.sock" "$CH_PEERS" || vt_die "round $r: churn failed"
+    rows+=("$r $((SECONDS - ts)) $(sample)")
+    vt_log "round $r: ${rows[-1]}"
+done
+elapsed=$((SECONDS - t0))
+kill -INT "$iperf" 2>/dev/null
+wait "$iperf" 2>/dev/null
+# Seconds of the transfer with no bytes, up to the end of the churn (the tunnel must never drop).
+zero=$(jq -r --argjson t "$elapsed" '[.intervals[]?.sum | select(.start < $t and .bytes == 0)] | length' "$VT_TMP/iperf.json" 2>/dev/null)
+seconds=$(jq -r '[.intervals[]?] | length' "$VT_TMP/iperf.json" 2>/dev/null)
+gbits=$(jq -r '[.intervals[]?.sum.bits_per_second] | add / length / 1e9 | . * 1000 | round / 1000' "$VT_TMP/iperf.json" 2>/dev/null)
+
+echo "### bench/churn.sh, $(date -u +%Y-%m-%dT%H:%MZ): $CH_ROUNDS rounds of adding and removing $CH_PEERS peers"
+echo
+echo "veiltun $("$VT_VEILTUN" --version | head -1); iperf3 TCP through the tunnel meanwhile: ${gbits:-?} Gbit/s mean,"
+echo "${zero:-?} of ${seconds:-?} one-second intervals without bytes."
+echo
+echo "| round | seconds | RSS MiB | threads | fds |"
+echo "|---|---|---|---|---|"
+for row in "${rows[@]}"; do
+    read -r n s rss th fd <<<"$row"
+    printf '| %s | %s | %.1f | %s | %s |\n' "$n" "$s" "$(echo "$rss / 1024" | bc -l)" "$th" "$fd"
+done
+read -r _ _ rss1 th1 fd1 <<<"${rows[0]}"
+read -r _ _ rssN thN fdN <<<"${rows[-1]}"
+echo
+printf 'End / start (after round 1): RSS %.3f, threads %.3f, fds %.3f\n' \
+    "$(echo "$rssN / $rss1" | bc -l)" "$(echo "$thN / $th1" | bc -l)" "$(echo "$fdN / $fd1" | bc -l)"
+exit 0

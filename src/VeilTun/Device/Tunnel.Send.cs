@@ -56,9 +56,17 @@ public sealed partial class Tunnel
     // Runs on the one worker draining the peer's outbound lane, in nonce order.
     private void SendSealedBatch(CryptoPipeline.Batch b)
     {
-        // Packets whose keypair was wiped before a worker sealed them are dropped (they were never sealed).
-        int count = 0;
-        for (int i = 0; i < b.Count; i++)
+        // Packets whose keypair was wiped before a worker sealed them are dropped (they were never sealed). Rare:
+        // the batch is only compacted when there are any.
+        int first = Array.IndexOf(b.Ok, false, 0, b.Count);
+        if (first >= 0) DropUnsealed(b, first);
+        Transmit(b.Buffers.AsSpan(0, b.Count), b.Endpoints.AsSpan(0, b.Count), b.Locals.AsSpan(0, b.Count), b.Lane.Peer);
+    }
+
+    private void DropUnsealed(CryptoPipeline.Batch b, int first)
+    {
+        int count = first;
+        for (int i = first; i < b.Count; i++)
         {
             if (!b.Ok[i])
             {
@@ -73,51 +81,31 @@ public sealed partial class Tunnel
         }
         Array.Clear(b.Buffers, count, b.Count - count);
         b.Count = count;
-        var datagrams = b.Buffers.AsSpan(0, b.Count);
-        var udp = _udp;
-        if (udp is null)
-        {
-            foreach (var d in datagrams) d.Return();
-            _pools.Drops.Count(DropReason.DeviceDown, b.Count);
-            return;
-        }
-        int sent;
-        bool sourceInvalid;
-        try
-        {
-            sent = udp.Send(datagrams, b.Endpoints.AsSpan(0, b.Count), b.Locals.AsSpan(0, b.Count), out sourceInvalid);
-        }
-        catch (Exception ex)
-        {
-            Log(TunnelLogLevel.Verbose, $"UDP send failed: {ex.Message}");
-            sent = 0;
-            sourceInvalid = false;
-        }
-        if (sourceInvalid)
-        {
-            lock (_sync) _engine.ClearSource(b.Lane.Peer);
-        }
-        _pools.Drops.Count(DropReason.SendFailed, b.Count - sent);
     }
 
+    /// <summary>Sends one datagram the engine made (a handshake message, a cookie reply).</summary>
+    private bool SendDatagram(PacketBuffer datagram, NetEndpoint to, in PacketInfo source, Peer? peer) =>
+        Transmit(new ReadOnlySpan<PacketBuffer>(in datagram), new ReadOnlySpan<NetEndpoint>(in to), new ReadOnlySpan<PacketInfo>(in source), peer) == 1;
+
     /// <summary>
-    /// Sends one datagram the engine made and returns its buffer. A cached source address that stopped working
-    /// (address removed, route changed) is forgotten; the transport already sent again without it.
+    /// Hands datagrams to the UDP transport, which returns their buffers; counts what did not go out. A cached source
+    /// address that stopped working (address removed, route changed) is forgotten for <paramref name="peer"/>; the
+    /// transport already sent again without it. Returns how many went out.
     /// </summary>
-    private bool SendDatagram(PacketBuffer datagram, NetEndpoint to, in PacketInfo source, Peer? peer)
+    private int Transmit(ReadOnlySpan<PacketBuffer> datagrams, ReadOnlySpan<NetEndpoint> destinations, ReadOnlySpan<PacketInfo> sources, Peer? peer)
     {
         var udp = _udp;
         if (udp is null)
         {
-            datagram.Return();
-            CountDrop(DropReason.DeviceDown);
-            return false;
+            foreach (var d in datagrams) d.Return();
+            _pools.Drops.Count(DropReason.DeviceDown, datagrams.Length);
+            return 0;
         }
         int sent;
         bool sourceInvalid;
         try
         {
-            sent = udp.Send(new ReadOnlySpan<PacketBuffer>(in datagram), new ReadOnlySpan<NetEndpoint>(in to), new ReadOnlySpan<PacketInfo>(in source), out sourceInvalid);
+            sent = udp.Send(datagrams, destinations, sources, out sourceInvalid);
         }
         catch (Exception ex)
         {
@@ -129,7 +117,7 @@ public sealed partial class Tunnel
         {
             lock (_sync) _engine.ClearSource(peer);
         }
-        if (sent == 0) CountDrop(DropReason.SendFailed);
-        return sent == 1;
+        _pools.Drops.Count(DropReason.SendFailed, datagrams.Length - sent);
+        return sent;
     }
 }

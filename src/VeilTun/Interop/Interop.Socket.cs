@@ -68,7 +68,7 @@ internal static partial class Interop
         /// <summary>CMSG_ALIGN(sizeof(struct cmsghdr)): where a control message's data starts.</summary>
         private static int CmsgDataOffset => CmsgAlign(sizeof(CmsgHdr));
 
-        /// <summary>Most datagrams one recvmmsg/sendmmsg call handles (bounds the stack used per call).</summary>
+        /// <summary>Most datagrams one sendmmsg call handles (bounds the stack used per call).</summary>
         internal const int MaxBatch = 64;
 
         /// <summary>
@@ -177,9 +177,6 @@ internal static partial class Interop
 
         [LibraryImport("libc", SetLastError = true)]
         private static partial nint sendmsg(SafeFdHandle fd, MsgHdr* message, int flags);
-
-        [LibraryImport("libc", SetLastError = true)]
-        private static partial int recvmmsg(SafeFdHandle fd, MMsgHdr* messages, uint count, int flags, void* timeout);
 
         [LibraryImport("libc", SetLastError = true)]
         private static partial int sendmmsg(SafeFdHandle fd, MMsgHdr* messages, uint count, int flags);

@@ -57,24 +57,29 @@ public sealed partial class LinuxTun
             pools.Drops.Count(DropReason.PoolExhausted);
             return true;
         }
+        int n = ReadOrReturn(buffer, buffer.ReadArea(), wait, raw: false);
+        if (n <= 0) return false;
+        buffer.SetData(PacketBuffer.DefaultHeadroom, n);
+        packets.Add(buffer);
+        return true;
+    }
+
+    // Reads into `area` of `buffer`; when nothing was read (closed, nothing queued) or the read threw, the buffer
+    // goes back to its pool.
+    private int ReadOrReturn(PacketBuffer buffer, Span<byte> area, bool wait, bool raw)
+    {
         int n;
         try
         {
-            n = ReadCore(buffer.ReadArea(), wait, raw: false);
+            n = ReadCore(area, wait, raw);
         }
         catch
         {
             buffer.Return();
             throw;
         }
-        if (n <= 0)
-        {
-            buffer.Return();
-            return false;
-        }
-        buffer.SetData(PacketBuffer.DefaultHeadroom, n);
-        packets.Add(buffer);
-        return true;
+        if (n <= 0) buffer.Return();
+        return n;
     }
 
     // One packet or super-packet (split into MTU-sized packets). False when closed, or (wait false) when nothing
@@ -88,21 +93,8 @@ public sealed partial class LinuxTun
             Thread.Sleep(1); // the kernel queues meanwhile; buffers come back as the workers finish
             return true;
         }
-        int n;
-        try
-        {
-            n = ReadCore(buffer.Raw[(PacketBuffer.DefaultHeadroom - VirtioNetHeader.Size)..], wait, raw: true);
-        }
-        catch
-        {
-            buffer.Return();
-            throw;
-        }
-        if (n <= 0)
-        {
-            buffer.Return();
-            return false;
-        }
+        int n = ReadOrReturn(buffer, buffer.Raw[(PacketBuffer.DefaultHeadroom - VirtioNetHeader.Size)..], wait, raw: true);
+        if (n <= 0) return false;
         if (!VirtioNetHeader.TryRead(buffer.Raw[(PacketBuffer.DefaultHeadroom - VirtioNetHeader.Size)..], out var header))
         {
             buffer.Return();

@@ -99,6 +99,7 @@ internal static class ChaCha20Poly1305Common
         if (ok) XorStream(ref blocks, plaintext, 0, ciphertext, keystream);
         CryptographicOperations.ZeroMemory(keystream);
         CryptographicOperations.ZeroMemory(polyKey);
+        CryptographicOperations.ZeroMemory(expected); // the valid tag for whatever was sent, forged or not
         return ok;
     }
 

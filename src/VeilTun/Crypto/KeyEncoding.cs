@@ -53,17 +53,26 @@ public static class KeyEncoding
     }
 
     /// <summary>Encodes bytes as lowercase hex (any length; 64 characters for a key).</summary>
+    /// <remarks>A string cannot be wiped: for a secret, write into a buffer of your own with
+    /// <see cref="WriteHex"/> and zero it after use.</remarks>
     public static string ToHex(ReadOnlySpan<byte> bytes)
     {
         return string.Create(bytes.Length * 2, bytes.ToArray(), static (dst, src) =>
         {
-            for (int i = 0; i < src.Length; i++)
-            {
-                dst[2 * i] = HexDigit(src[i] >> 4);
-                dst[2 * i + 1] = HexDigit(src[i] & 0xf);
-            }
+            WriteHex(src, dst);
             Array.Clear(src); // the copy may hold a secret
         });
+    }
+
+    /// <summary>Writes <paramref name="bytes"/> as lowercase hex into <paramref name="destination"/> (twice as long).</summary>
+    public static void WriteHex(ReadOnlySpan<byte> bytes, Span<char> destination)
+    {
+        if (destination.Length < bytes.Length * 2) throw new ArgumentException("destination too short", nameof(destination));
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            destination[2 * i] = HexDigit(bytes[i] >> 4);
+            destination[2 * i + 1] = HexDigit(bytes[i] & 0xf);
+        }
     }
 
     /// <summary>

@@ -62,7 +62,11 @@ public sealed class CookieChecker
         int mac2Offset = message.Length - 16;
         Span<byte> mac = stackalloc byte[16];
         Blake2s.KeyedHash(cookie, message[..mac2Offset], mac);
-        return CryptographicOperations.FixedTimeEquals(mac, message[mac2Offset..]);
+        bool ok = CryptographicOperations.FixedTimeEquals(mac, message[mac2Offset..]);
+        // The cookie is the sender's secret, and mac is a valid mac2 for whatever was sent: neither may linger.
+        CryptographicOperations.ZeroMemory(cookie);
+        CryptographicOperations.ZeroMemory(mac);
+        return ok;
     }
 
     /// <summary>

@@ -63,4 +63,16 @@ public sealed class CookieGenerator
         _hasSentMac1 = false;
         return true;
     }
+
+    /// <summary>Test hook: the cookie held (16 bytes; zeros when none).</summary>
+    internal ReadOnlySpan<byte> CookieForTest => ((ReadOnlySpan<byte>)_cookie)[..16];
+
+    /// <summary>Forgets and zeroes the cookie and the last mac1 (the peer is going away).</summary>
+    public void Clear()
+    {
+        CryptographicOperations.ZeroMemory(_cookie);
+        CryptographicOperations.ZeroMemory(_lastMac1);
+        _hasCookie = false;
+        _hasSentMac1 = false;
+    }
 }

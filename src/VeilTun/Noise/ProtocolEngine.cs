@@ -163,6 +163,7 @@ public sealed partial class ProtocolEngine
         peer.Timers.StopAll();
         ZeroAndFlushAll(peer);
         peer.Handshake.Destroy();
+        peer.Cookies.Clear();
         CryptographicOperations.ZeroMemory(peer.PresharedKeyBytes);
         peer.Slot?.Release();
         peer.Slot = null;

@@ -3,7 +3,8 @@ namespace VeilTun.Uapi;
 /// <summary>
 /// The device state printed for a UAPI <c>get=1</c> (by <see cref="UapiWriter"/>) and by <c>wg showconf</c>
 /// (<see cref="WgConfigFile.Write"/>). A plain data holder filled by the device under its own lock; not thread-safe.
-/// Holds secrets: zero <see cref="PrivateKey"/> and the peers' preshared keys when done if they are copies.
+/// Holds secrets: <see cref="ClearSecrets"/> zeroes <see cref="PrivateKey"/> and the peers' preshared keys, which
+/// <see cref="UapiProtocol"/> calls once a get reply is sent: an <see cref="IUapiHandler.Get"/> hands over copies.
 /// </summary>
 public sealed class DeviceSnapshot
 {
@@ -24,4 +25,12 @@ public sealed class DeviceSnapshot
     /// Keys must be non-empty and contain no '=' or newline; values no newline.
     /// </summary>
     public List<KeyValuePair<string, string>> ExtraKeys { get; } = new();
+
+    /// <summary>Zeroes the private key and every peer's preshared key (the arrays stay, all zeros).</summary>
+    public void ClearSecrets()
+    {
+        if (PrivateKey is { } key) System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
+        foreach (var peer in Peers)
+            if (peer.PresharedKey is { } psk) System.Security.Cryptography.CryptographicOperations.ZeroMemory(psk);
+    }
 }

@@ -7,7 +7,11 @@ namespace VeilTun.Uapi;
 /// </summary>
 public interface IUapiHandler
 {
-    /// <summary>Takes a consistent snapshot for a <c>get=1</c> request. Exceptions become <c>errno=-55</c>.</summary>
+    /// <summary>
+    /// Takes a consistent snapshot for a <c>get=1</c> request. Exceptions become <c>errno=-55</c>. The snapshot is
+    /// the caller's: its keys are zeroed once the reply is sent (<see cref="DeviceSnapshot.ClearSecrets"/>), so
+    /// hand over copies.
+    /// </summary>
     DeviceSnapshot Get();
 
     /// <summary>

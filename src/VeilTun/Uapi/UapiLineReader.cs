@@ -69,6 +69,16 @@ internal sealed class UapiLineReader
         }
     }
 
+    /// <summary>Test hook: the buffer lines are read into.</summary>
+    internal byte[] BufferForTest => _buffer;
+
+    /// <summary>Zeroes the buffer (lines of a set request may hold keys); the reader must not be used after.</summary>
+    public void Wipe()
+    {
+        System.Security.Cryptography.CryptographicOperations.ZeroMemory(_buffer);
+        _start = _end = 0;
+    }
+
     /// <summary>Reads one byte, or -1 at end of stream.</summary>
     public async ValueTask<int> ReadByteAsync(CancellationToken ct)
     {
@@ -111,7 +121,10 @@ internal sealed class UapiLineReader
             // Grow up to one byte more than the longest allowed line, so that "too long" can be detected.
             int size = (int)Math.Min((long)_buffer.Length * 2, _maxLineLength + 1L);
             if (size <= _buffer.Length) size = _buffer.Length + 1; // unreachable while the bound holds
-            Array.Resize(ref _buffer, size);
+            var larger = new byte[size];
+            _buffer.AsSpan(0, _end).CopyTo(larger);
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(_buffer); // lines may hold keys
+            _buffer = larger;
         }
         int n = await _stream.ReadAsync(_buffer.AsMemory(_end), ct).ConfigureAwait(false);
         if (n == 0) _eof = true;

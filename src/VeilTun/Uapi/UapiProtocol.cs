@@ -84,32 +84,40 @@ public static class UapiProtocol
         {
             // A broken or closed connection, or shutdown: nothing to answer.
         }
+        finally
+        {
+            reader.Wipe(); // set requests carry keys in hex
+        }
     }
 
+    // The reply holds the private and preshared keys: the snapshot's copies and every buffer the text passed
+    // through are zeroed once it is sent (or failed).
     private static async Task HandleGetAsync(Stream stream, IUapiHandler handler, CancellationToken ct)
     {
-        byte[] output;
+        DeviceSnapshot? snapshot = null;
+        using var output = new WipedTextBuffer(4096);
         try
         {
-            var snapshot = handler.Get();
-            using var buffer = new MemoryStream();
-            using (var writer = new StreamWriter(buffer, new UTF8Encoding(false), 16 * 1024, leaveOpen: true))
+            try
             {
-                writer.NewLine = "\n";
-                UapiWriter.WriteGet(snapshot, writer);
-                writer.Write("errno=0\n\n");
+                snapshot = handler.Get();
+                UapiWriter.WriteGet(snapshot, output);
+                output.Write("errno=0\n\n");
             }
-            output = buffer.ToArray();
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // wg-go maps errors that are not IPC errors to IpcErrorUnknown.
+                handler.OnError($"UAPI get failed: {e}");
+                await WriteErrnoAsync(stream, UapiError.ErrnoUnknown, ct).ConfigureAwait(false);
+                return;
+            }
+            await stream.WriteAsync(output.Written, ct).ConfigureAwait(false);
+            await stream.FlushAsync(ct).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        finally
         {
-            // wg-go maps errors that are not IPC errors to IpcErrorUnknown.
-            handler.OnError($"UAPI get failed: {e}");
-            await WriteErrnoAsync(stream, UapiError.ErrnoUnknown, ct).ConfigureAwait(false);
-            return;
+            snapshot?.ClearSecrets();
         }
-        await stream.WriteAsync(output, ct).ConfigureAwait(false);
-        await stream.FlushAsync(ct).ConfigureAwait(false);
     }
 
     /// <returns>False when the connection must be closed.</returns>

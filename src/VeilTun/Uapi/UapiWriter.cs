@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using System.Text;
 using VeilTun.Crypto;
 
@@ -10,7 +12,8 @@ namespace VeilTun.Uapi;
 /// <c>endpoint</c> (if known), <c>last_handshake_time_sec</c>, <c>last_handshake_time_nsec</c>, <c>tx_bytes</c>,
 /// <c>rx_bytes</c>, <c>persistent_keepalive_interval</c>, one <c>allowed_ip</c> per prefix, the peer's extra keys.
 /// Lines end in '\n'. The final <c>errno=0</c> and empty line are the protocol layer's job.
-/// Stateless and thread-safe.
+/// Stateless and thread-safe. Key text goes through buffers it wipes, never through a string; the
+/// <see cref="TextWriter"/> given is the caller's to wipe (<see cref="UapiProtocol"/> uses one that does).
 /// </summary>
 public static class UapiWriter
 {
@@ -22,44 +25,57 @@ public static class UapiWriter
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(writer);
         var sb = new StringBuilder(256);
-
-        if (snapshot.PrivateKey is { } sk && !IsZero(sk)) AppendKey(sb, "private_key", sk);
-        if (snapshot.ListenPort != 0) AppendNumber(sb, "listen_port", snapshot.ListenPort);
-        if (snapshot.Fwmark != 0) AppendNumber(sb, "fwmark", snapshot.Fwmark);
-        AppendExtra(sb, snapshot.ExtraKeys);
-        Flush(sb, writer);
-
-        foreach (var peer in snapshot.Peers)
+        try
         {
-            AppendKey(sb, "public_key", peer.PublicKey);
-            AppendKey(sb, "preshared_key", peer.PresharedKey ?? new byte[KeyEncoding.KeySize]);
-            sb.Append("protocol_version=1\n");
-            if (!peer.Endpoint.IsNone)
-            {
-                sb.Append("endpoint=");
-                IpText.AppendEndpoint(sb, peer.Endpoint, glibcStyle: false);
-                sb.Append('\n');
-            }
-            AppendNumber(sb, "last_handshake_time_sec", peer.LastHandshakeTime.Seconds);
-            AppendNumber(sb, "last_handshake_time_nsec", peer.LastHandshakeTime.Nanoseconds);
-            AppendNumber(sb, "tx_bytes", peer.TxBytes);
-            AppendNumber(sb, "rx_bytes", peer.RxBytes);
-            AppendNumber(sb, "persistent_keepalive_interval", peer.PersistentKeepaliveInterval);
-            foreach (var (address, prefixLength) in peer.AllowedIps)
-            {
-                sb.Append("allowed_ip=");
-                IpText.AppendPrefix(sb, address, prefixLength, glibcStyle: false);
-                sb.Append('\n');
-                if (sb.Length > 16 * 1024) Flush(sb, writer);
-            }
-            AppendExtra(sb, peer.ExtraKeys);
+            if (snapshot.PrivateKey is { } sk && !IsZero(sk)) AppendKey(sb, "private_key", sk);
+            if (snapshot.ListenPort != 0) AppendNumber(sb, "listen_port", snapshot.ListenPort);
+            if (snapshot.Fwmark != 0) AppendNumber(sb, "fwmark", snapshot.Fwmark);
+            AppendExtra(sb, snapshot.ExtraKeys);
             Flush(sb, writer);
+
+            foreach (var peer in snapshot.Peers)
+            {
+                AppendKey(sb, "public_key", peer.PublicKey);
+                AppendKey(sb, "preshared_key", peer.PresharedKey ?? new byte[KeyEncoding.KeySize]);
+                sb.Append("protocol_version=1\n");
+                if (!peer.Endpoint.IsNone)
+                {
+                    sb.Append("endpoint=");
+                    IpText.AppendEndpoint(sb, peer.Endpoint, glibcStyle: false);
+                    sb.Append('\n');
+                }
+                AppendNumber(sb, "last_handshake_time_sec", peer.LastHandshakeTime.Seconds);
+                AppendNumber(sb, "last_handshake_time_nsec", peer.LastHandshakeTime.Nanoseconds);
+                AppendNumber(sb, "tx_bytes", peer.TxBytes);
+                AppendNumber(sb, "rx_bytes", peer.RxBytes);
+                AppendNumber(sb, "persistent_keepalive_interval", peer.PersistentKeepaliveInterval);
+                foreach (var (address, prefixLength) in peer.AllowedIps)
+                {
+                    sb.Append("allowed_ip=");
+                    IpText.AppendPrefix(sb, address, prefixLength, glibcStyle: false);
+                    sb.Append('\n');
+                    if (sb.Length > 16 * 1024) Flush(sb, writer);
+                }
+                AppendExtra(sb, peer.ExtraKeys);
+                Flush(sb, writer);
+            }
+        }
+        finally
+        {
+            Wipe(sb);
         }
     }
 
+    // The builder held key hex: its chunks are wiped before they are let go (Clear keeps or drops them).
     private static void Flush(StringBuilder sb, TextWriter writer)
     {
         foreach (var chunk in sb.GetChunks()) writer.Write(chunk.Span);
+        Wipe(sb);
+    }
+
+    private static void Wipe(StringBuilder sb)
+    {
+        foreach (var chunk in sb.GetChunks()) MemoryMarshal.AsMemory(chunk).Span.Clear();
         sb.Clear();
     }
 
@@ -67,7 +83,10 @@ public static class UapiWriter
     {
         if (key.Length != KeyEncoding.KeySize)
             throw new ArgumentException($"{name} must be {KeyEncoding.KeySize} bytes, not {key.Length}");
-        sb.Append(name).Append('=').Append(KeyEncoding.ToHex(key)).Append('\n');
+        Span<char> hex = stackalloc char[2 * KeyEncoding.KeySize];
+        KeyEncoding.WriteHex(key, hex);
+        sb.Append(name).Append('=').Append(hex).Append('\n');
+        CryptographicOperations.ZeroMemory(MemoryMarshal.AsBytes(hex));
     }
 
     private static void AppendNumber(StringBuilder sb, string name, long value) =>

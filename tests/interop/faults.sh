@@ -7,6 +7,8 @@
 #   duplication: B's datagrams to A are duplicated (dup to) on their way out of B: veiltun's replay window rejects
 #         every copy and counts it (replayed_counter), no duplicate reaches the inner network (ping shows no DUP!),
 #         and TCP keeps flowing;
+#   during a transfer: A's link flaps, then A's daemon restarts, each in the middle of a TCP stream: the tunnel
+#         answers within 5 s and the same TCP connection carries data again;
 #   routing loop: B's endpoint is routed into A's tunnel: our own datagrams come back from the TUN and are dropped
 #         and counted (routing_loop) without spinning.
 # Bounded: every wait has a deadline, iperf3 runs 3 s. Prints PASS/FAIL lines and "N passed, N failed". Needs root.
@@ -15,7 +17,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/../../scripts/lib/netns.bash
 source "$here/../../scripts/lib/netns.bash"
-vt_init faults 240
+vt_init faults 300
 vt_require wireguard-go nft ping iperf3 jq
 
 A=vtfault-$VT_ID-a
@@ -34,10 +36,14 @@ if ! { vt_ns "$A" && vt_ns "$B" && vt_veth "$A" veth0 198.51.100.1/24 "$B" veth0
 fi
 for k in a b; do vt_genkey "$k"; done
 PUBA=$(cat "$VT_TMP/a.pub") PUBB=$(cat "$VT_TMP/b.pub")
-if ! VT_LOG_LEVEL=error vt_start_veiltun "$A" "$IFA" ||
-    ! wgA set "$IFA" private-key "$VT_TMP/a.key" listen-port $PORTA peer "$PUBB" allowed-ips 192.0.2.2/32 \
-        endpoint 198.51.100.2:$PORTB ||
-    ! ip -n "$A" addr add 192.0.2.1/24 dev "$IFA" || ! ip -n "$A" link set "$IFA" up ||
+# start_a: veiltun in A, configured as wg-quick would (also used to restart it).
+start_a() {
+    VT_LOG_LEVEL=error vt_start_veiltun "$A" "$IFA" &&
+        wgA set "$IFA" private-key "$VT_TMP/a.key" listen-port $PORTA peer "$PUBB" allowed-ips 192.0.2.2/32 \
+            endpoint 198.51.100.2:$PORTB &&
+        ip -n "$A" addr add 192.0.2.1/24 dev "$IFA" && ip -n "$A" link set "$IFA" up
+}
+if ! start_a ||
     ! VT_LOG_LEVEL=error vt_start_wggo "$B" "$IFB" ||
     ! wgB set "$IFB" private-key "$VT_TMP/b.key" listen-port $PORTB peer "$PUBA" allowed-ips 192.0.2.1/32 \
         endpoint 198.51.100.1:$PORTA ||
@@ -84,6 +90,47 @@ EOF
 }
 loss_case 10 1000000 10
 loss_case 30 1000000 0
+
+# During a transfer: a 12 s TCP stream A → B; 3 s in, ACTION flaps A's link or restarts A's daemon. The tunnel
+# must answer a ping within 5 s of the link (or the restarted daemon) being up again — the time is printed — and the
+# same TCP connection must carry data again in its last 4 s (it survives a blackout of a few seconds).
+during_transfer() {
+    local name=$1 action=$2 json="$VT_TMP/$1.json" ipid late t0
+    ip netns exec "$B" timeout 40 iperf3 -s -1 -B 192.0.2.2 >/dev/null 2>&1 &
+    vt_track_pid $!
+    sleep 0.5
+    timeout 40 ip netns exec "$A" iperf3 -c 192.0.2.2 -t 12 -J >"$json" 2>/dev/null &
+    ipid=$!
+    vt_track_pid "$ipid"
+    sleep 3
+    if "$action"; then
+        t0=${EPOCHREALTIME/./}
+        if vt_reach "$A" 192.0.2.2 5; then
+            vt_pass "$name-recovers"
+            vt_log "$name during a transfer: answered again $(((${EPOCHREALTIME/./} - t0) / 1000)) ms after it was back"
+        else
+            vt_show_logs "$IFA"
+            vt_fail "$name-recovers" "no answer within 5 s"
+        fi
+    else
+        vt_fail "$name-recovers" "$name failed: $VT_ERR"
+    fi
+    wait "$ipid"
+    late=$(jq '[.intervals[]? | select(.sum.start >= 8) | .sum.bytes] | add // 0' "$json" 2>/dev/null)
+    if [ "${late:-0}" -gt 1000000 ] 2>/dev/null; then vt_pass "$name-tcp-resumes"
+    else vt_fail "$name-tcp-resumes" "the stream moved ${late:-0} bytes in its last 4 s ($(jq -r '.error // "no error"' "$json" 2>/dev/null))"; fi
+}
+flap_a() { ip -n "$A" link set "$IFA" down && ip -n "$A" link set "$IFA" up || { VT_ERR="ip link"; return 1; }; }
+# Deleting the interface ends the daemon (as wg-quick down does); a new one takes the same configuration.
+restart_a() {
+    local old
+    old=$(vt_veiltun_pids "$A")
+    ip -n "$A" link del "$IFA" || { VT_ERR="ip link del"; return 1; }
+    vt_wait 5 eval '! kill -0 '"${old:-0}"' 2>/dev/null' || { VT_ERR="daemon $old did not exit"; return 1; }
+    start_a || { VT_ERR="the new daemon did not come up"; return 1; }
+}
+during_transfer link-flap flap_a
+during_transfer restart restart_a
 
 # Duplication: every datagram B sends to A arrives twice.
 ip netns exec "$B" nft -f - <<EOF || vt_fail dup-setup "nft ruleset rejected"

@@ -306,6 +306,7 @@ public sealed class UapiListener : IDisposable
         _watcher?.Dispose();
         int fd = (int)_socket.SafeHandle.DangerousGetHandle();
         _socket.SafeHandle.SetHandleAsInvalid();
+        GC.SuppressFinalize(_socket); // the husk must never be disposed: with its handle invalidated that would hang
         return fd;
     }
 

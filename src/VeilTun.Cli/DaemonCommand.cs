@@ -366,6 +366,11 @@ internal static class DaemonCommand
             log(TunnelLogLevel.Error, $"Cannot drop privileges: setpriv (util-linux) not found; install it or pass {PrivilegeDrop.KeepFlag}");
             return ExitSetupFailed;
         }
+        if (!PrivilegeDrop.CheckProgramReachable(out var unreachable))
+        {
+            log(TunnelLogLevel.Error, $"Cannot drop privileges: {unreachable}");
+            return ExitSetupFailed;
+        }
         LinuxTun tun;
         try
         {

@@ -122,6 +122,44 @@ internal static class PrivilegeDrop
     }
 
     /// <summary>
+    /// Fails (with why) if the program's directory, or a directory above it, is not searchable by others, or a
+    /// library beside it (libsodium.so) is not readable by others: the unprivileged daemon would start (setpriv
+    /// still holds root's capabilities when it executes) but fail to load the library when a key is first set.
+    /// </summary>
+    public static bool CheckProgramReachable(out string why)
+    {
+        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException();
+        why = "";
+        try
+        {
+            string baseDir = Path.GetFullPath(AppContext.BaseDirectory);
+            for (var d = new DirectoryInfo(baseDir); d is not null; d = d.Parent)
+            {
+                if ((File.GetUnixFileMode(d.FullName) & UnixFileMode.OtherExecute) == 0)
+                {
+                    why = $"{d.FullName} is not searchable by others, so the unprivileged daemon could not load its libraries " +
+                        $"from {baseDir}: install veiltun elsewhere (scripts/install.sh: /usr/local/lib/veiltun) or pass {KeepFlag}";
+                    return false;
+                }
+            }
+            foreach (var lib in Directory.EnumerateFiles(baseDir, "*.so"))
+            {
+                if ((File.GetUnixFileMode(lib) & UnixFileMode.OtherRead) == 0)
+                {
+                    why = $"{lib} is not readable by others: make it 0644 or pass {KeepFlag}";
+                    return false;
+                }
+            }
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            why = $"cannot check {AppContext.BaseDirectory}: {e.Message}";
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Starts the waiter for <paramref name="sockets"/> and re-executes this program through setpriv as
     /// <paramref name="user"/>, with <paramref name="inherit"/> (descriptors) and <paramref name="environment"/>.
     /// Returns only on failure, with why; the caller still owns every descriptor then.

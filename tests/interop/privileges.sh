@@ -9,9 +9,9 @@
 # line, the waiter's privileges and descriptors, wg set (key, a low and a high listen port, fwmark, seen on the
 # socket by ss), a tunnel carrying pings (also after an MTU change), wg-quick up/down with
 # WG_QUICK_USERSPACE_IMPLEMENTATION=veiltun (port 51, FwMark), the socket(s) gone after the daemon stops (link
-# deleted, SIGTERM), a refused non-searchable run directory, and the opt-outs. Prints PASS/FAIL lines and
+# deleted, SIGTERM), a refused non-searchable run or program directory, and the opt-outs. Prints PASS/FAIL lines and
 # "N passed, N failed".
-# shellcheck disable=SC2015,SC2317 # `a && pass || fail` is meant; helpers run through vt_wait look unreachable
+# shellcheck disable=SC2015,SC2016,SC2317 # `a && pass || fail` is meant; sh -c '...$0' is meant; helpers run through vt_wait look unreachable
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/../../scripts/lib/netns.bash
@@ -115,7 +115,8 @@ PID=$(daemon_pid "$IFA")
 check_dropped detached-every-thread-dropped "$PID"
 grep -q "Running as uid [1-9][0-9]* gid [1-9][0-9]*, capabilities net_bind_service,net_admin (CapEff $DROPPED_CAPS), no_new_privs 1" \
     "$VT_TMP/$IFA.log" && vt_pass log-says-privileges || vt_fail log-says-privileges "$(grep -m1 'Running as' "$VT_TMP/$IFA.log")"
-ls -l "/proc/$PID/fd" 2>/dev/null | grep -q '/dev/net/tun' && vt_pass daemon-holds-tun || vt_fail daemon-holds-tun "no /dev/net/tun among its descriptors"
+holds_tun() { local f; for f in /proc/"$1"/fd/*; do [ "$(readlink "$f" 2>/dev/null)" = /dev/net/tun ] && return 0; done; return 1; }
+holds_tun "$PID" && vt_pass daemon-holds-tun || vt_fail daemon-holds-tun "no /dev/net/tun among its descriptors"
 
 W=$(waiter_of "$PID")
 if [ -n "$W" ]; then
@@ -168,7 +169,7 @@ if LOG_LEVEL=verbose vt_daemon_start "$A" "$RUN" "$VT_TMP/$IFF.log" "$IFF" "$IFF
     kill -TERM "$VT_DAEMON_PID"
     sock_gone() { [ ! -e "$RUN/$IFF.sock" ]; }
     vt_wait 5 bash -c "! kill -0 $VT_DAEMON_PID 2>/dev/null" && vt_wait 5 sock_gone && vt_wait 3 no_link "$IFF" &&
-        vt_pass foreground-sigterm-socket-removed || vt_fail foreground-sigterm-socket-removed "$(ls -l "$RUN" 2>&1 | tail -n +2)"
+        vt_pass foreground-sigterm-socket-removed || vt_fail foreground-sigterm-socket-removed "$(find "$RUN" -mindepth 1 2>&1)"
     vt_kill_pids "$VT_DAEMON_PID"
 else
     vt_fail foreground-started "$VT_ERR: $(tail -n 3 "$VT_TMP/$IFF.log")"
@@ -182,6 +183,14 @@ out=$(WG_PROCESS_FOREGROUND=1 timeout 15 ip netns exec "$A" sh -c 'mount --bind 
 rc=$?
 [ "$rc" = 1 ] && grep -q 'not searchable' <<<"$out" && [ -z "$(ls -A "$RUN2")" ] && no_link "$IFF" &&
     vt_pass closed-run-dir-refused || vt_fail closed-run-dir-refused "exit $rc: $out; left: $(ls -A "$RUN2")"
+
+# A program in a directory the unprivileged user cannot reach ($VT_TMP is 0700): refused before dropping.
+mkdir -p "$VT_TMP/bin" && cp "$(readlink -f "$VT_VEILTUN")" "$VT_TMP/bin/veiltun" &&
+    cp "$(dirname "$(readlink -f "$VT_VEILTUN")")"/*.so "$VT_TMP/bin/" 2>/dev/null
+out=$(timeout 15 ip netns exec "$A" "$VT_TMP/bin/veiltun" "$IFF" 2>&1)
+rc=$?
+[ "$rc" = 1 ] && grep -q 'is not searchable by others' <<<"$out" && no_link "$IFF" && no_socket "$IFF" &&
+    vt_pass unreachable-program-refused || vt_fail unreachable-program-refused "exit $rc: $out"
 
 # --- 3. wg-quick up/down with veiltun (ListenPort 51 and FwMark need the two capabilities) -----------------------
 wgB set "$IFB" peer "$PUBA" remove peer "$PUBQ" allowed-ips 192.0.2.3/32 endpoint 198.51.100.1:51

@@ -266,6 +266,9 @@ vt_daemon_start() {
     local ns=$1 run=$2 log=$3 socks=$4 tuns=$5 pid i ok s rc
     shift 5
     mkdir -p "$run" /var/run/wireguard      # the host's directory is only the mount point
+    # 0755 as wireguard-go makes /var/run/wireguard (not the test's umask 077): the daemon, unprivileged once it
+    # has dropped root, watches its socket file there.
+    chmod 755 "$run"
     for s in $socks; do rm -f "$run/$s.sock"; done
     WG_PROCESS_FOREGROUND=1 ip netns exec "$ns" sh -c 'mount --bind "$0" /var/run/wireguard && exec "$@"' "$run" "$@" \
         </dev/null >>"$log" 2>&1 &

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.IO.Pipes;
 using System.Net;
 using System.Runtime.InteropServices;
@@ -25,12 +26,20 @@ internal static class DaemonCommand
     private const int ExitSetupFailed = 1;
 
     /// <summary>The parsed daemon command line.</summary>
-    internal sealed record Arguments(string InterfaceName, bool Foreground, string? Via, IReadOnlyList<IPAddress> EntryAddresses, int EntryMtu);
+    internal sealed record Arguments(string InterfaceName, bool Foreground, string? Via, IReadOnlyList<IPAddress> EntryAddresses, int EntryMtu,
+        bool KeepPrivileges = false)
+    {
+        /// <summary>The command line as given (handed on when the daemon re-executes itself).</summary>
+        public IReadOnlyList<string> RawArguments { get; init; } = [];
+    }
 
-    /// <summary>Parses <c>[-f] [--via NAME --entry-address A[,A6] [--entry-mtu N]] IFNAME</c>; null + error if invalid.</summary>
+    /// <summary>
+    /// Parses <c>[-f] [--disable-drop-privileges] [--via NAME --entry-address A[,A6] [--entry-mtu N]] IFNAME</c>;
+    /// null + error if invalid.
+    /// </summary>
     public static Arguments? Parse(string[] args, out string? error)
     {
-        bool foreground = false;
+        bool foreground = false, keep = false;
         string? via = null, name = null, addresses = null;
         int mtu = 1420;
         error = null;
@@ -42,6 +51,9 @@ internal static class DaemonCommand
             {
                 case "-f" or "--foreground":
                     foreground = true;
+                    break;
+                case PrivilegeDrop.KeepFlag:
+                    keep = true;
                     break;
                 case "--via":
                     via = Value();
@@ -79,7 +91,7 @@ internal static class DaemonCommand
                 return null;
             }
         }
-        return new Arguments(name, foreground, via, list, mtu);
+        return new Arguments(name, foreground, via, list, mtu, keep) { RawArguments = args };
     }
 
     // One address of this host inside the entry tunnel: a unicast host address, written plainly ("10.64.0.2") or as a
@@ -120,6 +132,24 @@ internal static class DaemonCommand
     // The device's options, with the tuning variables: VEILTUN_MAX_BUFFERS (the large packet buffer bound, default
     // 1024 of 64 KiB) and VEILTUN_MAX_SMALL_BUFFERS (the small one, default 4096 of 2 KiB). VEILTUN_AEAD is applied
     // for every command, in Program.cs (AeadEnvironment).
+    // The TUN options, from VEILTUN_OFFLOADS=0 (offloads off) and VEILTUN_TUN_UDP6_GRO=1 (coalesce IPv6 UDP on TUN
+    // writes too, for the investigation in docs/status.md); the same whether the TUN is created here or adopted.
+    private static TunOptions TunOptionsFromEnvironment() => new()
+    {
+        Offloads = Environment.GetEnvironmentVariable("VEILTUN_OFFLOADS") != "0",
+        CoalesceUdp6 = Environment.GetEnvironmentVariable("VEILTUN_TUN_UDP6_GRO") == "1",
+    };
+
+    // Creates the TUN, or adopts WG_TUN_FD (with the same options: offloads are turned on again on a descriptor
+    // with IFF_VNET_HDR, as wireguard-go does).
+    private static LinuxTun OpenTun(Arguments args) =>
+        Environment.GetEnvironmentVariable("WG_TUN_FD") is { } tunFd
+            ? LinuxTun.FromFileDescriptor(int.Parse(tunFd, CultureInfo.InvariantCulture), TunOptionsFromEnvironment())
+            : LinuxTun.Create(args.InterfaceName,
+                // Multihop: the exit hop's packets must fit the entry hop after its overhead (IPv6 worst case).
+                args.Via is null ? LinuxTun.DefaultMtu : MultihopMtu.ExitMtu(args.EntryMtu, ipv6Outer: true),
+                TunOptionsFromEnvironment());
+
     private static TunnelOptions Options(ITunDevice tun, Action<TunnelLogLevel, string> log) => new()
     {
         Tun = tun,
@@ -145,7 +175,9 @@ internal static class DaemonCommand
     {
         try
         {
-            return new StreamWriter(new FileStream(new SafeFileHandle(2, ownsHandle: false), FileAccess.Write, 1)) { AutoFlush = true };
+            // write(2) on descriptor 2, not a FileStream: on a regular file that writes at its own position (pwrite),
+            // so the daemon after dropping privileges would overwrite what it wrote before.
+            return new StreamWriter(ProcessHandover.OpenStandardError()) { AutoFlush = true };
         }
         catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
         {
@@ -200,21 +232,18 @@ internal static class DaemonCommand
     {
         string interfaceName = args.InterfaceName;
         var log = Logger(interfaceName, logLevel);
+        bool dropped = Environment.GetEnvironmentVariable(PrivilegeDrop.DroppedVariable) == "1";
+        if (dropped && ProcessHandover.EffectiveUserId == 0)
+        {
+            log(TunnelLogLevel.Error, "Still root after dropping privileges: refusing to run");
+            return ExitSetupFailed;
+        }
+        if (PrivilegeDrop.ShouldDrop(args.KeepPrivileges)) return SetUpAndDrop(args, logLevel);
+
         LinuxTun tun;
         try
         {
-            tun = Environment.GetEnvironmentVariable("WG_TUN_FD") is { } tunFd
-                ? LinuxTun.FromFileDescriptor(int.Parse(tunFd))
-                : LinuxTun.Create(interfaceName,
-                    // Multihop: the exit hop's packets must fit the entry hop after its overhead (IPv6 worst case).
-                    args.Via is null ? LinuxTun.DefaultMtu : MultihopMtu.ExitMtu(args.EntryMtu, ipv6Outer: true),
-                    new TunOptions
-                    {
-                        // VEILTUN_OFFLOADS=0 turns TUN offloads off; VEILTUN_TUN_UDP6_GRO=1 coalesces IPv6 UDP on TUN
-                        // writes too (for the investigation in docs/status.md).
-                        Offloads = Environment.GetEnvironmentVariable("VEILTUN_OFFLOADS") != "0",
-                        CoalesceUdp6 = Environment.GetEnvironmentVariable("VEILTUN_TUN_UDP6_GRO") == "1",
-                    });
+            tun = OpenTun(args);
         }
         catch (Exception ex)
         {
@@ -245,7 +274,10 @@ internal static class DaemonCommand
         {
             try
             {
-                entryListener = UapiListener.Create(via);
+                entryListener = Environment.GetEnvironmentVariable(PrivilegeDrop.EntryUapiFdVariable) is { } entryFd
+                    ? UapiListener.FromFileDescriptor(int.Parse(entryFd, CultureInfo.InvariantCulture),
+                        Path.Combine(UapiListener.DefaultDirectory, via + ".sock"))
+                    : UapiListener.Create(via);
                 multihop = MultihopTunnel.Create(Options(tun, log),
                     new MultihopOptions { EntryName = via, EntryAddresses = args.EntryAddresses, EntryMtu = args.EntryMtu },
                     new TunnelOptions { Tun = tun, Log = Logger(via, logLevel) });
@@ -285,6 +317,8 @@ internal static class DaemonCommand
             waits[entryListener.SocketRemoved] = $"the UAPI socket {entryListener.Path} was removed";
             waits[multihop.Entry.Stopped] = $"the entry device {multihop.Entry.Name} stopped";
         }
+        log(TunnelLogLevel.Verbose, $"Running as {PrivilegeDrop.Describe()}" +
+            (dropped ? "" : PrivilegeDrop.KeepRequested(args.KeepPrivileges) ? " (privileges kept on request)" : ""));
         log(TunnelLogLevel.Verbose, "UAPI listener started");
         log(TunnelLogLevel.Verbose, "Device started");
 
@@ -319,5 +353,100 @@ internal static class DaemonCommand
         listener.Dispose();
         entryListener?.Dispose();
         return 0;
+    }
+
+    // Root, dropping: create the TUN and the UAPI socket(s) here, then hand them to an unprivileged copy of this
+    // program (PrivilegeDrop). Returns only on failure; everything created is removed then.
+    private static int SetUpAndDrop(Arguments args, string logLevel)
+    {
+        var log = Logger(args.InterfaceName, logLevel);
+        var setpriv = PrivilegeDrop.FindSetpriv();
+        if (setpriv is null)
+        {
+            log(TunnelLogLevel.Error, $"Cannot drop privileges: setpriv (util-linux) not found; install it or pass {PrivilegeDrop.KeepFlag}");
+            return ExitSetupFailed;
+        }
+        if (!PrivilegeDrop.CheckProgramReachable(out var unreachable))
+        {
+            log(TunnelLogLevel.Error, $"Cannot drop privileges: {unreachable}");
+            return ExitSetupFailed;
+        }
+        LinuxTun tun;
+        try
+        {
+            tun = OpenTun(args);
+        }
+        catch (Exception ex)
+        {
+            log(TunnelLogLevel.Error, $"Failed to create TUN device: {ex.Message}");
+            return ExitSetupFailed;
+        }
+        var name = tun.Name;
+        log = Logger(name, logLevel);
+        var listeners = new List<UapiListener>();
+        var (uid, gid, user) = PrivilegeDrop.TargetUser();
+        try
+        {
+            listeners.Add(Environment.GetEnvironmentVariable("WG_UAPI_FD") is { } uapiFd
+                ? UapiListener.FromFileDescriptor(int.Parse(uapiFd, CultureInfo.InvariantCulture), Path.Combine(UapiListener.DefaultDirectory, name + ".sock"))
+                : UapiListener.Create(name));
+        }
+        catch (Exception ex)
+        {
+            log(TunnelLogLevel.Error, $"UAPI listen error: {ex.Message}");
+            tun.Dispose();
+            return ExitSetupFailed;
+        }
+        string? failure = null;
+        if (args.Via is { } via)
+        {
+            try
+            {
+                listeners.Add(UapiListener.Create(via));
+            }
+            catch (Exception ex)
+            {
+                failure = $"Failed to set up the entry hop {via}: {ex.Message}";
+            }
+        }
+        if (failure is null && !PrivilegeDrop.CheckDirectory(Path.GetDirectoryName(listeners[0].Path)!, out var why))
+            failure = $"Cannot drop privileges: {why}";
+        if (failure is null)
+        {
+            var sockets = listeners.Select(l => l.Path).ToList();
+            var fds = new List<int> { tun.DetachFileDescriptor() };
+            fds.AddRange(listeners.Select(l => l.DetachFileDescriptor()));
+            var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+                .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
+            environment["WG_PROCESS_FOREGROUND"] = "1";
+            environment["WG_TUN_FD"] = fds[0].ToString(CultureInfo.InvariantCulture);
+            environment["WG_UAPI_FD"] = fds[1].ToString(CultureInfo.InvariantCulture);
+            environment.Remove(PrivilegeDrop.EntryUapiFdVariable);
+            if (fds.Count > 2) environment[PrivilegeDrop.EntryUapiFdVariable] = fds[2].ToString(CultureInfo.InvariantCulture);
+            var inherit = new List<int>(fds);
+            if (int.TryParse(Environment.GetEnvironmentVariable("VEILTUN_READY_FD"), NumberStyles.None, CultureInfo.InvariantCulture, out int ready))
+                inherit.Add(ready);
+            log(TunnelLogLevel.Verbose, $"Dropping privileges: re-executing as {user} (uid {uid}, gid {gid}) with net_admin,net_bind_service");
+            failure = "Cannot drop privileges: " + PrivilegeDrop.HandOver(setpriv, (uid, gid, user), sockets, inherit, args.RawArguments, environment);
+            // Still here: nothing was handed over. Closing the descriptors removes the interface; the sockets go
+            // below (or with the waiter, which saw its pipe close).
+            foreach (int fd in fds) ProcessHandover.Close(fd);
+            foreach (var s in sockets)
+            {
+                try
+                {
+                    File.Delete(s);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                }
+            }
+            log(TunnelLogLevel.Error, failure);
+            return ExitSetupFailed;
+        }
+        log(TunnelLogLevel.Error, failure);
+        foreach (var l in listeners) l.Dispose();
+        tun.Dispose();
+        return ExitSetupFailed;
     }
 }

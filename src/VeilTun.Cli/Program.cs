@@ -37,6 +37,10 @@ switch (args)
             Usage: veiltun [-f/--foreground] INTERFACE-NAME
                    veiltun [-f] --via ENTRY-NAME --entry-address ADDR[,ADDR6] [--entry-mtu N] INTERFACE-NAME
                                                       multihop: INTERFACE-NAME's WireGuard rides inside ENTRY-NAME's
+                   --disable-drop-privileges          (or VEILTUN_KEEP_PRIVILEGES=1, or WG_SUDO=1) keep running as
+                                                      root; by default, once the TUN and UAPI socket exist, the
+                                                      daemon runs as $SUDO_UID or nobody with only CAP_NET_ADMIN and
+                                                      CAP_NET_BIND_SERVICE and no_new_privs (docs/privileges.md)
                    veiltun stats INTERFACE-NAME       drops by reason and per-peer counters
                    veiltun daita inspect|set|off ...  DAITA machines and per-peer settings (veiltun daita for help)
                    veiltun demo --in-process          two in-process peers, every message printed

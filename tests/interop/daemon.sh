@@ -84,8 +84,14 @@ rm -f "$SOCK"
 vt_wait 4 no_daemon "$IF" && vt_pass socket-deletion-stops-daemon || vt_fail socket-deletion-stops-daemon "still running"
 vt_wait 5 no_link "$IF" && vt_pass socket-deletion-removes-interface || vt_fail socket-deletion-removes-interface "interface left"
 
-# A stale socket from a killed daemon is replaced.
+# A daemon killed with SIGKILL: the socket waiter it runs beside (docs/privileges.md) still removes its socket.
 inns "$VT_VEILTUN" $IF
+kill -KILL "$(daemon_pid $IF)"
+vt_wait 5 no_link "$IF"
+vt_wait 5 no_socket "$IF" && vt_pass sigkill-socket-removed-by-waiter || vt_fail sigkill-socket-removed-by-waiter "socket left"
+
+# A stale socket from a killed daemon is replaced. Only a daemon that kept root has no waiter to remove it.
+inns env VEILTUN_KEEP_PRIVILEGES=1 "$VT_VEILTUN" $IF
 kill -KILL "$(daemon_pid $IF)"
 vt_wait 5 no_link "$IF"
 [ -S "$SOCK" ] || vt_fail stale-socket-replaced "kill -9 left no socket to test with"

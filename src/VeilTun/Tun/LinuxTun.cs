@@ -15,7 +15,7 @@ namespace VeilTun.Tun;
 /// <remarks>
 /// <para>
 /// Namespaces: the device, its control socket and its netlink socket are created in the network namespace of
-/// the thread that calls <see cref="Create(string, int, TunOptions)"/> or <see cref="FromFileDescriptor"/>; after
+/// the thread that calls <see cref="Create(string, int, TunOptions)"/> or <see cref="FromFileDescriptor(int, bool)"/>; after
 /// that every member may be used from any thread.
 /// </para>
 /// <para>
@@ -229,9 +229,7 @@ public sealed partial class LinuxTun : ITunDevice
             bool offloads = false, udpOffloads = false;
             if (options.Offloads)
             {
-                const int basic = NativeTun.TUN_F_CSUM | NativeTun.TUN_F_TSO4 | NativeTun.TUN_F_TSO6;
-                udpOffloads = NativeTun.ValueIoctl(fd, NativeTun.TUNSETOFFLOAD, basic | NativeTun.TUN_F_USO4 | NativeTun.TUN_F_USO6) == 0;
-                offloads = udpOffloads || NativeTun.ValueIoctl(fd, NativeTun.TUNSETOFFLOAD, basic) == 0;
+                EnableOffloads(fd, out offloads, out udpOffloads);
             }
             var tun = new LinuxTun(fd, actualName, flags, NativeTun.VirtioNetHdrLength, mtu, requireMonitor: true);
             tun.OffloadsEnabled = offloads;
@@ -259,8 +257,19 @@ public sealed partial class LinuxTun : ITunDevice
     /// in IFF_NOFILTER, which has the same value (0x1000) as IFF_NO_PI (drivers/net/tun.c). The default, false,
     /// matches wireguard-go's CreateTUNFromFile and Android, which use IFF_NO_PI.</param>
     /// <exception cref="ArgumentException">Not a TUN descriptor attached to an interface, or a TAP device.</exception>
-    public static LinuxTun FromFileDescriptor(int fd, bool packetInformation = false)
+    public static LinuxTun FromFileDescriptor(int fd, bool packetInformation = false) =>
+        FromFileDescriptor(fd, TunOptions.Default, packetInformation);
+
+    /// <summary>
+    /// Adopts an open TUN descriptor as <see cref="FromFileDescriptor(int, bool)"/> does, but with
+    /// <paramref name="options"/>: if the descriptor has IFF_VNET_HDR and <see cref="TunOptions.Offloads"/> is set,
+    /// the offloads are turned on as by <see cref="Create(string, int, TunOptions)"/> (wireguard-go does the same
+    /// with an adopted descriptor); otherwise they are turned off. <see cref="TunOptions.VnetHeader"/> is ignored
+    /// (the descriptor's flags decide).
+    /// </summary>
+    public static LinuxTun FromFileDescriptor(int fd, TunOptions options, bool packetInformation = false)
     {
+        ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfNegative(fd);
         var handle = new SafeFdHandle(fd, ownsHandle: true);
         try
@@ -291,6 +300,7 @@ public sealed partial class LinuxTun : ITunDevice
             }
 
             int vnetHeaderLength = 0;
+            bool offloads = false, udpOffloads = false;
             if ((flags & NativeTun.IFF_VNET_HDR) != 0)
             {
                 rc = NativeTun.IntIoctl(handle, NativeTun.TUNGETVNETHDRSZ, ref vnetHeaderLength);
@@ -299,15 +309,24 @@ public sealed partial class LinuxTun : ITunDevice
                     throw LibcIo.ErrnoException("TUNGETVNETHDRSZ", -rc);
                 }
 
-                // No TSO/USO/checksum offload: every packet is a complete, checksummed GSO_NONE packet.
-                rc = NativeTun.ValueIoctl(handle, NativeTun.TUNSETOFFLOAD, 0);
+                if (options.Offloads)
+                {
+                    EnableOffloads(handle, out offloads, out udpOffloads);
+                }
+
+                // Without offloads every packet is a complete, checksummed GSO_NONE packet.
+                rc = offloads ? 0 : NativeTun.ValueIoctl(handle, NativeTun.TUNSETOFFLOAD, 0);
                 if (rc < 0)
                 {
                     throw LibcIo.ErrnoException("TUNSETOFFLOAD(0)", -rc);
                 }
             }
 
-            return new LinuxTun(handle, NativeTun.GetName(ifr), flags, vnetHeaderLength, mtuToSet: 0, requireMonitor: false);
+            var tun = new LinuxTun(handle, NativeTun.GetName(ifr), flags, vnetHeaderLength, mtuToSet: 0, requireMonitor: false);
+            tun.OffloadsEnabled = offloads;
+            tun.UdpOffloadsEnabled = udpOffloads;
+            tun.CoalesceUdp6 = options.CoalesceUdp6;
+            return tun;
         }
         catch
         {
@@ -575,6 +594,40 @@ public sealed partial class LinuxTun : ITunDevice
 
     /// <inheritdoc/>
     public void Dispose() => Close();
+
+    /// <summary>
+    /// Stops this object (as <see cref="Close"/>) but leaves the TUN descriptor open and returns it: the caller owns
+    /// it from then on, so the interface lives on, e.g. in another process that adopts it with
+    /// <see cref="FromFileDescriptor(int, TunOptions, bool)"/> (WG_TUN_FD). The descriptor is close-on-exec.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">Already closed or detached.</exception>
+    public int DetachFileDescriptor()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            throw new ObjectDisposedException(nameof(LinuxTun));
+        }
+
+        LibcIo.SignalEventFd(_wake);
+        if (_monitor is not null && Thread.CurrentThread != _monitor)
+        {
+            _monitor.Join();
+        }
+
+        int fd = (int)_tun.DangerousGetHandle();
+        _tun.SetHandleAsInvalid();
+        _netlink?.Dispose();
+        _control.Dispose();
+        _wake.Dispose();
+        return fd;
+    }
+
+    private static void EnableOffloads(SafeFdHandle fd, out bool offloads, out bool udpOffloads)
+    {
+        const int basic = NativeTun.TUN_F_CSUM | NativeTun.TUN_F_TSO4 | NativeTun.TUN_F_TSO6;
+        udpOffloads = NativeTun.ValueIoctl(fd, NativeTun.TUNSETOFFLOAD, basic | NativeTun.TUN_F_USO4 | NativeTun.TUN_F_USO6) == 0;
+        offloads = udpOffloads || NativeTun.ValueIoctl(fd, NativeTun.TUNSETOFFLOAD, basic) == 0;
+    }
 
     private static void SetMtuCore(SafeFdHandle control, string name, int mtu)
     {

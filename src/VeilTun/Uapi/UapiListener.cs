@@ -292,6 +292,24 @@ public sealed class UapiListener : IDisposable
         // _disposeCts is not disposed: a RunAsync still unwinding may hold a token linked to it.
     }
 
+    /// <summary>
+    /// Stops this listener without closing the socket or unlinking its file, and returns the listening descriptor
+    /// (close-on-exec): the caller owns it from then on, e.g. to hand it to another process that adopts it with
+    /// <see cref="FromFileDescriptor"/> (WG_UAPI_FD). Only before <see cref="RunAsync"/>.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">Already disposed or detached.</exception>
+    public int DetachFileDescriptor()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) throw new ObjectDisposedException(nameof(UapiListener));
+        _disposeCts.Cancel();
+        _pollTimer.Dispose();
+        _watcher?.Dispose();
+        int fd = (int)_socket.SafeHandle.DangerousGetHandle();
+        _socket.SafeHandle.SetHandleAsInvalid();
+        GC.SuppressFinalize(_socket); // the husk must never be disposed: with its handle invalidated that would hang
+        return fd;
+    }
+
     private void CheckRemoved()
     {
         if (_removed.Task.IsCompleted || Volatile.Read(ref _disposed) != 0) return;

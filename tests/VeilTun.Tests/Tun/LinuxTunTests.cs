@@ -117,6 +117,31 @@ public sealed class LinuxTunTests : IClassFixture<NetnsFixture>
     }
 
     [RootFact]
+    public void ADetachedDescriptorKeepsTheInterfaceAndIsAdoptedWithItsOffloads()
+    {
+        // The daemon's privilege drop: created with offloads as root, detached, adopted by the re-executed image.
+        string name = NewName();
+        var options = new TunOptions { Offloads = true };
+        var created = Ns.Invoke(() => LinuxTun.Create(name, 1380, options));
+        bool offloads = created.OffloadsEnabled, udpOffloads = created.UdpOffloadsEnabled;
+        int fd = created.DetachFileDescriptor();
+        Assert.Throws<ObjectDisposedException>(() => created.DetachFileDescriptor());
+        Assert.Contains(" mtu 1380 ", Ns.Ip($"-o link show dev {name}")); // still there: the descriptor is open
+
+        using (LinuxTun adopted = Ns.Invoke(() => LinuxTun.FromFileDescriptor(fd, options)))
+        {
+            Assert.Equal(name, adopted.Name);
+            Assert.True(adopted.HasVnetHeader);
+            Assert.Equal(offloads, adopted.OffloadsEnabled);
+            Assert.Equal(udpOffloads, adopted.UdpOffloadsEnabled);
+            AssertPingIsAnsweredThroughTheTun(adopted, "192.0.2.1/24", "192.0.2.2");
+        }
+        DateTime deadline = DateTime.UtcNow + HangGuard;
+        while (Ns.Ip("-o link show").Contains(name + ":") && DateTime.UtcNow < deadline) Thread.Sleep(10);
+        Assert.DoesNotContain(name + ":", Ns.Ip("-o link show")); // gone with its last descriptor
+    }
+
+    [RootFact]
     public void AnAdoptedDescriptorWithVnetHeadersIsDetectedAndCarriesPing()
     {
         string name = NewName();

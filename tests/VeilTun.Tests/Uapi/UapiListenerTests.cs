@@ -218,6 +218,24 @@ public sealed class UapiListenerTests : IDisposable
     }
 
     [Fact]
+    public async Task ADetachedDescriptorStillListensAndTheSocketFileStays()
+    {
+        // The daemon's privilege drop: created as root, detached, adopted by the re-executed image (WG_UAPI_FD).
+        var created = UapiListener.Create("wg2", _directory);
+        int fd = created.DetachFileDescriptor();
+        Assert.Throws<ObjectDisposedException>(() => created.DetachFileDescriptor());
+        created.Dispose(); // a no-op now: neither closes the descriptor nor unlinks the file
+        Assert.True(File.Exists(created.Path));
+
+        using var adopted = UapiListener.FromFileDescriptor(fd, created.Path);
+        using var cts = new CancellationTokenSource();
+        var run = adopted.RunAsync(new RecordingHandler(), cts.Token);
+        Assert.Equal("listen_port=51820\nerrno=0\n\n", await WgStyleRequestAsync(created.Path, "get=1\n\n"));
+        await cts.CancelAsync();
+        await run.WaitAsync(s_wait);
+    }
+
+    [Fact]
     public async Task DisposeEndsRunAsync()
     {
         var listener = UapiListener.Create("wg0", _directory);

@@ -4,16 +4,53 @@
 #
 #   sudo bench/churn.sh                          # 20 rounds x 10,000 peers
 #   sudo CH_ROUNDS=3 CH_PEERS=2000 bench/churn.sh
+#   sudo CH_REPS=3 bench/churn.sh                # three runs (a fresh daemon each), then the medians
+#   sudo bench/churn.sh b                        # part (b): 1,000 in-process peers handshaking with one tunnel
+#                                                # for 10 minutes (bench/VeilTun.Benchmarks churn; see CH_B_* below)
 #
-# After every round: veiltun's RSS, threads and open descriptors. "Start" is after round 1 (the first round grows
-# pools and tables to their working size); the end is compared with it (target: within 10 %). The tunnel must never
-# stop: iperf3 reports every second, and a second with no bytes is a failure. Prints a markdown report on stdout.
+# After every round (and CH_SETTLE seconds, default 1): veiltun's RSS, managed heap (veiltun_gc_heap_bytes from a
+# UAPI get: the heap as the last collection left it), threads and open descriptors. "Start" is after round 1 (the
+# first round grows pools and tables to their working size); the end is compared with it (target: within 10 %).
+# The tunnel must never stop: iperf3 reports every second, and a second with no bytes is a failure. Prints a
+# markdown report on stdout; with CH_REPS > 1, one per run and then the median end/start ratios.
 set -u -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+
+if [[ ${1:-a} == b ]]; then
+    # Part (b): an in-process program (no root, no namespaces). CH_B_CLIENTS (1000), CH_B_MINUTES (10),
+    # CH_B_INTERVAL (seconds between one client's handshakes, 5 = REKEY_TIMEOUT), CH_B_SAMPLE (seconds, 10).
+    cd "$here/.." || exit 1
+    dotnet build bench/VeilTun.Benchmarks -c Release --nologo -v q >/dev/null || exit 1
+    exec nice -n "${CH_NICE:-10}" dotnet bench/VeilTun.Benchmarks/bin/Release/net10.0/VeilTun.Benchmarks.dll churn \
+        --clients "${CH_B_CLIENTS:-1000}" --minutes "${CH_B_MINUTES:-10}" --interval "${CH_B_INTERVAL:-5}" \
+        --sample "${CH_B_SAMPLE:-10}"
+fi
+
+: "${CH_REPS:=1}"
+if ((CH_REPS > 1)); then
+    # One run per repetition (each with a fresh daemon and namespaces), then the median of each end/start ratio.
+    ratios=()
+    for ((rep = 1; rep <= CH_REPS; rep++)); do
+        out=$(CH_REPS=1 "$0" a) || exit 1
+        echo "$out"
+        echo
+        ratios+=("$(grep -m1 '^End / start' <<<"$out")")
+    done
+    echo "Medians over $CH_REPS runs (end / start):"
+    printf '%s\n' "${ratios[@]}" | python3 -c '
+import re, statistics, sys
+rows = [dict((k, float(v)) for k, v in re.findall(r"(RSS|heap|threads|fds) ([0-9.]+)", line)) for line in sys.stdin]
+meds = {k: statistics.median(r[k] for r in rows) for k in ("RSS", "heap", "threads", "fds")}
+print(", ".join(f"{k} {m:.3f} [{min(r[k] for r in rows):.3f}-{max(r[k] for r in rows):.3f}]" for k, m in meds.items()))
+print("PASS: every median within 10 % of the start" if all(abs(m - 1) <= 0.10 for m in meds.values())
+      else "FAIL: a median is more than 10 % from the start")'
+    exit 0
+fi
 # shellcheck source=scripts/lib/netns.bash
 source "$here/../scripts/lib/netns.bash"
 : "${CH_ROUNDS:=20}"
 : "${CH_PEERS:=10000}"
+: "${CH_SETTLE:=1}"
 vt_bench_init churn
 vt_bench_start
 vt_require wireguard-go iperf3 jq python3
@@ -55,11 +92,27 @@ uapi("\n".join(["set=1"] + [f"public_key={k}\nremove=true" for k in keys]) + "\n
 PY
 )
 
-sample() {  # prints "rss_kib threads fds"
-    local rss
+GETHEAP=$(cat <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(30); s.connect(sys.argv[1])
+s.sendall(b"get=1\n\n"); reply = b""
+while not reply.endswith(b"\n\n"):
+    chunk = s.recv(65536)
+    if not chunk: break
+    reply += chunk
+for line in reply.decode().split("\n"):
+    if line.startswith("veiltun_gc_heap_bytes="): print(line.split("=")[1]); break
+else: print(0)
+PY
+)
+
+sample() {  # prints "rss_kib heap_bytes threads fds"
+    local rss heap
     rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
-    echo "$rss $(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 | wc -l) $(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l)"
+    heap=$(ip netns exec "$A" python3 -c "$GETHEAP" "$VT_RUNDIR/$IFA.sock")
+    echo "$rss $heap $(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 | wc -l) $(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l)"
 }
+threadnames() { cat "/proc/$pid/task/"*/comm 2>/dev/null | sed 's/[0-9]*$//' | sort | uniq -c | awk '{c=$1; $1=""; printf "%s%s x%s", sep, substr($0,2), c; sep=", "}'; }
 
 ip netns exec "$B" timeout $((CH_ROUNDS * 60 + 60)) iperf3 -s -1 -B 192.0.2.2 >/dev/null 2>&1 &
 vt_track_pid $!
@@ -75,7 +128,9 @@ t0=$SECONDS
 for ((r = 1; r <= CH_ROUNDS; r++)); do
     ts=$SECONDS
     ip netns exec "$A" python3 -c "$CHURN" "$VT_RUNDIR/$IFA.sock" "$CH_PEERS" || vt_die "round $r: churn failed"
+    sleep "$CH_SETTLE"
     rows+=("$r $((SECONDS - ts)) $(sample)")
+    ((r == 1)) && threads1=$(threadnames)
     vt_log "round $r: ${rows[-1]}"
 done
 elapsed=$((SECONDS - t0))
@@ -91,15 +146,18 @@ echo
 echo "veiltun $("$VT_VEILTUN" --version | head -1); iperf3 TCP through the tunnel meanwhile: ${gbits:-?} Gbit/s mean,"
 echo "${zero:-?} of ${seconds:-?} one-second intervals without bytes."
 echo
-echo "| round | seconds | RSS MiB | threads | fds |"
-echo "|---|---|---|---|---|"
+echo "| round | seconds | RSS MiB | GC heap MiB | threads | fds |"
+echo "|---|---|---|---|---|---|"
 for row in "${rows[@]}"; do
-    read -r n s rss th fd <<<"$row"
-    printf '| %s | %s | %.1f | %s | %s |\n' "$n" "$s" "$(echo "$rss / 1024" | bc -l)" "$th" "$fd"
+    read -r n s rss heap th fd <<<"$row"
+    printf '| %s | %s | %.1f | %.1f | %s | %s |\n' "$n" "$s" "$(echo "$rss / 1024" | bc -l)" "$(echo "$heap / 1048576" | bc -l)" "$th" "$fd"
 done
-read -r _ _ rss1 th1 fd1 <<<"${rows[0]}"
-read -r _ _ rssN thN fdN <<<"${rows[-1]}"
+read -r _ _ rss1 heap1 th1 fd1 <<<"${rows[0]}"
+read -r _ _ rssN heapN thN fdN <<<"${rows[-1]}"
 echo
-printf 'End / start (after round 1): RSS %.3f, threads %.3f, fds %.3f\n' \
-    "$(echo "$rssN / $rss1" | bc -l)" "$(echo "$thN / $th1" | bc -l)" "$(echo "$fdN / $fd1" | bc -l)"
+printf 'End / start (after round 1): RSS %.3f, heap %.3f, threads %.3f, fds %.3f\n' \
+    "$(echo "$rssN / $rss1" | bc -l)" "$(echo "$heapN / $heap1" | bc -l)" "$(echo "$thN / $th1" | bc -l)" "$(echo "$fdN / $fd1" | bc -l)"
+echo
+echo "Threads after round 1: $threads1"
+echo "Threads at the end:    $(threadnames)"
 exit 0

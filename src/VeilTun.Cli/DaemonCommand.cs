@@ -301,7 +301,8 @@ internal static class DaemonCommand
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         if (multihop is not null) multihop.Start();
         else tunnel.Start();
-        var uapi = listener.RunAsync(tunnel, stop.Token);
+        using var handler = new DaemonUapiHandler(tunnel); // + process memory keys, a collection after large removals
+        var uapi = listener.RunAsync(handler, stop.Token);
         // Everything that ends the daemon, with what it says when that happens (a signal is the normal way).
         var signalled = Task.Delay(Timeout.Infinite, stop.Token);
         var waits = new Dictionary<Task, string>

@@ -2,7 +2,8 @@ using System.Net.Sockets;
 
 namespace VeilTun.Cli;
 
-/// <summary>`veiltun stats IFNAME`: reads the UAPI socket and prints what wg(8) does not show: drops by reason.</summary>
+/// <summary>`veiltun stats IFNAME`: reads the UAPI socket and prints what wg(8) does not show: drops by
+/// reason and the daemon process's managed heap.</summary>
 internal static class StatsCommand
 {
     public static int Run(string interfaceName)
@@ -20,6 +21,7 @@ internal static class StatsCommand
         Console.WriteLine($"interface: {interfaceName}");
         string? peer = null;
         bool anyDrop = false;
+        var process = new List<string>(); // the daemon's memory figures (managed heap as of the last GC, etc.)
         foreach (var line in text.Split('\n'))
         {
             int eq = line.IndexOf('=');
@@ -35,6 +37,10 @@ internal static class StatsCommand
                     or "daita_tx_padding_bytes" or "daita_rx_decoy_packet_bytes" or "daita_tx_decoy_packet_bytes" when peer is not null:
                     Console.WriteLine($"  {key}: {value}");
                     break;
+                case "veiltun_gc_heap_bytes" or "veiltun_gc_fragmented_bytes" or "veiltun_gc_allocated_bytes"
+                    or "veiltun_gc_committed_bytes" or "veiltun_gc_collections" or "veiltun_thread_pool_threads":
+                    process.Add($"  {key["veiltun_".Length..]}: {value}");
+                    break;
                 default:
                     if (key.StartsWith("veiltun_drop_"))
                     {
@@ -46,6 +52,11 @@ internal static class StatsCommand
             }
         }
         if (!anyDrop) Console.WriteLine("drops: none");
+        if (process.Count > 0)
+        {
+            Console.WriteLine("process:");
+            foreach (var line in process) Console.WriteLine(line);
+        }
         return text.Contains("errno=0") ? 0 : 1;
     }
 }

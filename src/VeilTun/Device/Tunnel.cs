@@ -327,6 +327,22 @@ public sealed partial class Tunnel : IDisposable
     /// <summary>Test hook: per-peer crypto lanes the pipeline keeps.</summary>
     internal int CryptoLanes => _pipeline.LaneCount;
 
+    /// <summary>How many entries each per-peer or per-source table holds (leak checks in tests and bench/churn.sh b).</summary>
+    internal readonly record struct Tables(int Peers, int Indices, int AllowedIps, int AllowedIpsNodes, int RateLimiterEntries, int CryptoLanes);
+
+    /// <summary>Test hook: the sizes of the engine's and the pipeline's tables, read under the tunnel lock.</summary>
+    internal Tables TableCounts
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return new Tables(_engine.PeerCount, _engine.Indices.Count, _engine.AllowedIps.Count, _engine.AllowedIps.NodeCount,
+                    _engine.RateLimiterCount, _pipeline.LaneCount);
+            }
+        }
+    }
+
     /// <summary>Buffers currently rented (for leak checks in tests).</summary>
     public int OutstandingBuffers => _pools.Outstanding + _handshakePool.Outstanding;
 

@@ -24,6 +24,9 @@ public sealed partial class ProtocolEngine
     /// <summary>Runs every timer that is due at <paramref name="now"/>.</summary>
     public void Tick(TimeSpan now)
     {
+        // Sources idle for a second leave the handshake rate limiter even when no handshake follows (as the
+        // kernel's and wireguard-go's once-a-second sweeps), so a load spike's sources do not stay in it.
+        _rateLimiter.Collect(now.Ticks * 100);
         if (!IsUp) return;
         foreach (var peer in _peers.Values)
         {

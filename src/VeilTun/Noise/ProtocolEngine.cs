@@ -98,6 +98,12 @@ public sealed partial class ProtocolEngine
 
     public int PeerCount => _peers.Count;
 
+    /// <summary>Sources the handshake rate limiter tracks (leak checks in tests).</summary>
+    internal int RateLimiterCount => _rateLimiter.Count;
+
+    /// <summary>Test hook: the peer table's capacity (it shrinks after mass removals).</summary>
+    internal int PeerCapacity => _peers.Capacity;
+
     /// <summary>Drops counted for <paramref name="reason"/>.</summary>
     public long GetDropCount(DropReason reason) => Interlocked.Read(ref _drops[(int)reason]);
 
@@ -156,6 +162,9 @@ public sealed partial class ProtocolEngine
     public void RemovePeer(Peer peer)
     {
         if (!_peers.Remove(peer.PublicKey)) return;
+        // A dictionary keeps its largest size: after a mass removal (peer churn) give the memory back, at most
+        // once per quartering of the table, so the cost stays linear in the removals.
+        if (_peers.Capacity > 64 && _peers.Count < _peers.Capacity / 4) _peers.TrimExcess();
         AllowedIps.RemoveByPeer(peer);
         peer.Daita?.Reset(TimeSpan.Zero, static b => b.Return());
         peer.Daita = null;

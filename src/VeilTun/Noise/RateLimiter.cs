@@ -43,6 +43,7 @@ public sealed class RateLimiter
     internal const int MaxCollectedPerCall = 8;
 
     private const int None = -1;
+    private const int InitialCapacity = 64;
 
     private readonly int _maxEntries;
     private readonly Dictionary<SourceKey, int> _index = new();
@@ -59,7 +60,7 @@ public sealed class RateLimiter
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxEntries, 1);
         _maxEntries = maxEntries;
-        _entries = new Entry[Math.Min(maxEntries, 64)];
+        _entries = new Entry[Math.Min(maxEntries, InitialCapacity)];
     }
 
     /// <summary>Number of sources currently tracked.</summary>
@@ -123,6 +124,27 @@ public sealed class RateLimiter
     }
 
     /// <summary>Forgets all sources.</summary>
+    /// <summary>
+    /// Forgets every source idle for more than <see cref="IdleTimeoutNanoseconds"/> at <paramref name="nowNanoseconds"/>
+    /// (the engine calls it from its timer tick), and once none is left gives the table's memory back.
+    /// </summary>
+    public void Collect(long nowNanoseconds)
+    {
+        long now = Math.Max(nowNanoseconds, _now);
+        _now = now;
+        while (_oldest != None && (ulong)(now - _entries[_oldest].LastTimeNs) > IdleTimeoutNanoseconds)
+            CollectIdle(now);
+        if (_index.Count == 0 && _entries.Length > InitialCapacity)
+        {
+            Clear();
+            _entries = new Entry[Math.Min(_maxEntries, InitialCapacity)];
+            _index.TrimExcess();
+        }
+    }
+
+    /// <summary>Test hook: entries the table has room for without growing.</summary>
+    internal int Capacity => _entries.Length;
+
     public void Clear()
     {
         _index.Clear();

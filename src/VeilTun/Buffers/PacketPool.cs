@@ -23,6 +23,7 @@ public sealed class PacketPool
     private readonly Lock _lock = new();
     private readonly List<Magazine> _magazines = new(); // every thread's magazine of this pool (for Outstanding)
     private int _freeCount;
+    private int _lowWater = int.MaxValue; // fewest buffers on the shared stack since the last Trim
     private int _created;
     private long _rentFailures;
 
@@ -44,7 +45,7 @@ public sealed class PacketPool
     /// <summary>Most buffers this pool ever creates.</summary>
     public int MaxBuffers { get; }
 
-    /// <summary>Buffers created so far (they are kept and reused, never freed while the pool lives).</summary>
+    /// <summary>Buffers created and not released by <see cref="Trim"/> (they are kept and reused).</summary>
     public int Created => Volatile.Read(ref _created);
 
     /// <summary>Buffers currently rented (created minus free, wherever the free ones are kept).</summary>
@@ -127,12 +128,14 @@ public sealed class PacketPool
         {
             buffer = _free[--_freeCount];
             _free[_freeCount] = null!;
+            if (_freeCount < _lowWater) _lowWater = _freeCount;
             return true;
         }
         if (_created < MaxBuffers)
         {
             buffer = new PacketBuffer(BufferSize) { Pool = this };
             _created++;
+            _lowWater = 0; // the stack was empty
             return true;
         }
         buffer = null!;
@@ -164,6 +167,29 @@ public sealed class PacketPool
                 Volatile.Write(ref m.Count, 0);
                 pool._magazines.Remove(m);
             }
+        }
+    }
+
+    /// <summary>
+    /// Releases the buffers that lay unused on the shared stack since the previous call (the stack's low-water mark
+    /// since then: the bottom of a LIFO stack, the coldest), so that a burst's or a stall's buffers do not stay for
+    /// the life of the pool; they are created again if a later burst needs them. Buffers in use and those in
+    /// threads' magazines are not touched. Returns how many were released. The tunnel calls it every few seconds.
+    /// </summary>
+    public int Trim()
+    {
+        lock (_lock)
+        {
+            int idle = Math.Min(_lowWater, _freeCount);
+            if (idle > 0)
+            {
+                Array.Copy(_free, idle, _free, 0, _freeCount - idle);
+                Array.Clear(_free, _freeCount - idle, idle);
+                _freeCount -= idle;
+                _created -= idle;
+            }
+            _lowWater = _freeCount;
+            return idle;
         }
     }
 

@@ -243,11 +243,21 @@ public sealed partial class Tunnel : IDisposable
         if (_engine.TakeNewDaitaDeadline().Ticks < _timerSleepUntil) _timerWake.Set();
     }
 
+    private const int PoolTrimMilliseconds = 10_000;
+
     private void TimerLoop()
     {
+        long nextTrim = Environment.TickCount64 + PoolTrimMilliseconds;
         while (!_stop.IsCancellationRequested)
         {
             TimeSpan wait;
+            if (Environment.TickCount64 >= nextTrim)
+            {
+                // Buffers a burst (or a stall) made the pools create and that then lay idle go back to the GC.
+                _pools.Large.Trim();
+                _pools.Small.Trim();
+                nextTrim = Environment.TickCount64 + PoolTrimMilliseconds;
+            }
             lock (_sync)
             {
                 var now = _now();

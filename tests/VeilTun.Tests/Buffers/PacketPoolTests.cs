@@ -91,4 +91,37 @@ public class PacketPoolTests
         else Assert.True(rented.Count < 256, "dead threads' magazines were expected to strand buffers");
         foreach (var b in rented) b.Return();
     }
+
+    [Fact]
+    public void TrimReleasesOnlyWhatLayIdleSinceThePreviousTrim()
+    {
+        var pool = new PacketPool(256, 100); // under 256 buffers: no magazines, every buffer on the shared stack
+        var rented = new List<PacketBuffer>();
+        for (int i = 0; i < 50; i++)
+        {
+            Assert.True(pool.TryRent(out var b));
+            rented.Add(b);
+        }
+        foreach (var b in rented) b.Return();
+        rented.Clear();
+        Assert.Equal(0, pool.Trim()); // all 50 were in use during this period
+        Assert.Equal(50, pool.Created);
+
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.True(pool.TryRent(out var b));
+            rented.Add(b);
+        }
+        Assert.Equal(40, pool.Trim()); // 40 never left the stack; 10 are out
+        Assert.Equal(10, pool.Created);
+        Assert.Equal(10, pool.Outstanding);
+        foreach (var b in rented) b.Return();
+        Assert.Equal(0, pool.Outstanding);
+        Assert.Equal(0, pool.Trim()); // the 10 came back during this period: the low-water mark was 0
+        Assert.Equal(10, pool.Trim()); // a whole period idle
+        Assert.Equal(0, pool.Created);
+
+        for (int i = 0; i < 100; i++) Assert.True(pool.TryRent(out _)); // the bound still holds after trimming
+        Assert.False(pool.TryRent(out _));
+    }
 }

@@ -118,6 +118,7 @@ public sealed partial class Tunnel : IDisposable
         StartThread("handshakes", HandshakeLoop);
         StartThread("timers", TimerLoop);
         StartThread("events", EventLoop);
+        StartRouteWatcher();
         if (_options.StartUp ?? _tun.IsUp) SetUp(true);
         else _followLink = _options.StartUp is null;
     }
@@ -346,6 +347,7 @@ public sealed partial class Tunnel : IDisposable
             CloseUdpLocked();
         }
         _stop.Cancel();
+        StopRouteWatcher();
         _tun.Close();
         Thread[] readers;
         lock (_sync) readers = _udpReaders.ToArray();

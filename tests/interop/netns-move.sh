@@ -175,7 +175,7 @@ run_pair() {
     vt_veth "${OUT[A]}" veth0 198.51.100.1/24 "${OUT[B]}" veth0 198.51.100.2/24 &&
         ip -n "${OUT[A]}" addr add 2001:db8:1::1/64 dev veth0 nodad && ip -n "${OUT[B]}" addr add 2001:db8:1::2/64 dev veth0 nodad ||
         { vt_fail "$PAIR/setup" "veth: $VT_ERR"; return; }
-    if ! up_side A || ! up_side B; then vt_fail "$PAIR/setup" "$ERR"; vt_show_logs; tail -n 5 "$DIR"/*.log >&2; return; fi
+    if ! up_side A || ! up_side B; then vt_fail "$PAIR/setup" "$ERR"; tail -n 5 "$DIR"/*.log >&2; return; fi
     check sockets-stay-outside c_sockets
     check ping-ipv4-a-to-b c_ping A "${OV4[B]}"
     check ping-ipv6-b-to-a c_ping B "${OV6[A]}"

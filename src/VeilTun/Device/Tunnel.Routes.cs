@@ -13,10 +13,13 @@ public sealed partial class Tunnel
 {
     private RouteWatcher? _routes;
 
-    /// <summary>Starts the route watcher for Linux UDP sockets (not for a host's own transport).</summary>
+    /// <summary>
+    /// Starts the route watcher for Linux UDP sockets (not for a host's own transport), on the first bind, in the
+    /// calling thread's namespace (the socket's). Under the tunnel lock.
+    /// </summary>
     private void StartRouteWatcher()
     {
-        if (_options.BindUdp is not null || !OperatingSystem.IsLinux()) return;
+        if (_options.BindUdp is not null || !OperatingSystem.IsLinux() || _disposed != 0) return;
         RouteWatcher? watcher = null;
         watcher = RouteWatcher.TryOpen(() =>
         {
@@ -33,7 +36,12 @@ public sealed partial class Tunnel
         if (_routes is null) Log(TunnelLogLevel.Verbose, "no route watcher: sticky sources follow send failures only");
     }
 
-    private void StopRouteWatcher() => _routes?.Dispose();
+    private void StopRouteWatcher()
+    {
+        RouteWatcher? routes;
+        lock (_sync) routes = _routes;
+        routes?.Dispose(); // joins its thread, whose callback takes the lock: not held here
+    }
 
     /// <summary>
     /// Asks <paramref name="routes"/> where each peer's datagrams would leave now and forgets every cached source

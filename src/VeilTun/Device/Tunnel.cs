@@ -118,7 +118,6 @@ public sealed partial class Tunnel : IDisposable
         StartThread("handshakes", HandshakeLoop);
         StartThread("timers", TimerLoop);
         StartThread("events", EventLoop);
-        StartRouteWatcher();
         if (_options.StartUp ?? _tun.IsUp) SetUp(true);
         else _followLink = _options.StartUp is null;
     }
@@ -181,6 +180,8 @@ public sealed partial class Tunnel : IDisposable
                 try
                 {
                     SwapUdpLocked(BindTransport(_listenPort));
+                    // Here, so that it watches the routes of the namespace the socket was just bound in.
+                    if (_routes is null) StartRouteWatcher();
                 }
                 catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException or UnauthorizedAccessException)
                 {

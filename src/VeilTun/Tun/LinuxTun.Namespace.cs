@@ -45,6 +45,9 @@ public sealed partial class LinuxTun
         }
     }
 
+    /// <summary>Test hook: behave as if setns(2) were refused (no CAP_SYS_ADMIN), forcing probe mode.</summary>
+    internal static bool RefuseNamespaceEntryForTests { get; set; }
+
     /// <summary>
     /// True while the interface lives in a namespace other than the one this object was created in (moved, or an
     /// adopted descriptor of another namespace's interface). Events keep coming from there.
@@ -128,6 +131,11 @@ public sealed partial class LinuxTun
     /// </summary>
     internal static T RunInNamespace<T>(SafeFdHandle ns, Func<T> action)
     {
+        if (RefuseNamespaceEntryForTests)
+        {
+            throw new UnauthorizedAccessException("setns refused (test hook)");
+        }
+
         T result = default!;
         Exception? error = null;
         var thread = new Thread(() =>
@@ -261,7 +269,7 @@ public sealed partial class LinuxTun
     {
         _probedNamespace = unreachable;
         LinkWatch old = _watch;
-        _watch = new LinkWatch(null, null, old.Index);
+        _watch = new LinkWatch(null, null, 0);
         _inOtherNamespace = true;
         old.Dispose();
         return false;

@@ -117,6 +117,41 @@ public sealed class LinuxTunNamespaceTests : IDisposable
         Assert.Equal(TunEventKind.Deleted, Next(events).Kind);
     }
 
+    [RootFact]
+    public void WithoutTheRightToEnterTheNamespaceTheProbeStillSeesDeletionAndAMoveHome()
+    {
+        // Only this class moves interfaces, and its tests run one at a time: the static hook is safe here.
+        LinuxTun.RefuseNamespaceEntryForTests = true;
+        try
+        {
+            string name = NewName();
+            using LinuxTun tun = Outer.Invoke(() => LinuxTun.Create(name));
+            using var events = new BlockingCollection<TunEvent>();
+            tun.Event += events.Add;
+
+            Outer.Ip($"link set dev {name} netns {Inner.Name}");
+            WaitUntil(() => tun.IsInOtherNamespace, "the monitor never noticed the move");
+            Assert.Equal(0, tun.InterfaceIndex); // out of reach
+            Assert.Throws<IOException>(() => tun.SetMtu(1300));
+
+            // Home needs no setns: the probe notices the interface is back and watches it properly again.
+            Inner.Ip($"link set dev {name} netns {Outer.Name}");
+            WaitUntil(() => !tun.IsInOtherNamespace, "the probe never noticed the move home");
+            Outer.Ip($"link set dev {name} mtu 1300");
+            WaitUntil(() => tun.Mtu == 1300, "no MTU change seen after the move home");
+
+            Outer.Ip($"link set dev {name} netns {Inner.Name}");
+            WaitUntil(() => tun.IsInOtherNamespace, "the monitor never noticed the second move");
+            Inner.Ip($"link del dev {name}");
+            WaitUntil(() => events.Any(e => e.Kind == TunEventKind.Deleted), "the probe never reported the deletion");
+            Assert.Equal(0, tun.Read(new byte[1500]));
+        }
+        finally
+        {
+            LinuxTun.RefuseNamespaceEntryForTests = false;
+        }
+    }
+
     private static void WaitUntil(Func<bool> condition, string why)
     {
         DateTime deadline = DateTime.UtcNow + HangGuard;

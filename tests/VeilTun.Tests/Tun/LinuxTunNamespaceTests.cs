@@ -68,9 +68,10 @@ public sealed class LinuxTunNamespaceTests : IDisposable
     {
         string name = NewName();
         using LinuxTun tun = Outer.Invoke(() => LinuxTun.Create(name));
-        Outer.Ip($"link set dev {name} up");
         using var events = new BlockingCollection<TunEvent>();
         tun.Event += events.Add;
+        Outer.Ip($"link set dev {name} up");
+        Assert.Equal(TunEventKind.Up, Next(events).Kind); // consumed here, so it cannot be mistaken for a later one
 
         // The kernel closes a link before it moves it.
         Outer.Ip($"link set dev {name} netns {Inner.Name}");

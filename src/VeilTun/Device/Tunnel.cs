@@ -180,6 +180,8 @@ public sealed partial class Tunnel : IDisposable
                 try
                 {
                     SwapUdpLocked(BindTransport(_listenPort));
+                    // Here, so that it watches the routes of the namespace the socket was just bound in.
+                    if (_routes is null) StartRouteWatcher();
                 }
                 catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException or UnauthorizedAccessException)
                 {
@@ -372,6 +374,7 @@ public sealed partial class Tunnel : IDisposable
             CloseUdpLocked();
         }
         _stop.Cancel();
+        StopRouteWatcher();
         _tun.Close();
         Thread[] readers;
         lock (_sync) readers = _udpReaders.ToArray();

@@ -14,9 +14,12 @@ namespace VeilTun.Tun;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Namespaces: the device, its control socket and its netlink socket are created in the network namespace of
-/// the thread that calls <see cref="Create(string, int, TunOptions)"/> or <see cref="FromFileDescriptor(int, bool)"/>; after
-/// that every member may be used from any thread.
+/// Namespaces: the device is created in the network namespace of the thread that calls
+/// <see cref="Create(string, int, TunOptions)"/>; every member may be used from any thread afterwards. Its control
+/// and netlink sockets are opened wherever the interface lives: there too, or, for an adopted descriptor whose
+/// interface lives elsewhere, in that namespace (TUNGETDEVNETNS). When the interface is moved
+/// (<c>ip link set IF netns NS</c>) the monitor follows it (LinuxTun.Namespace.cs): events, <see cref="IsUp"/> and
+/// <see cref="SetMtu"/> keep working, and sockets the caller creates (the tunnel's UDP socket) stay where they are.
 /// </para>
 /// <para>
 /// Link state: like wireguard-go's <c>CreateTUN</c>, this class sets the MTU but never brings the link up; that is
@@ -25,8 +28,8 @@ namespace VeilTun.Tun;
 /// <see cref="TunEventKind.MtuChanged"/> when IFLA_MTU changes (also after <see cref="SetMtu"/>), and
 /// <see cref="TunEventKind.Deleted"/> on RTM_DELLINK for this interface. Read <see cref="IsUp"/> after subscribing
 /// for the state at that time. If the kernel drops notifications (ENOBUFS) the state is re-read by ioctl and the
-/// differences are reported. Moving the interface to another namespace (ip link set ... netns) ends event
-/// delivery without a Deleted event: the descriptor keeps working there, but this namespace no longer sees it.
+/// differences are reported. A move reports no event of its own: the kernel takes the link down first (Down), and
+/// the state in the new namespace is compared with the last reported one.
 /// </para>
 /// <para>
 /// Blocking: the descriptor is non-blocking; <see cref="Read(Span{byte})"/> tries read(2) first and only waits in poll(2)
@@ -51,10 +54,9 @@ public sealed partial class LinuxTun : ITunDevice
     private const int IfUpAndRunning = NativeTun.IFF_UP | NativeTun.IFF_RUNNING;
 
     private readonly SafeFdHandle _tun;
-    private readonly SafeFdHandle _control; // AF_INET datagram socket in the device's namespace, for SIOC*IF* ioctls
     private readonly SafeFdHandle _wake; // eventfd signalled once by Close()
-    private readonly SafeFdHandle? _netlink;
     private readonly Thread? _monitor;
+    private readonly (ulong, ulong) _homeNamespace; // identity of the creating thread's namespace (default: unknown)
     private readonly int _headerLength; // bytes in front of the IP header on the descriptor
     private readonly bool _packetInfo; // the descriptor carries struct tun_pi (no IFF_NO_PI)
     private readonly int _vnetHeaderLength; // virtio_net_hdr size after tun_pi, 0 without IFF_VNET_HDR
@@ -63,6 +65,9 @@ public sealed partial class LinuxTun : ITunDevice
     private volatile int _mtu;
     private volatile bool _up;
     private volatile bool _deleted;
+    private volatile bool _inOtherNamespace;
+    private volatile LinkWatch _watch; // control + netlink sockets where the interface lives; replaced on a move
+    private (ulong, ulong) _probedNamespace; // monitor thread only: the namespace probe mode could not enter
     private int _closed;
     private int _reportedMtu; // monitor thread only
 
@@ -78,7 +83,8 @@ public sealed partial class LinuxTun : ITunDevice
             throw new NotSupportedException($"vnet header of {vnetHeaderLength} bytes is not supported");
         }
 
-        SafeFdHandle? wake = null, control = null, netlink = null;
+        SafeFdHandle? wake = null;
+        LinkWatch? watch = null;
         try
         {
             wake = LibcIo.CreateEventFd(out int errno);
@@ -87,62 +93,52 @@ public sealed partial class LinuxTun : ITunDevice
                 throw LibcIo.ErrnoException("eventfd", errno);
             }
 
-            // wireguard-go tun_linux.go does its SIOCGIFINDEX / SIOCSIFMTU ioctls on an AF_INET datagram socket.
-            // Keeping one open pins the namespace, so SetMtu works from any thread later.
-            control = NativeSocket.Open(NativeSocket.AF_INET, NativeSocket.SOCK_DGRAM, 0, out errno);
-            if (control.IsInvalid)
+            using (SafeFdHandle own = Interop.TunNamespace.OpenThreadNamespace(out _))
             {
-                throw LibcIo.ErrnoException("socket(AF_INET, SOCK_DGRAM)", errno);
-            }
-
-            NativeTun.IfReq ifr = NativeTun.MakeIfReq(name);
-            int rc = NativeTun.IfReqIoctl(control, NativeTun.SIOCGIFINDEX, ref ifr);
-            if (rc < 0)
-            {
-                throw LibcIo.ErrnoException($"SIOCGIFINDEX({name})", -rc);
-            }
-
-            InterfaceIndex = ifr.Value;
-
-            if (mtuToSet > 0)
-            {
-                SetMtuCore(control, name, mtuToSet);
-            }
-
-            // Subscribe before reading the initial state, so no change falls between the two.
-            netlink = Netlink.OpenRouteMonitor(Netlink.RTMGRP_LINK, out errno);
-            if (netlink.IsInvalid)
-            {
-                netlink.Dispose();
-                netlink = null;
-                if (requireMonitor)
+                if (!own.IsInvalid && Interop.TunNamespace.TryGetIdentity(own, out var id))
                 {
-                    throw LibcIo.ErrnoException("netlink route monitor", errno);
+                    _homeNamespace = id;
                 }
             }
 
-            rc = ReadLinkState(control, name, out int linkFlags, out int mtu);
-            if (rc < 0)
+            // Usually the interface is where we are; an adopted descriptor's may live in another namespace.
+            watch = OpenInitialWatch(tun, name, requireMonitor, out bool otherNamespace);
+            _inOtherNamespace = otherNamespace;
+            if (watch.Control is { } control)
             {
-                throw LibcIo.ErrnoException($"SIOCGIFFLAGS/SIOCGIFMTU({name})", -rc);
+                if (mtuToSet > 0)
+                {
+                    SetMtuCore(control, name, mtuToSet);
+                }
+
+                int rc = ReadLinkState(control, name, out int linkFlags, out int mtu);
+                if (rc < 0)
+                {
+                    throw LibcIo.ErrnoException($"SIOCGIFFLAGS/SIOCGIFMTU({name})", -rc);
+                }
+
+                _up = (linkFlags & IfUpAndRunning) == IfUpAndRunning;
+                _mtu = mtu;
+                _reportedMtu = mtu;
+            }
+            else
+            {
+                // Out of reach: assume up until the probe says otherwise (as wireguard-go), MTU unknown.
+                _up = true;
+                _mtu = _reportedMtu = mtuToSet > 0 ? mtuToSet : DefaultMtu;
             }
 
-            _up = (linkFlags & IfUpAndRunning) == IfUpAndRunning;
-            _mtu = mtu;
-            _reportedMtu = mtu;
             _wake = wake;
-            _control = control;
-            _netlink = netlink;
+            _watch = watch;
         }
         catch
         {
-            netlink?.Dispose();
-            control?.Dispose();
+            watch?.Dispose();
             wake?.Dispose();
             throw;
         }
 
-        if (_netlink is not null)
+        if (_watch.Netlink is not null || _watch.Control is null)
         {
             _monitor = new Thread(MonitorLoop) { IsBackground = true, Name = "VeilTun tun monitor " + name };
             _monitor.Start();
@@ -155,12 +151,15 @@ public sealed partial class LinuxTun : ITunDevice
     /// <inheritdoc/>
     public int Mtu => _mtu;
 
-    /// <summary>Kernel interface index (fixed for the life of the interface in its namespace).</summary>
-    public int InterfaceIndex { get; }
+    /// <summary>
+    /// Kernel interface index in the namespace the interface lives in (fixed while it stays there; a move may
+    /// change it); 0 when that namespace is out of reach.
+    /// </summary>
+    public int InterfaceIndex => _watch.Index;
 
     /// <summary>
-    /// True while the interface is IFF_UP and IFF_RUNNING: read from the kernel now (one ioctl), or as last observed
-    /// when that is not possible (closed, or the link is no longer visible from the namespace it was created in).
+    /// True while the interface is IFF_UP and IFF_RUNNING: read from the kernel now (one ioctl in the namespace the
+    /// interface lives in), or as last observed when that is not possible (closed, moving, or out of reach).
     /// </summary>
     public bool IsUp
     {
@@ -169,7 +168,9 @@ public sealed partial class LinuxTun : ITunDevice
             if (Volatile.Read(ref _closed) != 0 || _deleted) return false;
             try
             {
-                return ReadLinkState(_control, _name, out int flags, out _) == 0 ? (flags & IfUpAndRunning) == IfUpAndRunning : _up;
+                return _watch.Control is { } control && ReadLinkState(control, _name, out int flags, out _) == 0
+                    ? (flags & IfUpAndRunning) == IfUpAndRunning
+                    : _up;
             }
             catch (ObjectDisposedException)
             {
@@ -566,7 +567,25 @@ public sealed partial class LinuxTun : ITunDevice
 
         string name = NativeTun.GetName(ifr);
         _name = name;
-        SetMtuCore(_control, name, mtu);
+        // The watch is replaced when the interface moves: retry once on the new one if ours went away under us.
+        for (int attempt = 0; ; attempt++)
+        {
+            SafeFdHandle control = _watch.Control
+                ?? throw new IOException($"{name} lives in a network namespace this process cannot enter", LibcIo.ENODEV);
+            try
+            {
+                SetMtuCore(control, name, mtu);
+                break;
+            }
+            catch (ObjectDisposedException) when (attempt == 0 && Volatile.Read(ref _closed) == 0)
+            {
+            }
+            catch (IOException e) when (attempt == 0 && e.HResult == LibcIo.ENODEV && Volatile.Read(ref _closed) == 0)
+            {
+                Thread.Sleep(10); // moving right now: the monitor installs the new watch
+            }
+        }
+
         _mtu = mtu;
     }
 
@@ -586,9 +605,8 @@ public sealed partial class LinuxTun : ITunDevice
         }
 
         // SafeHandle reference counting defers each close(2) until in-flight syscalls on it have returned.
-        _netlink?.Dispose();
+        _watch.Dispose();
         _tun.Dispose();
-        _control.Dispose();
         _wake.Dispose();
     }
 
@@ -616,8 +634,7 @@ public sealed partial class LinuxTun : ITunDevice
 
         int fd = (int)_tun.DangerousGetHandle();
         _tun.SetHandleAsInvalid();
-        _netlink?.Dispose();
-        _control.Dispose();
+        _watch.Dispose();
         _wake.Dispose();
         return fd;
     }
@@ -682,46 +699,17 @@ public sealed partial class LinuxTun : ITunDevice
     {
         // One buffer for the monitor's lifetime; link notifications are a few hundred bytes to a few KiB.
         byte[] buffer = new byte[32 * 1024];
-        SafeFdHandle netlink = _netlink!;
         try
         {
+            if (_watch.Control is null)
+            {
+                EnterProbeMode(default);
+            }
+
             while (Volatile.Read(ref _closed) == 0)
             {
-                long n = Netlink.Receive(netlink, buffer, out uint sender, out bool truncated);
-                if (n < 0)
-                {
-                    switch ((int)-n)
-                    {
-                        case LibcIo.EAGAIN:
-                            int revents = LibcIo.PollWithWake(netlink, LibcIo.POLLIN, _wake);
-                            if ((revents >= 0 && (revents & LibcIo.PollWoken) != 0) || (revents < 0 && -revents != LibcIo.EINTR))
-                            {
-                                return;
-                            }
-
-                            continue;
-                        case LibcIo.EINTR:
-                            continue;
-                        case LibcIo.ENOBUFS:
-                            // The socket overflowed and notifications were lost (man 7 netlink): re-read the state.
-                            if (Resynchronise())
-                            {
-                                return;
-                            }
-
-                            continue;
-                        default:
-                            return; // Unexpected; stop monitoring. Read/Write are unaffected.
-                    }
-                }
-
-                // Only the kernel (port id 0) speaks for links; ignore anything else sent to the group.
-                if (sender != 0)
-                {
-                    continue;
-                }
-
-                bool stop = truncated ? Resynchronise() : HandleDatagram(buffer.AsSpan(0, (int)n));
+                LinkWatch watch = _watch;
+                bool stop = watch.Netlink is { } netlink ? ReceiveOnce(watch, netlink, buffer) : Probe();
                 if (stop)
                 {
                     return;
@@ -734,8 +722,38 @@ public sealed partial class LinuxTun : ITunDevice
         }
     }
 
+    /// <summary>Waits for and applies one netlink datagram; true when monitoring must stop.</summary>
+    private bool ReceiveOnce(LinkWatch watch, SafeFdHandle netlink, byte[] buffer)
+    {
+        long n = Netlink.Receive(netlink, buffer, out uint sender, out bool truncated);
+        if (n < 0)
+        {
+            switch ((int)-n)
+            {
+                case LibcIo.EAGAIN:
+                    int revents = LibcIo.PollWithWake(netlink, LibcIo.POLLIN, _wake);
+                    return (revents >= 0 && (revents & LibcIo.PollWoken) != 0) || (revents < 0 && -revents != LibcIo.EINTR);
+                case LibcIo.EINTR:
+                    return false;
+                case LibcIo.ENOBUFS:
+                    // The socket overflowed and notifications were lost (man 7 netlink): re-read the state.
+                    return Resynchronise(watch);
+                default:
+                    return true; // Unexpected; stop monitoring. Read/Write are unaffected.
+            }
+        }
+
+        // Only the kernel (port id 0) speaks for links; ignore anything else sent to the group.
+        if (sender != 0)
+        {
+            return false;
+        }
+
+        return truncated ? Resynchronise(watch) : HandleDatagram(watch, buffer.AsSpan(0, (int)n));
+    }
+
     /// <summary>Applies the link messages of one datagram; true when monitoring must stop.</summary>
-    private bool HandleDatagram(ReadOnlySpan<byte> datagram)
+    private bool HandleDatagram(LinkWatch watch, ReadOnlySpan<byte> datagram)
     {
         while (Netlink.TryReadMessage(ref datagram, out ushort type, out ReadOnlySpan<byte> payload))
         {
@@ -746,7 +764,7 @@ public sealed partial class LinuxTun : ITunDevice
 
             if (type is not (Netlink.RTM_NEWLINK or Netlink.RTM_DELLINK)
                 || !Netlink.TryParseLinkMessage(payload, out int index, out uint flags, out int mtu, out ReadOnlySpan<byte> name)
-                || index != InterfaceIndex)
+                || index != watch.Index)
             {
                 continue;
             }
@@ -772,11 +790,12 @@ public sealed partial class LinuxTun : ITunDevice
     }
 
     /// <summary>Re-reads the link state by ioctl after lost notifications; true when monitoring must stop.</summary>
-    private bool Resynchronise()
+    private bool Resynchronise(LinkWatch watch)
     {
+        SafeFdHandle control = watch.Control!;
         NativeTun.IfReq ifr = default;
-        ifr.Value = InterfaceIndex;
-        int rc = NativeTun.IfReqIoctl(_control, NativeTun.SIOCGIFNAME, ref ifr);
+        ifr.Value = watch.Index;
+        int rc = NativeTun.IfReqIoctl(control, NativeTun.SIOCGIFNAME, ref ifr);
         if (rc < 0)
         {
             return rc == -LibcIo.ENODEV && OnLinkRemoved();
@@ -784,7 +803,7 @@ public sealed partial class LinuxTun : ITunDevice
 
         string name = NativeTun.GetName(ifr);
         _name = name;
-        if (ReadLinkState(_control, name, out int flags, out int mtu) == 0)
+        if (ReadLinkState(control, name, out int flags, out int mtu) == 0)
         {
             Apply(flags, mtu);
         }
@@ -793,22 +812,23 @@ public sealed partial class LinuxTun : ITunDevice
     }
 
     /// <summary>
-    /// The link left this namespace: deleted (the TUN descriptor is detached, TUNGETIFF fails with EBADFD) or moved
-    /// to another namespace (descriptor still attached; we can no longer observe it). Returns true (stop).
+    /// The link left the namespace being watched: deleted (the TUN descriptor is detached, TUNGETIFF fails with
+    /// EBADFD; stop) or moved to another namespace (descriptor still attached: watch it there, LinuxTun.Namespace.cs).
+    /// Returns true when monitoring must stop.
     /// </summary>
     private bool OnLinkRemoved()
     {
-        NativeTun.IfReq ifr = default;
         // unregister_netdevice_many detaches the queues (ndo_uninit) before it sends RTM_DELLINK, so by now a
         // deleted device's descriptor already fails TUNGETIFF.
+        NativeTun.IfReq ifr = default;
         if (NativeTun.IfReqIoctl(_tun, NativeTun.TUNGETIFF, ref ifr) == -LibcIo.EBADFD)
         {
-            _deleted = true;
-            _up = false;
-            Raise(TunEventKind.Deleted);
+            return MarkDeleted();
         }
 
-        return true;
+        // dev_change_net_namespace sends this RTM_DELLINK under the RTNL lock, which TUNGETDEVNETNS also takes: by
+        // the time we ask, the move is complete.
+        return FollowMove();
     }
 
     private void Apply(int flags, int mtu)

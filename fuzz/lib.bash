@@ -12,12 +12,14 @@ fuzz_tools() {
 }
 
 # fuzz_build DIR: publishes the fuzz driver into DIR and instruments VeilTun.dll there (only the library: the
-# driver, the BCL and Geralt are not instrumented, so afl's edges are VeilTun's).
+# driver, the BCL and Geralt are not instrumented, so afl's edges are VeilTun's). DIR.plain keeps the build
+# before instrumentation: instrumented code needs afl's shared memory, so replays run the plain one.
 fuzz_build() {
     local dir=$1
-    rm -rf "$dir" && mkdir -p "$dir" || return 1
+    rm -rf "$dir" "$dir.plain" && mkdir -p "$dir" || return 1
     dotnet publish fuzz/VeilTun.Fuzz -c Release -o "$dir" --nologo -v q >"$dir.log" 2>&1 \
         || { cat "$dir.log" >&2; return 1; }
+    cp -a "$dir" "$dir.plain" || return 1
     fuzz/.tools/sharpfuzz "$dir/VeilTun.dll" >>"$dir.log" 2>&1 || { cat "$dir.log" >&2; return 1; }
 }
 

@@ -18,6 +18,7 @@ internal static class ReassemblyTarget
     public static void Run(byte[] input)
     {
         var reassembler = new FragmentReassembler(s_pool, maxDatagrams: 4, timeout: TimeSpan.FromSeconds(10));
+        int outstanding = s_pool.Outstanding; // not 0 after an earlier input failed half-way
         var r = new FuzzReader(input);
         var now = TimeSpan.FromSeconds(1000);
         int steps = 0;
@@ -43,7 +44,7 @@ internal static class ReassemblyTarget
         }
         reassembler.Clear();
         FuzzTargets.Check(reassembler.Count == 0, "Clear left datagrams");
-        FuzzTargets.Check(s_pool.Outstanding == 0, $"{s_pool.Outstanding} buffers leaked");
+        FuzzTargets.Check(s_pool.Outstanding == outstanding, $"{s_pool.Outstanding - outstanding} buffers leaked");
     }
 
     internal static void CheckWhole(ReadOnlySpan<byte> packet)

@@ -17,6 +17,7 @@ internal static class UnwrapTarget
     public static void Run(byte[] input)
     {
         var reassembler = new FragmentReassembler(s_pool, maxDatagrams: 4);
+        int outstanding = s_pool.Outstanding; // not 0 after an earlier input failed half-way
         var r = new FuzzReader(input);
         var now = TimeSpan.FromSeconds(1000);
         int steps = 0;
@@ -33,15 +34,16 @@ internal static class UnwrapTarget
                 if (!reassembler.TryAdd(packet, now, out var whole) || whole is null) continue;
                 packet = whole;
                 ReassemblyTarget.CheckWhole(packet.Data);
+                // Still a fragment: an IPv6 atomic fragment whose next header is another fragment header comes back
+                // with the outer one removed. HopLink counts anything but Ok and NotUdp here as invalid and drops it.
                 result = UdpEncapsulation.TryUnwrap(packet, out from, out to);
-                FuzzTargets.Check(result != UnwrapResult.Fragment, "a reassembled datagram unwraps as a fragment");
             }
             if (result == UnwrapResult.Ok) CheckRoundTrip(packet, from, to);
             else FuzzTargets.Check(from.IsNone && to.IsNone, $"endpoints set with {result}");
             packet.Return();
         }
         reassembler.Clear();
-        FuzzTargets.Check(s_pool.Outstanding == 0, $"{s_pool.Outstanding} buffers leaked");
+        FuzzTargets.Check(s_pool.Outstanding == outstanding, $"{s_pool.Outstanding - outstanding} buffers leaked");
     }
 
     private static void CheckRoundTrip(PacketBuffer datagram, NetEndpoint from, NetEndpoint to)

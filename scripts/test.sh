@@ -40,6 +40,11 @@ for t in tests/interop/*.sh; do
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
 
+# Fuzzing: corpus replay through every target, then each target briefly under afl-fuzz (~100 s in all).
+echo "== fuzz/ci.sh"
+timeout 300 fuzz/ci.sh 2>&1 | tee -a "$log/scripts.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
 {
     sed -nE 's/.*Failed: +([0-9]+), Passed: +([0-9]+), Skipped: +([0-9]+).*/\2 \1 \3/p' "$log/dotnet-test.log"
     sed -nE 's/^([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?$/\1 \2 \4/p' "$log/scripts.log" | awk '{print $1, $2, ($3==""?0:$3)}'

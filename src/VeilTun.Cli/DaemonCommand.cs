@@ -140,6 +140,20 @@ internal static class DaemonCommand
         CoalesceUdp6 = Environment.GetEnvironmentVariable("VEILTUN_TUN_UDP6_GRO") == "1",
     };
 
+    // The TUN both start paths (keeping root, or dropping it after set-up) open first; null (logged) if it fails.
+    private static LinuxTun? TryOpenTun(Arguments args, Action<TunnelLogLevel, string> log)
+    {
+        try
+        {
+            return OpenTun(args);
+        }
+        catch (Exception ex)
+        {
+            log(TunnelLogLevel.Error, $"Failed to create TUN device: {ex.Message}");
+            return null;
+        }
+    }
+
     // Creates the TUN, or adopts WG_TUN_FD (with the same options: offloads are turned on again on a descriptor
     // with IFF_VNET_HDR, as wireguard-go does).
     private static LinuxTun OpenTun(Arguments args) =>
@@ -240,16 +254,7 @@ internal static class DaemonCommand
         }
         if (PrivilegeDrop.ShouldDrop(args.KeepPrivileges)) return SetUpAndDrop(args, logLevel);
 
-        LinuxTun tun;
-        try
-        {
-            tun = OpenTun(args);
-        }
-        catch (Exception ex)
-        {
-            log(TunnelLogLevel.Error, $"Failed to create TUN device: {ex.Message}");
-            return ExitSetupFailed;
-        }
+        if (TryOpenTun(args, log) is not { } tun) return ExitSetupFailed;
         var name = tun.Name;
         log = Logger(name, logLevel);
 
@@ -372,16 +377,7 @@ internal static class DaemonCommand
             log(TunnelLogLevel.Error, $"Cannot drop privileges: {unreachable}");
             return ExitSetupFailed;
         }
-        LinuxTun tun;
-        try
-        {
-            tun = OpenTun(args);
-        }
-        catch (Exception ex)
-        {
-            log(TunnelLogLevel.Error, $"Failed to create TUN device: {ex.Message}");
-            return ExitSetupFailed;
-        }
+        if (TryOpenTun(args, log) is not { } tun) return ExitSetupFailed;
         var name = tun.Name;
         log = Logger(name, logLevel);
         var listeners = new List<UapiListener>();

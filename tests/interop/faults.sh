@@ -121,12 +121,20 @@ during_transfer() {
     else vt_fail "$name-tcp-resumes" "the stream moved ${late:-0} bytes in its last 4 s ($(jq -r '.error // "no error"' "$json" 2>/dev/null))"; fi
 }
 flap_a() { ip -n "$A" link set "$IFA" down && ip -n "$A" link set "$IFA" up || { VT_ERR="ip link"; return 1; }; }
+# pids_gone PID...: none of them is alive any more.
+pids_gone() {
+    local p
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && return 1; done
+    return 0
+}
 # Deleting the interface ends the daemon (as wg-quick down does); a new one takes the same configuration.
 restart_a() {
     local old
     old=$(vt_veiltun_pids "$A")
+    [ -n "$old" ] || { VT_ERR="no daemon running"; return 1; }
     ip -n "$A" link del "$IFA" || { VT_ERR="ip link del"; return 1; }
-    vt_wait 5 eval '! kill -0 '"${old:-0}"' 2>/dev/null' || { VT_ERR="daemon $old did not exit"; return 1; }
+    # shellcheck disable=SC2086 # one word per pid
+    vt_wait 5 pids_gone $old || { VT_ERR="daemon $old did not exit"; return 1; }
     start_a || { VT_ERR="the new daemon did not come up"; return 1; }
 }
 during_transfer link-flap flap_a

@@ -36,7 +36,12 @@ public static class X25519
     {
         ThrowIfWrongSize(privateKey.Length, nameof(privateKey));
         ThrowIfWrongSize(publicKey.Length, nameof(publicKey));
+#if FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+        privateKey.CopyTo(publicKey);
+        ClampPrivateKey(publicKey);
+#else
         Geralt.X25519.ComputePublicKey(publicKey, privateKey);
+#endif
     }
 
     /// <summary>
@@ -53,6 +58,16 @@ public static class X25519
         ThrowIfWrongSize(publicKey.Length, nameof(publicKey));
         ThrowIfWrongSize(sharedSecret.Length, nameof(sharedSecret));
 
+#if FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+        // Fuzz campaigns only (fuzz/run.sh, docs/reliability.md): a stand-in as cheap as a copy that keeps what the
+        // handshake needs, agreement: with public(k) = clamp(k), DH(a, public(b)) = clamp(a) XOR clamp(b) =
+        // DH(b, public(a)). Everything after the DH (hashes, MACs, AEAD) is real. Never in a shipped build
+        // (VeilTun.Cli refuses to build in this mode).
+        Span<byte> clamped = stackalloc byte[KeySize];
+        privateKey.CopyTo(clamped);
+        ClampPrivateKey(clamped);
+        for (int i = 0; i < KeySize; i++) sharedSecret[i] = (byte)(clamped[i] ^ publicKey[i]);
+#else
         try
         {
             // libsodium's crypto_scalarmult_curve25519 returns -1 both for its list of small-order encodings
@@ -65,6 +80,7 @@ public static class X25519
             CryptographicOperations.ZeroMemory(sharedSecret);
             return false;
         }
+#endif
 
         // Defence in depth, and the rule itself (wg-go isZero, kernel curve25519()): never hand out an all-zero secret.
         Span<byte> zero = stackalloc byte[KeySize];

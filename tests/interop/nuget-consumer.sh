@@ -3,10 +3,10 @@
 # metadata (licence, readme, repository and commit, Geralt for libsodium, XML docs, symbols), then creates a fresh
 # console app, adds the package from the feed with `dotnet add package` and runs a two-peer in-memory tunnel
 # through the public API only: the app exits 0 only if a packet sent into one tunnel comes out of the other, and
-# the same app, told to drop every datagram on the wire, must fail. No root, no network: Geralt and libsodium
-# come from the machine's global packages folder (read as a fallback folder, so the package under test is
-# extracted into a private folder and never cached where a later run would find a stale copy).
-# Prints PASS/FAIL lines and "N passed, N failed".
+# the same app, told to drop every datagram on the wire, must fail. The app also compiles README.md's library
+# example. No root, no network: Geralt and libsodium come from the machine's global packages folder (read as a
+# fallback folder, so the package under test is extracted into a private folder and never cached where a later
+# run would find a stale copy). Prints PASS/FAIL lines and "N passed, N failed".
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -39,6 +39,7 @@ if ! timeout 300 dotnet pack "$root/src/VeilTun" -c Release -o "$feed" --artifac
     ko pack "dotnet pack failed: $(tail -5 "$tmp/pack.log")"
     exit 1
 fi
+t_pack=$((SECONDS - start))
 nupkg=$feed/VeilTun.$version.nupkg
 [ -f "$nupkg" ] && [ -f "$feed/VeilTun.$version.snupkg" ]
 check pack-nupkg-snupkg $? "expected VeilTun.$version.nupkg and .snupkg, got: $(ls "$feed")"
@@ -54,9 +55,16 @@ grep -Eq "<repository type=\"git\" url=\"https://[^\"]+\"[^>]* commit=\"$commit\
 check nuspec-repository-commit $? "no repository url with commit ${commit:-?}: $(grep -o '<repository[^>]*>' <<<"$nuspec")"
 grep -q '<dependency id="Geralt"' <<<"$nuspec"
 check nuspec-geralt-dependency $? "Geralt (which brings libsodium) is not a dependency"
+symbols=$(unzip -Z1 "$feed/VeilTun.$version.snupkg" 2>/dev/null)   # (not piped into grep -q: SIGPIPE + pipefail)
 grep -qx 'lib/net10.0/VeilTun.dll' <<<"$files" && grep -qx 'lib/net10.0/VeilTun.xml' <<<"$files" &&
-    unzip -Z1 "$feed/VeilTun.$version.snupkg" 2>/dev/null | grep -qx 'lib/net10.0/VeilTun.pdb'
-check package-dll-xmldocs-pdb $? "dll, XML docs or symbols missing: $files"
+    grep -qx 'lib/net10.0/VeilTun.pdb' <<<"$symbols"
+check package-dll-xmldocs-pdb $? "dll, XML docs or symbols missing: $files / $symbols"
+# SourceLink: the PDB maps /_/ to the repository at this commit, and the path it was built in is not in it.
+unzip -p "$feed/VeilTun.$version.snupkg" lib/net10.0/VeilTun.pdb >"$tmp/VeilTun.pdb" 2>/dev/null
+links=$(grep -ac "\"/_/\*\":\"https://[^\"]*/$commit/\*\"" "$tmp/VeilTun.pdb")
+paths=$(grep -ac -- "$root/" "$tmp/VeilTun.pdb")
+[ -n "$commit" ] && [ "$links" = 1 ] && [ "$paths" = 0 ]
+check symbols-sourcelink-deterministic $? "source link map for $commit: $links, build paths in the PDB: $paths"
 
 # 2. A fresh console app that uses the package. Empty Directory.Build.* files stop MSBuild from looking above tmp.
 app=$tmp/app
@@ -80,6 +88,7 @@ if ! (cd "$app" && timeout 120 dotnet new console -n Consumer -o . --no-restore 
     exit 1
 fi
 ok consumer-add-package
+t_add=$((SECONDS - start - t_pack))
 
 cat >"$app/Program.cs" <<'EOF'
 // Two WireGuard tunnels in one process through VeilTun's public API: in-memory TUNs and an in-memory UDP network.
@@ -92,6 +101,7 @@ using VeilTun.Device;
 using VeilTun.Tun;
 using VeilTun.Udp;
 
+if (args is ["--readme-example"]) await ReadmeExample(); // compiled so README.md's example stays true; never run here
 bool drop = args is ["--drop"];
 var wait = TimeSpan.FromSeconds(drop ? 3 : 10);
 var network = new InMemoryNetwork();
@@ -137,6 +147,15 @@ var stats = a.GetPeerStats().Single();
 Console.WriteLine($"OK: echo through the tunnel and back; A's peer {stats.PublicKey}: tx {stats.TxBytes} B, rx {stats.RxBytes} B");
 return 0;
 
+static async Task ReadmeExample()
+{
+    using var tunnel = new VeilTun.Device.Tunnel(new() { Tun = VeilTun.Tun.LinuxTun.Create("wg0") });
+    tunnel.Configure(File.ReadAllText("/etc/wireguard/wg0.conf"));
+    tunnel.EventRaised += e => Console.WriteLine($"{e.Kind} {e.Peer}");
+    tunnel.Start();
+    await tunnel.Stopped;
+}
+
 static int Fail(string why)
 {
     Console.WriteLine($"FAILED: {why}");
@@ -178,6 +197,7 @@ if ! (cd "$app" && timeout 180 dotnet build -c Release --nologo -v q >"$tmp/buil
     exit 1
 fi
 ok consumer-build
+t_build=$((SECONDS - start - t_pack - t_add))
 sodium=$(find "$app/bin/Release" -name libsodium.so -path '*linux-x64*' | head -1)
 [ -n "$sodium" ]
 check consumer-gets-libsodium $? "no linux-x64 libsodium.so in the app's output (it comes through Geralt)"
@@ -190,5 +210,5 @@ out=$(cd "$app" && timeout 60 dotnet bin/Release/net10.0/Consumer.dll --drop 2>&
 rc=$?
 [ "$rc" = 1 ] && grep -q '^FAILED: the echo request did not come out' <<<"$out"
 check consumer-detects-loss $? "with every datagram dropped the consumer exited $rc, not 1: $out"
-echo "  (${version}: $((SECONDS - start)) s)"
+echo "  (VeilTun $version: pack ${t_pack} s, new + add package ${t_add} s, build ${t_build} s, all $((SECONDS - start)) s)"
 [ "$fail" = 0 ]

@@ -2,7 +2,9 @@ using System.Reflection;
 using VeilTun.Cli;
 
 // veiltun's command line. The daemon form mirrors wireguard-go: `veiltun [-f|--foreground] IFNAME`.
-var version = typeof(InProcessDemo).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0";
+// The version is the library's (VersionPrefix in Directory.Build.props, the NuGet package's version too), without
+// the "+commit" SourceLink appends.
+var version = typeof(VeilTun.Device.Tunnel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0";
 version = version.Split('+')[0];
 
 // Environment variables that choose library options are mapped here, before the library is used.

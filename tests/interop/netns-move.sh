@@ -12,7 +12,9 @@
 # Per pair: the moved daemon binds its socket in the outer namespace; ping and iperf3 (TCP, 2 s) over IPv4, then
 # over IPv6 outer endpoints; roaming (new listen port); an MTU change in the inner namespace; a peer restart;
 # wg-through-wg; sticky source following a better route (selftest 19: a second veth with its own src); and
-# deleting the moved interface from its inner namespace stops the daemon. Prints PASS/FAIL lines and
+# deleting the moved interface from its inner namespace stops the daemon. The veiltun daemons run unprivileged (no
+# setns into the inner namespace): they must say once that they follow wg0 by netns id, see it go down (log, socket
+# closed) and up again (socket, traffic), and see MTU changes made inside ("MTU updated: N"). Prints PASS/FAIL lines and
 # "N passed, N failed". MV_PAIRS="veiltun-wggo wggo-veiltun" by default (veiltun-veiltun may be added).
 # shellcheck disable=SC2015,SC2317  # helpers run through check/vt_wait look unreachable to shellcheck
 set -uo pipefail
@@ -109,6 +111,50 @@ c_mtu() {   # MTU changed inside: full-size DF pings at the new MTU, both ways, 
     for s in A B; do ip -n "${IN[$s]}" link set wg0 mtu 1420 || { ERR="mtu 1420 on $s"; return 1; }; done
     vt_ping_n "${IN[A]}" "${OV4[B]}" 3 -M "do" -s 1392 || { ERR="A->B 1420-byte DF after the change back: $PING_RX/3"; return 1; }
 }
+# log_count SIDE TEXT: lines of SIDE's wg0 log that contain TEXT
+log_count() { grep -cF -- "$2" "$DIR/wg0-$1.log" 2>/dev/null; }
+# The veiltun daemons run unprivileged (the default since #14): no CAP_SYS_ADMIN, so no setns(2) into the inner
+# namespace. They must still follow their moved wg0 (netns id + RTM_GETLINK from the outer namespace).
+c_followed_by_nsid() {  # each veiltun side says once how it follows wg0, and never that it is degraded
+    local s n
+    for s in A B; do
+        [ "${IMPL[$s]}" = veiltun ] || continue
+        grep -q 'capabilities net_bind_service,net_admin ' "$DIR/wg0-$s.log" || { ERR="$s: daemon not unprivileged"; return 1; }
+        n=$(log_count "$s" "followed by polling RTM_GETLINK with netns id")
+        [ "$n" = 1 ] || { ERR="$s: 'followed by polling' logged $n times, not once"; return 1; }
+        ! grep -q 'ERROR.*out of reach' "$DIR/wg0-$s.log" || { ERR="$s: degraded to the probe: $(grep 'out of reach' "$DIR/wg0-$s.log" | head -n 1)"; return 1; }
+    done
+}
+c_link_down_up_seen() { # link down inside: the daemon sees it (closes its socket, logs it); up again: traffic
+    local s o n
+    for s in A B; do
+        [ "${IMPL[$s]}" = veiltun ] || continue
+        o=$(other "$s") n=$(log_count "$s" "interface is down")
+        ip -n "${IN[$s]}" link set wg0 down || { ERR="link down on $s"; return 1; }
+        # On failure the link is brought up again, so that the checks after this one are not failed by it.
+        vt_wait 4 eval "[ \$(log_count $s 'interface is down') -gt $n ]" ||
+            { ERR="$s: no 'interface is down' within 4 s of the link going down inside"; ip -n "${IN[$s]}" link set wg0 up; return 1; }
+        vt_wait 2 eval "! ip netns exec ${OUT[$s]} ss -Huln | grep -q ':${PORT[$s]} '" ||
+            { ERR="$s: UDP socket on ${PORT[$s]} still open with the link down"; ip -n "${IN[$s]}" link set wg0 up; return 1; }
+        ip -n "${IN[$s]}" link set wg0 up || { ERR="link up on $s"; return 1; }
+        vt_wait 4 eval "ip netns exec ${OUT[$s]} ss -Huln | grep -q ':${PORT[$s]} '" ||
+            { ERR="$s: no UDP socket on ${PORT[$s]} within 4 s of the link coming back up"; return 1; }
+        # IPv4 only: a link that went down lost its IPv6 addresses (keep_addr_on_down is 0)
+        c_ping "$s" "${OV4[$o]}" && c_ping "$o" "${OV4[$s]}" || return 1
+    done
+}
+c_mtu_seen() {  # an MTU change inside reaches the daemon ("MTU updated: N", as wireguard-go logs it)
+    local s m n
+    for s in A B; do
+        [ "${IMPL[$s]}" = veiltun ] || continue
+        for m in 1300 1420; do
+            n=$(log_count "$s" "MTU updated: $m")
+            ip -n "${IN[$s]}" link set wg0 mtu "$m" || { ERR="mtu $m on $s"; return 1; }
+            vt_wait 4 eval "[ \$(log_count $s 'MTU updated: $m') -gt $n ]" || { ERR="$s: no 'MTU updated: $m' within 4 s"; return 1; }
+        done
+    done
+    vt_ping_n "${IN[A]}" "${OV4[B]}" 3 -M "do" -s 1392 || { ERR="A->B 1420-byte DF after the changes: $PING_RX/3"; return 1; }
+}
 c_restart() {   # c_restart SIDE : the daemon of SIDE restarts (moved again); traffic resumes
     local s=$1 o
     o=$(other "$s")
@@ -184,6 +230,9 @@ run_pair() {
     check iperf3-over-ipv6-outer-b-to-a c_iperf B "${OV6[A]}"
     check roaming-listen-port c_roaming
     check mtu-change-inside c_mtu
+    check followed-by-netns-id c_followed_by_nsid
+    check daemon-sees-link-down-up c_link_down_up_seen
+    check daemon-sees-mtu-change c_mtu_seen
     check restart-b c_restart B
     check restart-a c_restart A
     check wg-through-wg c_wg_in_wg

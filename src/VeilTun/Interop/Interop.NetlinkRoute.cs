@@ -78,65 +78,24 @@ internal static partial class Interop
                 WriteAttribute(attrs, RTA_MARK, value);
             }
 
+            Span<byte> reply = stackalloc byte[4096];
+            int rc = Transact(fd, request, sequence, reply, out ushort type, out Range payload);
+            if (rc < 0)
+            {
+                return rc;
+            }
+
+            return type == RTM_NEWROUTE ? ParseOutputInterface(reply[payload]) : -LibcIo.EINVAL;
+        }
+
+        /// <summary>send(2) of one request to the kernel (port id 0) on an unbound netlink socket; 0 or -errno.</summary>
+        internal static int Send(SafeFdHandle fd, ReadOnlySpan<byte> request)
+        {
             // Sound: request is pinned for the call and its length passed; the kernel only reads it.
             fixed (byte* p = request)
             {
-                // An unbound, unconnected netlink socket sends to the kernel (port id 0).
-                if (send(fd, p, (nuint)request.Length, 0) < 0)
-                {
-                    return -LibcIo.LastErrno;
-                }
-            }
-
-            Span<byte> reply = stackalloc byte[4096];
-            while (true)
-            {
-                long n = Receive(fd, reply, out uint sender, out _);
-                if (n == -LibcIo.EAGAIN)
-                {
-                    if (TunNamespace.WaitForWake(fd, 1000) <= 0)
-                    {
-                        return -ETIMEDOUT;
-                    }
-
-                    continue;
-                }
-
-                if (n < 0)
-                {
-                    return (int)n;
-                }
-
-                if (sender != 0)
-                {
-                    continue;
-                }
-
-                ReadOnlySpan<byte> datagram = reply[..(int)n];
-                while (datagram.Length >= NlMsgHdrLength)
-                {
-                    uint seq = BinaryPrimitives.ReadUInt32LittleEndian(datagram[8..]);
-                    if (!TryReadMessage(ref datagram, out ushort type, out ReadOnlySpan<byte> payload))
-                    {
-                        break;
-                    }
-
-                    if (seq != sequence)
-                    {
-                        continue; // an answer to an earlier query that timed out
-                    }
-
-                    if (type == NLMSG_ERROR)
-                    {
-                        // struct nlmsgerr: s32 error (negative errno), then the request's header.
-                        return payload.Length >= 4 ? BinaryPrimitives.ReadInt32LittleEndian(payload) : -LibcIo.EINVAL;
-                    }
-
-                    if (type == RTM_NEWROUTE)
-                    {
-                        return ParseOutputInterface(payload);
-                    }
-                }
+                // An unbound, unconnected netlink socket sends to the kernel (port id 0), autobinding on first use.
+                return send(fd, p, (nuint)request.Length, 0) < 0 ? -LibcIo.LastErrno : 0;
             }
         }
 

@@ -67,7 +67,8 @@ public sealed partial class LinuxTun : ITunDevice
     private volatile bool _deleted;
     private volatile bool _inOtherNamespace;
     private volatile LinkWatch _watch; // control + netlink sockets where the interface lives; replaced on a move
-    private (ulong, ulong) _probedNamespace; // monitor thread only: the namespace probe mode could not enter
+    private (ulong, ulong) _probedNamespace; // monitor thread only: the namespace polled or probed, not entered
+    private WatchMode _reportedMode; // monitor thread only: the way of following last reported (Home at first)
     private int _closed;
     private int _reportedMtu; // monitor thread only
 
@@ -551,6 +552,8 @@ public sealed partial class LinuxTun : ITunDevice
     /// <summary>Sets the interface MTU (68..65535) with SIOCSIFMTU; <see cref="TunEventKind.MtuChanged"/> follows.</summary>
     /// <exception cref="ObjectDisposedException">After <see cref="Close"/>.</exception>
     /// <exception cref="IOException">The kernel refused (HResult = errno), e.g. ENODEV after deletion.</exception>
+    /// <exception cref="UnauthorizedAccessException">The interface lives in another network namespace that this
+    /// process cannot enter (no CAP_SYS_ADMIN: see <see cref="TunEventKind.Watching"/>); set the MTU there.</exception>
     public void SetMtu(int mtu)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(mtu, MinimumMtu);
@@ -570,8 +573,12 @@ public sealed partial class LinuxTun : ITunDevice
         // The watch is replaced when the interface moves: retry once on the new one if ours went away under us.
         for (int attempt = 0; ; attempt++)
         {
+            // Polled or probed: no socket there, and RTM_SETLINK cannot aim at another namespace's link (its
+            // IFLA_TARGET_NETNSID means "move the link there"; Interop.NetlinkNsid.cs).
             SafeFdHandle control = _watch.Control
-                ?? throw new IOException($"{name} lives in a network namespace this process cannot enter", LibcIo.ENODEV);
+                ?? throw new UnauthorizedAccessException(
+                    $"cannot set the MTU of {name}: it lives in another network namespace, which this process cannot enter "
+                    + $"(setns needs CAP_SYS_ADMIN); set it there (ip -n NAMESPACE link set {name} mtu {mtu})");
             try
             {
                 SetMtuCore(control, name, mtu);
@@ -701,15 +708,13 @@ public sealed partial class LinuxTun : ITunDevice
         byte[] buffer = new byte[32 * 1024];
         try
         {
-            if (_watch.Control is null)
-            {
-                EnterProbeMode(default);
-            }
-
             while (Volatile.Read(ref _closed) == 0)
             {
                 LinkWatch watch = _watch;
-                bool stop = watch.Netlink is { } netlink ? ReceiveOnce(watch, netlink, buffer) : Probe();
+                // Polled and probed watches start with no namespace identity: their first period follows it again.
+                bool stop = watch.Mode is WatchMode.Home or WatchMode.Entered && watch.Netlink is { } netlink
+                    ? ReceiveOnce(watch, netlink, buffer)
+                    : Poll(watch);
                 if (stop)
                 {
                     return;
@@ -848,11 +853,11 @@ public sealed partial class LinuxTun : ITunDevice
         }
     }
 
-    private void Raise(TunEventKind kind)
+    private void Raise(TunEventKind kind, string? detail = null)
     {
         if (Volatile.Read(ref _closed) == 0)
         {
-            Event?.Invoke(new TunEvent(kind, _mtu));
+            Event?.Invoke(new TunEvent(kind, _mtu, detail));
         }
     }
 }

@@ -14,4 +14,16 @@ public enum TunEventKind
 
     /// <summary>The interface was deleted; reads return 0 from now on and no further events follow.</summary>
     Deleted,
+
+    /// <summary>
+    /// The way the device follows its interface changed (it moved to another network namespace, or came back):
+    /// <see cref="TunEvent.Detail"/> says how. Every other kind is still reported.
+    /// </summary>
+    Watching,
+
+    /// <summary>
+    /// As <see cref="Watching"/>, but degraded: the interface's namespace is out of reach and only its deletion (and
+    /// a link that is up) can be seen, not link down or MTU changes. <see cref="TunEvent.Detail"/> says why.
+    /// </summary>
+    WatchDegraded,
 }

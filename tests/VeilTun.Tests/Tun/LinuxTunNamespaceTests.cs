@@ -41,6 +41,7 @@ public sealed class LinuxTunNamespaceTests : IDisposable
 
         Outer.Ip($"link set dev {name} netns {Inner.Name}");
         WaitUntil(() => tun.IsInOtherNamespace, "the monitor never noticed the move");
+        Assert.Equal(LinuxTun.WatchMode.Entered, tun.Mode); // root: setns allowed
         Assert.False(tun.IsUp);
 
         Inner.Ip($"link set dev {name} up");
@@ -119,10 +120,59 @@ public sealed class LinuxTunNamespaceTests : IDisposable
     }
 
     [RootFact]
-    public void WithoutTheRightToEnterTheNamespaceTheProbeStillSeesDeletionAndAMoveHome()
+    public void WithoutTheRightToEnterTheNamespaceTheLinkIsPolledByNetnsIdFromHome()
     {
-        // Only this class moves interfaces, and its tests run one at a time: the static hook is safe here.
+        // What a daemon that dropped privileges (CAP_NET_ADMIN, no CAP_SYS_ADMIN) gets after a move.
         LinuxTun.RefuseNamespaceEntryForTests = true;
+        try
+        {
+            string name = NewName();
+            using LinuxTun tun = Outer.Invoke(() => LinuxTun.Create(name));
+            using var events = new BlockingCollection<TunEvent>();
+            var all = new ConcurrentQueue<TunEvent>();
+            tun.Event += e => all.Enqueue(e);
+            tun.Event += events.Add;
+
+            Outer.Ip($"link set dev {name} netns {Inner.Name}");
+            WaitUntil(() => tun.IsInOtherNamespace, "the monitor never noticed the move");
+            TunEvent watching = NextAny(events);
+            Assert.Equal(TunEventKind.Watching, watching.Kind);
+            Assert.Contains("netns id", watching.Detail);
+            Assert.Equal(LinuxTun.WatchMode.Polled, tun.Mode);
+            int innerIndex = int.Parse(Inner.Ip($"-o link show dev {name}").Split(':')[0]);
+            Assert.Equal(innerIndex, tun.InterfaceIndex);
+
+            Inner.Ip($"link set dev {name} up");
+            Assert.Equal(new TunEvent(TunEventKind.Up, 1420), Next(events));
+            Inner.Ip($"link set dev {name} mtu 1300");
+            Assert.Equal(new TunEvent(TunEventKind.MtuChanged, 1300), Next(events));
+            Assert.Equal(1300, tun.Mtu);
+            Inner.Ip($"link set dev {name} down");
+            Assert.Equal(new TunEvent(TunEventKind.Down, 1300), Next(events));
+            Inner.Ip($"link set dev {name} name {name}x"); // renamed there: still the same index
+            WaitUntil(() => tun.Name == name + "x", "the rename was not seen");
+
+            var refused = Assert.Throws<UnauthorizedAccessException>(() => tun.SetMtu(1280));
+            Assert.Contains("set it there", refused.Message);
+            Assert.Contains(" mtu 1300 ", Inner.Ip($"-o link show dev {name}x"));
+
+            Inner.Ip($"link del dev {name}x");
+            Assert.Equal(TunEventKind.Deleted, Next(events).Kind);
+            Assert.Equal(0, tun.Read(new byte[1500]));
+            Assert.DoesNotContain(all, e => e.Kind == TunEventKind.WatchDegraded);
+        }
+        finally
+        {
+            LinuxTun.RefuseNamespaceEntryForTests = false;
+        }
+    }
+
+    [RootFact]
+    public void WithoutTheRightToEnterTheNamespaceOrANetnsIdTheProbeStillSeesDeletionAndAMoveHome()
+    {
+        // Only this class moves interfaces, and its tests run one at a time: the static hooks are safe here.
+        LinuxTun.RefuseNamespaceEntryForTests = true;
+        LinuxTun.RefuseNamespaceIdsForTests = true;
         try
         {
             string name = NewName();
@@ -132,8 +182,11 @@ public sealed class LinuxTunNamespaceTests : IDisposable
 
             Outer.Ip($"link set dev {name} netns {Inner.Name}");
             WaitUntil(() => tun.IsInOtherNamespace, "the monitor never noticed the move");
+            TunEvent degraded = NextAny(events);
+            Assert.Equal(TunEventKind.WatchDegraded, degraded.Kind);
+            Assert.Contains("only its deletion", degraded.Detail);
             Assert.Equal(0, tun.InterfaceIndex); // out of reach
-            Assert.Throws<IOException>(() => tun.SetMtu(1300));
+            Assert.Throws<UnauthorizedAccessException>(() => tun.SetMtu(1300));
 
             // Home needs no setns: the probe notices the interface is back and watches it properly again.
             Inner.Ip($"link set dev {name} netns {Outer.Name}");
@@ -150,6 +203,7 @@ public sealed class LinuxTunNamespaceTests : IDisposable
         finally
         {
             LinuxTun.RefuseNamespaceEntryForTests = false;
+            LinuxTun.RefuseNamespaceIdsForTests = false;
         }
     }
 
@@ -163,7 +217,20 @@ public sealed class LinuxTunNamespaceTests : IDisposable
         }
     }
 
+    /// <summary>The next link event, skipping reports of how the interface is followed.</summary>
     private static TunEvent Next(BlockingCollection<TunEvent> events)
+    {
+        while (true)
+        {
+            TunEvent e = NextAny(events);
+            if (e.Kind is not (TunEventKind.Watching or TunEventKind.WatchDegraded))
+            {
+                return e;
+            }
+        }
+    }
+
+    private static TunEvent NextAny(BlockingCollection<TunEvent> events)
     {
         Assert.True(events.TryTake(out TunEvent e, HangGuard), "expected event did not arrive");
         return e;

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Net;
+using System.Security.Cryptography;
 using VeilTun.Crypto;
 using VeilTun.Noise;
 using VeilTun.Uapi;
@@ -17,6 +19,76 @@ public sealed partial class Tunnel : IUapiHandler
     public UapiError? Configure(SetRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var staticStatic = PrecomputeStaticStatic(request);
+        try
+        {
+            return Configure(request, staticStatic);
+        }
+        finally
+        {
+            staticStatic?.Zero();
+        }
+    }
+
+    // Sets below this many peer sections compute their DH under the lock (it is ~50 us a peer).
+    private const int PrecomputeMinPeers = 64;
+
+    /// <summary>The static-static DH of each new peer of a set, computed before the tunnel lock (see below).</summary>
+    private sealed class StaticStaticBatch(byte[] privateKey, int peers)
+    {
+        public readonly byte[] PrivateKey = privateKey;
+        public readonly byte[] Secrets = new byte[32 * peers]; // peer section i at 32 * i
+        public readonly bool[] Computed = new bool[peers];
+
+        public void Zero()
+        {
+            CryptographicOperations.ZeroMemory(PrivateKey);
+            CryptographicOperations.ZeroMemory(Secrets);
+        }
+    }
+
+    /// <summary>
+    /// The X25519 of every peer a set adds with the device's private key (or the one the set installs) is the costly
+    /// part of adding peers: ~1.2 s for 10,000 on a busy core, all of it under the tunnel lock, a stall of the data
+    /// path that made the packet pools grow (bench/churn.sh). It is computed here, outside the lock, for the peers
+    /// that do not exist yet; <see cref="Configure(SetRequest, StaticStaticBatch?)"/> uses a result only if the
+    /// private key is still the one it was computed with. Null for small sets and when there is no private key.
+    /// </summary>
+    private StaticStaticBatch? PrecomputeStaticStatic(SetRequest request)
+    {
+        if (request.Peers.Count < PrecomputeMinPeers) return null;
+        var key = new byte[32];
+        var batch = new StaticStaticBatch(key, request.Peers.Count);
+        int wanted = 0;
+        lock (_sync)
+        {
+            if (request.PrivateKey is { Length: 32 } given && given.AsSpan().IndexOfAnyExcept((byte)0) >= 0) given.CopyTo(key);
+            else if (request.PrivateKey is not null || !_engine.TryCopyPrivateKey(key)) return null;
+            for (int i = 0; i < request.Peers.Count; i++)
+            {
+                var p = request.Peers[i];
+                if (p.Remove || p.UpdateOnly || p.PublicKey.Length != 32 || (!request.ReplacePeers && _engine.TryGetPeer(new PublicKey(p.PublicKey), out _)))
+                    continue;
+                batch.Computed[i] = true;
+                wanted++;
+            }
+        }
+        if (wanted == 0)
+        {
+            batch.Zero();
+            return null;
+        }
+        for (int i = 0; i < request.Peers.Count; i++)
+        {
+            if (!batch.Computed[i]) continue;
+            var secret = batch.Secrets.AsSpan(32 * i, 32);
+            if (!X25519.TrySharedSecret(key, request.Peers[i].PublicKey, secret)) secret.Clear(); // low-order point
+        }
+        return batch;
+    }
+
+    private UapiError? Configure(SetRequest request, StaticStaticBatch? staticStatic)
+    {
         lock (_sync)
         {
             if (_disposed != 0) return UapiError.Io("device is closed");
@@ -69,14 +141,33 @@ public sealed partial class Tunnel : IUapiHandler
             }
             if (request.ReplacePeers) _engine.RemoveAllPeers();
 
-            foreach (var change in request.Peers) ApplyPeer(change, now);
+            // The DH computed before the lock holds only if the private key did not change since (another set).
+            if (staticStatic is not null && !HasPrivateKey(staticStatic.PrivateKey)) staticStatic = null;
+            for (int i = 0; i < request.Peers.Count; i++)
+            {
+                var change = request.Peers[i];
+                ApplyPeer(change, now, staticStatic is { } b && b.Computed[i] ? b.Secrets.AsSpan(32 * i, 32) : default);
+            }
             AfterEngine();
         }
         _timerWake.Set();
         return null;
     }
 
-    private void ApplyPeer(PeerChange change, TimeSpan now)
+    private bool HasPrivateKey(ReadOnlySpan<byte> key)
+    {
+        Span<byte> current = stackalloc byte[32];
+        try
+        {
+            return _engine.TryCopyPrivateKey(current) && CryptographicOperations.FixedTimeEquals(current, key);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(current);
+        }
+    }
+
+    private void ApplyPeer(PeerChange change, TimeSpan now, ReadOnlySpan<byte> staticStatic)
     {
         var key = new PublicKey(change.PublicKey);
         // A section naming our own public key is ignored entirely (wireguard-go: a "dummy" peer).
@@ -91,7 +182,7 @@ public sealed partial class Tunnel : IUapiHandler
         if (!exists)
         {
             if (change.UpdateOnly) return;
-            peer = _engine.AddPeer(key)!;
+            peer = _engine.AddPeer(key, staticStatic)!;
         }
         if (change.PresharedKey is { } psk) _engine.SetPresharedKey(peer, psk);
         if (change.Endpoint is { } endpoint) _engine.SetEndpoint(peer, endpoint);
@@ -167,6 +258,9 @@ public sealed partial class Tunnel : IUapiHandler
         }
         foreach (var (reason, count) in GetDropCounts())
             snapshot.ExtraKeys.Add(new("veiltun_drop_" + ToSnake(reason.ToString()), count.ToString()));
+        // Packet buffers the pools hold (rented or free): most of the managed heap under traffic.
+        snapshot.ExtraKeys.Add(new("veiltun_buffers_large", _pools.Large.Created.ToString(CultureInfo.InvariantCulture)));
+        snapshot.ExtraKeys.Add(new("veiltun_buffers_small", _pools.Small.Created.ToString(CultureInfo.InvariantCulture)));
         if (ExtraStats is { } extra) snapshot.ExtraKeys.AddRange(extra());
         return snapshot;
     }

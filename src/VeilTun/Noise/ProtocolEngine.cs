@@ -147,12 +147,28 @@ public sealed partial class ProtocolEngine
     /// Adds a peer (or returns the existing one). Returns null when <paramref name="publicKey"/> is our own
     /// public key: wg(8) treats such a peer section as a no-op.
     /// </summary>
-    public Peer? AddPeer(PublicKey publicKey)
+    public Peer? AddPeer(PublicKey publicKey) => AddPeer(publicKey, default);
+
+    /// <summary>
+    /// <see cref="AddPeer(PublicKey)"/> with the static-static DH already computed (32 bytes, all zeros when the
+    /// peer's key is a low-order point) by a caller that made sure it used the current private key; empty: compute
+    /// it here. Lets the tunnel do the X25519 of a large <c>set</c> before it takes its lock.
+    /// </summary>
+    internal Peer? AddPeer(PublicKey publicKey, ReadOnlySpan<byte> staticStatic)
     {
         if (_peers.TryGetValue(publicKey, out var existing)) return existing;
         if (PublicKey is { } own && own == publicKey) return null;
         var peer = new Peer(publicKey);
-        PrecomputeStaticStatic(peer);
+        if (staticStatic.Length == 32 && _privateKey is not null)
+        {
+            var hs = peer.Handshake;
+            staticStatic.CopyTo(hs.PrecomputedStaticStatic);
+            hs.HasStaticStatic = staticStatic.IndexOfAnyExcept((byte)0) >= 0;
+        }
+        else
+        {
+            PrecomputeStaticStatic(peer);
+        }
         peer.Timers.Enabled = IsUp;
         _peers.Add(publicKey, peer);
         return peer;

@@ -167,6 +167,7 @@ public sealed partial class Tunnel : IUapiHandler
         }
         foreach (var (reason, count) in GetDropCounts())
             snapshot.ExtraKeys.Add(new("veiltun_drop_" + ToSnake(reason.ToString()), count.ToString()));
+        AppendCounterKeys(snapshot.ExtraKeys);
         if (ExtraStats is { } extra) snapshot.ExtraKeys.AddRange(extra());
         return snapshot;
     }

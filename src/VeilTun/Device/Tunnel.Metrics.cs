@@ -14,6 +14,7 @@ public sealed partial class Tunnel
     /// </summary>
     public TunnelMetricsSnapshot GetMetricsSnapshot()
     {
+        Interlocked.Increment(ref _metricsSnapshots);
         var snapshot = new TunnelMetricsSnapshot { Interface = Name, Time = (_options.WallClock ?? TimeProvider.System).GetUtcNow() };
         lock (_sync)
         {
@@ -43,6 +44,11 @@ public sealed partial class Tunnel
         }
         return snapshot;
     }
+
+    private int _metricsSnapshots;
+
+    /// <summary>Test hook: how many times <see cref="GetMetricsSnapshot"/> ran (none while nobody listens).</summary>
+    internal int MetricsSnapshotsTaken => Volatile.Read(ref _metricsSnapshots);
 
     private PoolMetrics[] PoolMetrics() =>
     [

@@ -20,9 +20,11 @@ switch (args)
         return InProcessDemo.Run();
     case ["stats", var ifname]:
         return StatsCommand.Run(ifname);
+    case ["metrics", _, ..]:
+        return MetricsCommand.Run(args[1..]);
     case ["daita", ..]:
         return DaitaCommand.Run(args[1..]);
-    case [_, ..] when args[0] is not ("-h" or "--help" or "demo" or "stats" or "daita"):
+    case [_, ..] when args[0] is not ("-h" or "--help" or "demo" or "stats" or "metrics" or "daita"):
         {
             var parsed = DaemonCommand.Parse(args, out var parseError);
             if (parsed is null)
@@ -44,6 +46,7 @@ switch (args)
                                                       daemon runs as $SUDO_UID or nobody with only CAP_NET_ADMIN and
                                                       CAP_NET_BIND_SERVICE and no_new_privs (docs/privileges.md)
                    veiltun stats INTERFACE-NAME       drops by reason and per-peer counters
+                   veiltun metrics INTERFACE-NAME...  the counters in Prometheus' text format (docs/metrics.md)
                    veiltun daita inspect|set|off ...  DAITA machines and per-peer settings (veiltun daita for help)
                    veiltun demo --in-process          two in-process peers, every message printed
                    veiltun --version

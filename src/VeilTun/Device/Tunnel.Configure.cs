@@ -261,6 +261,7 @@ public sealed partial class Tunnel : IUapiHandler
         // Packet buffers the pools hold (rented or free): most of the managed heap under traffic.
         snapshot.ExtraKeys.Add(new("veiltun_buffers_large", _pools.Large.Created.ToString(CultureInfo.InvariantCulture)));
         snapshot.ExtraKeys.Add(new("veiltun_buffers_small", _pools.Small.Created.ToString(CultureInfo.InvariantCulture)));
+        AppendCounterKeys(snapshot.ExtraKeys);
         if (ExtraStats is { } extra) snapshot.ExtraKeys.AddRange(extra());
         return snapshot;
     }

@@ -47,6 +47,7 @@ public sealed partial class Tunnel : IDisposable
     private bool _started;
     private bool _followLink; // under _sync: down because the link is, so a packet from the TUN proves it up
     private int _disposed;
+    private readonly IDisposable _metrics; // this tunnel's place in the VeilTun meter
 
     /// <summary>Creates a stopped tunnel with no configuration on <paramref name="options"/>.Tun.</summary>
     public Tunnel(TunnelOptions options)
@@ -60,6 +61,7 @@ public sealed partial class Tunnel : IDisposable
         _output = new Output(this);
         _engine = new ProtocolEngine(_output, _pools.Large, options.Random, options.WallClock) { Mtu = _tun.Mtu };
         _pipeline = new CryptoPipeline(options.CryptoWorkers ?? Environment.ProcessorCount, SendSealedBatch, CompleteOpenedBatch, _tun.Name);
+        _metrics = Diagnostics.TunnelMetrics.Register(this, options.MeterFactory);
     }
 
     /// <summary>The interface name.</summary>
@@ -374,6 +376,7 @@ public sealed partial class Tunnel : IDisposable
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _metrics.Dispose();
         _tun.Event -= OnTunEvent;
         lock (_sync)
         {

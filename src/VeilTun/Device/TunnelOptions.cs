@@ -36,6 +36,14 @@ public sealed class TunnelOptions
     /// <summary>Log sink (level, message). Default: none.</summary>
     public Action<TunnelLogLevel, string>? Log { get; init; }
 
+    /// <summary>
+    /// Where the tunnel's metrics go: the <c>VeilTun</c> meter this factory creates (a host's dependency-injected
+    /// <see cref="System.Diagnostics.Metrics.IMeterFactory"/>, as .NET libraries take one). Default: one process-wide
+    /// <c>VeilTun</c> meter shared by every tunnel. Either way each measurement is tagged with the interface name
+    /// (docs/metrics.md).
+    /// </summary>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; init; }
+
     /// <summary>Start up without waiting for a link-up event. Default: <see cref="ITunDevice.IsUp"/> at start
     /// (in-memory TUNs are always up; a Linux TUN whose link is down comes up with it).</summary>
     public bool? StartUp { get; init; }

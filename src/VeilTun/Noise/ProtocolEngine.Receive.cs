@@ -153,6 +153,7 @@ public sealed partial class ProtocolEngine
     {
         peer.Timers.HandshakeComplete();
         peer.LastHandshake = _wallClock.GetUtcNow();
+        Interlocked.Increment(ref _handshakesCompleted);
         _output.OnEvent(new ProtocolEvent(ProtocolEventKind.HandshakeCompleted, peer));
     }
 

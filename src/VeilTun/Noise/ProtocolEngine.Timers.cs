@@ -65,6 +65,7 @@ public sealed partial class ProtocolEngine
                 peer.Timers.CancelSendKeepalive();
                 while (peer.Staged.TryDequeue(out var buffer)) Drop(DropReason.HandshakeGaveUp, peer, buffer);
                 peer.Timers.ArmZeroKeyMaterialIfIdle(now);
+                Interlocked.Increment(ref _handshakesFailed);
                 _output.OnEvent(new ProtocolEvent(ProtocolEventKind.HandshakeGaveUp, peer));
             }
             else

@@ -31,6 +31,8 @@ public sealed partial class ProtocolEngine
     private readonly CookieChecker _cookieChecker;
     private readonly RateLimiter _rateLimiter = new();
     private readonly long[] _drops = new long[Enum.GetValues<DropReason>().Length];
+    private long _handshakesCompleted;
+    private long _handshakesFailed;
     private SecretKey? _privateKey;
 
     static ProtocolEngine()
@@ -106,6 +108,15 @@ public sealed partial class ProtocolEngine
 
     /// <summary>Drops counted for <paramref name="reason"/>.</summary>
     public long GetDropCount(DropReason reason) => Interlocked.Read(ref _drops[(int)reason]);
+
+    /// <summary>Handshakes completed (a session derived and confirmed, either side), for metrics. Thread-safe read.</summary>
+    public long HandshakesCompleted => Interlocked.Read(ref _handshakesCompleted);
+
+    /// <summary>
+    /// Handshakes given up after the retries (REKEY_ATTEMPT_TIME; a peer that never answers adds one every 90 s),
+    /// for metrics. Rejected handshake messages are drops, by reason. Thread-safe read.
+    /// </summary>
+    public long HandshakesFailed => Interlocked.Read(ref _handshakesFailed);
 
     internal void Drop(DropReason reason, Peer? peer, PacketBuffer? buffer)
     {

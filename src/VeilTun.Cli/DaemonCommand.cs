@@ -3,6 +3,7 @@ using System.Globalization;
 using System.IO.Pipes;
 using System.Net;
 using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
 using VeilTun.Device;
 using VeilTun.Multihop;
@@ -141,7 +142,7 @@ internal static class DaemonCommand
     };
 
     // The TUN both start paths (keeping root, or dropping it after set-up) open first; null (logged) if it fails.
-    private static LinuxTun? TryOpenTun(Arguments args, Action<TunnelLogLevel, string> log)
+    private static LinuxTun? TryOpenTun(Arguments args, ILogger log)
     {
         try
         {
@@ -149,7 +150,7 @@ internal static class DaemonCommand
         }
         catch (Exception ex)
         {
-            log(TunnelLogLevel.Error, $"Failed to create TUN device: {ex.Message}");
+            Log.TunCreateFailed(log, ex);
             return null;
         }
     }
@@ -164,10 +165,10 @@ internal static class DaemonCommand
                 args.Via is null ? LinuxTun.DefaultMtu : MultihopMtu.ExitMtu(args.EntryMtu, ipv6Outer: true),
                 TunOptionsFromEnvironment());
 
-    private static TunnelOptions Options(ITunDevice tun, Action<TunnelLogLevel, string> log) => new()
+    private static TunnelOptions Options(ITunDevice tun, ILoggerFactory logging) => new()
     {
         Tun = tun,
-        Log = log,
+        LoggerFactory = logging,
         MaxBuffers = int.TryParse(Environment.GetEnvironmentVariable("VEILTUN_MAX_BUFFERS"), out int n) && n is >= 64 and <= 65536 ? n : 1024,
         MaxSmallBuffers = int.TryParse(Environment.GetEnvironmentVariable("VEILTUN_MAX_SMALL_BUFFERS"), out int s) && s is >= 64 and <= 262144 ? s : 4096,
     };
@@ -180,44 +181,8 @@ internal static class DaemonCommand
         return RunForeground(args, logLevel);
     }
 
-    // The log goes straight to descriptor 2, whatever it is when a line is written (the terminal, or /dev/null once
-    // detached): System.Console would open a duplicate and terminal databases on first use, which fails once a flood
-    // of clients has used up the descriptors, so the one error that matters would be lost.
-    private static readonly StreamWriter? s_stderr = OpenStderr();
-
-    private static StreamWriter? OpenStderr()
-    {
-        try
-        {
-            // write(2) on descriptor 2, not a FileStream: on a regular file that writes at its own position (pwrite),
-            // so the daemon after dropping privileges would overwrite what it wrote before.
-            return new StreamWriter(ProcessHandover.OpenStandardError()) { AutoFlush = true };
-        }
-        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
-        {
-            return null; // no stderr at all: nothing to log to
-        }
-    }
-
-    private static Action<TunnelLogLevel, string> Logger(string name, string level)
-    {
-        bool verbose = level is "verbose" or "debug";
-        bool silent = level == "silent";
-        return (l, message) =>
-        {
-            if (silent || (l == TunnelLogLevel.Verbose && !verbose)) return;
-            var prefix = l == TunnelLogLevel.Error ? "ERROR" : "DEBUG";
-            try
-            {
-                if (s_stderr is { } stderr)
-                    lock (stderr) stderr.WriteLine($"{prefix}: ({name}) {DateTime.Now:yyyy/MM/dd HH:mm:ss} {message}");
-            }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or UnauthorizedAccessException)
-            {
-                // Logging must never stop the daemon (stderr closed, out of descriptors).
-            }
-        };
-    }
+    // The daemon's log (WireGuardLog.cs): wireguard-go's LOG_LEVEL and line format, on descriptor 2.
+    private static WireGuardLoggerFactory Logging(string name, string level) => new(new WireGuardLogProvider(name, level));
 
     private static int StartDetached(string[] rawArgs, string logLevel)
     {
@@ -245,18 +210,19 @@ internal static class DaemonCommand
     private static int RunForeground(Arguments args, string logLevel)
     {
         string interfaceName = args.InterfaceName;
-        var log = Logger(interfaceName, logLevel);
+        var logging = Logging(interfaceName, logLevel);
+        var log = logging.CreateLogger(Log.Category);
         bool dropped = Environment.GetEnvironmentVariable(PrivilegeDrop.DroppedVariable) == "1";
         if (dropped && ProcessHandover.EffectiveUserId == 0)
         {
-            log(TunnelLogLevel.Error, "Still root after dropping privileges: refusing to run");
+            Log.StillRoot(log);
             return ExitSetupFailed;
         }
         if (PrivilegeDrop.ShouldDrop(args.KeepPrivileges)) return SetUpAndDrop(args, logLevel);
 
         if (TryOpenTun(args, log) is not { } tun) return ExitSetupFailed;
         var name = tun.Name;
-        log = Logger(name, logLevel);
+        logging.Provider.InterfaceName = name;
 
         UapiListener listener;
         try
@@ -267,7 +233,7 @@ internal static class DaemonCommand
         }
         catch (Exception ex)
         {
-            log(TunnelLogLevel.Error, $"UAPI listen error: {ex.Message}");
+            Log.UapiListenFailed(log, ex);
             tun.Dispose();
             return ExitSetupFailed;
         }
@@ -283,13 +249,13 @@ internal static class DaemonCommand
                     ? UapiListener.FromFileDescriptor(int.Parse(entryFd, CultureInfo.InvariantCulture),
                         Path.Combine(UapiListener.DefaultDirectory, via + ".sock"))
                     : UapiListener.Create(via);
-                multihop = MultihopTunnel.Create(Options(tun, log),
-                    new MultihopOptions { EntryName = via, EntryAddresses = args.EntryAddresses, EntryMtu = args.EntryMtu },
-                    new TunnelOptions { Tun = tun, Log = Logger(via, logLevel) });
+                // One factory for both hops: each tunnel's lines carry its own interface name.
+                multihop = MultihopTunnel.Create(Options(tun, logging),
+                    new MultihopOptions { EntryName = via, EntryAddresses = args.EntryAddresses, EntryMtu = args.EntryMtu });
             }
             catch (Exception ex)
             {
-                log(TunnelLogLevel.Error, $"Failed to set up the entry hop {via}: {ex.Message}");
+                Log.EntryHopFailed(log, via, ex);
                 entryListener?.Dispose();
                 listener.Dispose();
                 tun.Dispose();
@@ -299,7 +265,7 @@ internal static class DaemonCommand
         }
         else
         {
-            tunnel = new Tunnel(Options(tun, log));
+            tunnel = new Tunnel(Options(tun, logging));
         }
         using var stop = new CancellationTokenSource();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
@@ -323,10 +289,13 @@ internal static class DaemonCommand
             waits[entryListener.SocketRemoved] = $"the UAPI socket {entryListener.Path} was removed";
             waits[multihop.Entry.Stopped] = $"the entry device {multihop.Entry.Name} stopped";
         }
-        log(TunnelLogLevel.Verbose, $"Running as {PrivilegeDrop.Describe()}" +
-            (dropped ? "" : PrivilegeDrop.KeepRequested(args.KeepPrivileges) ? " (privileges kept on request)" : ""));
-        log(TunnelLogLevel.Verbose, "UAPI listener started");
-        log(TunnelLogLevel.Verbose, "Device started");
+        if (log.IsEnabled(LogLevel.Information))
+        {
+            Log.RunningAs(log, PrivilegeDrop.Describe(),
+                dropped ? "" : PrivilegeDrop.KeepRequested(args.KeepPrivileges) ? " (privileges kept on request)" : "");
+        }
+        Log.UapiListenerStarted(log);
+        Log.DeviceStarted(log);
 
         if (Environment.GetEnvironmentVariable("VEILTUN_READY_FD") is { } readyFd)
         {
@@ -345,13 +314,13 @@ internal static class DaemonCommand
         var ended = Task.WhenAny(waits.Keys).GetAwaiter().GetResult();
         if (ended == signalled || stop.IsCancellationRequested)
         {
-            log(TunnelLogLevel.Verbose, "Shutting down");
+            Log.ShuttingDown(log);
         }
         else
         {
             string why = waits[ended];
             if (ended.Exception?.GetBaseException() is { } failure) why += $": {failure.GetType().Name}: {failure.Message}";
-            log(TunnelLogLevel.Error, $"Shutting down: {why}");
+            Log.ShuttingDownOnFailure(log, why);
         }
         stop.Cancel();
         if (multihop is not null) multihop.Dispose();
@@ -365,21 +334,22 @@ internal static class DaemonCommand
     // program (PrivilegeDrop). Returns only on failure; everything created is removed then.
     private static int SetUpAndDrop(Arguments args, string logLevel)
     {
-        var log = Logger(args.InterfaceName, logLevel);
+        var logging = Logging(args.InterfaceName, logLevel);
+        var log = logging.CreateLogger(Log.Category);
         var setpriv = PrivilegeDrop.FindSetpriv();
         if (setpriv is null)
         {
-            log(TunnelLogLevel.Error, $"Cannot drop privileges: setpriv (util-linux) not found; install it or pass {PrivilegeDrop.KeepFlag}");
+            Log.CannotDropPrivileges(log, $"setpriv (util-linux) not found; install it or pass {PrivilegeDrop.KeepFlag}");
             return ExitSetupFailed;
         }
         if (!PrivilegeDrop.CheckProgramReachable(out var unreachable))
         {
-            log(TunnelLogLevel.Error, $"Cannot drop privileges: {unreachable}");
+            Log.CannotDropPrivileges(log, unreachable);
             return ExitSetupFailed;
         }
         if (TryOpenTun(args, log) is not { } tun) return ExitSetupFailed;
         var name = tun.Name;
-        log = Logger(name, logLevel);
+        logging.Provider.InterfaceName = name;
         var listeners = new List<UapiListener>();
         var (uid, gid, user) = PrivilegeDrop.TargetUser();
         try
@@ -390,11 +360,11 @@ internal static class DaemonCommand
         }
         catch (Exception ex)
         {
-            log(TunnelLogLevel.Error, $"UAPI listen error: {ex.Message}");
+            Log.UapiListenFailed(log, ex);
             tun.Dispose();
             return ExitSetupFailed;
         }
-        string? failure = null;
+        bool failed = false;
         if (args.Via is { } via)
         {
             try
@@ -403,12 +373,16 @@ internal static class DaemonCommand
             }
             catch (Exception ex)
             {
-                failure = $"Failed to set up the entry hop {via}: {ex.Message}";
+                Log.EntryHopFailed(log, via, ex);
+                failed = true;
             }
         }
-        if (failure is null && !PrivilegeDrop.CheckDirectory(Path.GetDirectoryName(listeners[0].Path)!, out var why))
-            failure = $"Cannot drop privileges: {why}";
-        if (failure is null)
+        if (!failed && !PrivilegeDrop.CheckDirectory(Path.GetDirectoryName(listeners[0].Path)!, out var why))
+        {
+            Log.CannotDropPrivileges(log, why);
+            failed = true;
+        }
+        if (!failed)
         {
             var sockets = listeners.Select(l => l.Path).ToList();
             var fds = new List<int> { tun.DetachFileDescriptor() };
@@ -423,8 +397,8 @@ internal static class DaemonCommand
             var inherit = new List<int>(fds);
             if (int.TryParse(Environment.GetEnvironmentVariable("VEILTUN_READY_FD"), NumberStyles.None, CultureInfo.InvariantCulture, out int ready))
                 inherit.Add(ready);
-            log(TunnelLogLevel.Verbose, $"Dropping privileges: re-executing as {user} (uid {uid}, gid {gid}) with net_admin,net_bind_service");
-            failure = "Cannot drop privileges: " + PrivilegeDrop.HandOver(setpriv, (uid, gid, user), sockets, inherit, args.RawArguments, environment);
+            Log.DroppingPrivileges(log, user, uid, gid);
+            string failure = PrivilegeDrop.HandOver(setpriv, (uid, gid, user), sockets, inherit, args.RawArguments, environment);
             // Still here: nothing was handed over. Closing the descriptors removes the interface; the sockets go
             // below (or with the waiter, which saw its pipe close).
             foreach (int fd in fds) ProcessHandover.Close(fd);
@@ -438,10 +412,9 @@ internal static class DaemonCommand
                 {
                 }
             }
-            log(TunnelLogLevel.Error, failure);
+            Log.CannotDropPrivileges(log, failure);
             return ExitSetupFailed;
         }
-        log(TunnelLogLevel.Error, failure);
         foreach (var l in listeners) l.Dispose();
         tun.Dispose();
         return ExitSetupFailed;

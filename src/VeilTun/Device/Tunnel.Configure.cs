@@ -197,7 +197,7 @@ public sealed partial class Tunnel : IUapiHandler
         if (change.PersistentKeepaliveInterval is int keepalive) _engine.SetPersistentKeepalive(peer, keepalive, now);
         if (change.Daita is { } daita)
         {
-            if (!_engine.SetDaita(peer, daita, now, out var error)) Log(TunnelLogLevel.Error, $"{peer} - DAITA not enabled: {error}");
+            if (!_engine.SetDaita(peer, daita, now, out var error)) Log.DaitaNotEnabled(_log, peer, error);
         }
         else if (change.DisableDaita)
         {
@@ -288,5 +288,5 @@ public sealed partial class Tunnel : IUapiHandler
 
     bool IUapiHandler.IsExtensionPeerKey(string key) => DaitaKeys.IsSetKey(key);
 
-    void IUapiHandler.OnError(string message) => Log(TunnelLogLevel.Error, "UAPI: " + message);
+    void IUapiHandler.OnError(string message) => Log.UapiError(_log, message);
 }

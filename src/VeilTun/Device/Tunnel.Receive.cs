@@ -44,7 +44,7 @@ public sealed partial class Tunnel
             }
             catch (Exception ex)
             {
-                Log(TunnelLogLevel.Error, $"UDP receive failed: {ex.Message}");
+                Log.UdpReceiveFailed(_log, ex);
                 n = 0;
             }
             if (n == 0)
@@ -170,7 +170,7 @@ public sealed partial class Tunnel
         catch (Exception ex)
         {
             CountDrop(DropReason.TunWriteFailed);
-            Log(TunnelLogLevel.Verbose, $"TUN write failed: {ex.Message}");
+            Log.TunWriteFailed(_log, ex);
             foreach (var p in packets) p.Return();
             packets.Clear();
         }

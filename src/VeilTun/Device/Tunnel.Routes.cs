@@ -29,11 +29,11 @@ public sealed partial class Tunnel
             }
             catch (Exception ex)
             {
-                Log(TunnelLogLevel.Error, $"sticky source check failed: {ex.Message}");
+                Log.StickySourceCheckFailed(_log, ex);
             }
         });
         _routes = watcher;
-        if (_routes is null) Log(TunnelLogLevel.Verbose, "no route watcher: sticky sources follow send failures only");
+        if (_routes is null) Log.NoRouteWatcher(_log);
     }
 
     private void StopRouteWatcher()
@@ -79,7 +79,7 @@ public sealed partial class Tunnel
             }
         }
 
-        if (cleared > 0) Log(TunnelLogLevel.Verbose, $"routes changed: {cleared} sticky source(s) dropped");
+        if (cleared > 0) Log.RoutesChanged(_log, cleared);
         return cleared;
     }
 

@@ -27,7 +27,7 @@ public sealed partial class Tunnel
             }
             catch (Exception ex)
             {
-                Log(TunnelLogLevel.Error, $"TUN read failed: {ex.Message}");
+                Log.TunReadFailed(_log, ex);
                 n = 0;
             }
             if (n == 0)
@@ -109,7 +109,7 @@ public sealed partial class Tunnel
         }
         catch (Exception ex)
         {
-            Log(TunnelLogLevel.Verbose, $"UDP send failed: {ex.Message}");
+            Log.UdpSendFailed(_log, ex);
             sent = 0;
             sourceInvalid = false;
         }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 using VeilTun.Buffers;
 using VeilTun.Crypto;
 using VeilTun.Noise;
@@ -29,6 +30,7 @@ public sealed partial class Tunnel : IDisposable
 
     private readonly object _sync = new();
     private readonly TunnelOptions _options;
+    private readonly ILogger _log;
     private readonly ITunDevice _tun;
     private readonly ProtocolEngine _engine;
     private readonly BufferPools _pools;
@@ -56,6 +58,7 @@ public sealed partial class Tunnel : IDisposable
         if (options.AeadBackend != AeadBackend.Auto) ChaCha20Poly1305Context.SelectBackend(options.AeadBackend);
         _options = options;
         _tun = options.Tun;
+        _log = TunnelLogger.Create(options.LoggerFactory, Log.Category, _tun.Name);
         _now = options.MonotonicClock ?? (() => BootTimeClock.Now);
         _pools = new BufferPools(options.MaxBuffers, options.MaxSmallBuffers, _tun.Mtu);
         _output = new Output(this);
@@ -194,7 +197,7 @@ public sealed partial class Tunnel : IDisposable
                 }
                 catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException or UnauthorizedAccessException)
                 {
-                    Log(TunnelLogLevel.Error, $"cannot bind UDP port {_listenPort}: {ex.Message}");
+                    Log.BindFailed(_log, _listenPort, ex);
                     Raise(new TunnelEvent(TunnelEventKind.Error, Message: $"cannot bind UDP port {_listenPort}: {ex.Message}"));
                     return;
                 }
@@ -207,7 +210,8 @@ public sealed partial class Tunnel : IDisposable
                 CloseUdpLocked();
             }
         }
-        Log(TunnelLogLevel.Verbose, up ? "interface is up" : "interface is down");
+        if (up) Log.InterfaceUp(_log);
+        else Log.InterfaceDown(_log);
         Raise(new TunnelEvent(up ? TunnelEventKind.Up : TunnelEventKind.Down));
         _timerWake.Set();
     }
@@ -296,7 +300,7 @@ public sealed partial class Tunnel : IDisposable
                 }
                 catch (Exception ex)
                 {
-                    Log(TunnelLogLevel.Error, $"event handler threw: {ex.Message}");
+                    Log.EventHandlerFailed(_log, ex);
                 }
             }
         }
@@ -309,8 +313,6 @@ public sealed partial class Tunnel : IDisposable
     {
         if (!_events.IsAddingCompleted) _events.TryAdd(e);
     }
-
-    private void Log(TunnelLogLevel level, string message) => _options.Log?.Invoke(level, message);
 
     private void CountDrop(DropReason reason) => _pools.Drops.Count(reason);
 
@@ -425,20 +427,20 @@ public sealed partial class Tunnel : IDisposable
             switch (e.Kind)
             {
                 case ProtocolEventKind.HandshakeCompleted:
-                    tunnel.Log(TunnelLogLevel.Verbose, $"{e.Peer} - handshake completed");
+                    Log.HandshakeCompleted(tunnel._log, e.Peer);
                     tunnel.Raise(new TunnelEvent(TunnelEventKind.HandshakeCompleted, e.Peer?.PublicKey));
                     break;
                 case ProtocolEventKind.EndpointChanged:
                     tunnel.Raise(new TunnelEvent(TunnelEventKind.EndpointChanged, e.Peer?.PublicKey, e.Peer?.Endpoint.ToString()));
                     break;
                 case ProtocolEventKind.HandshakeInitiationSent:
-                    tunnel.Log(TunnelLogLevel.Verbose, $"{e.Peer} - sending handshake initiation");
+                    Log.HandshakeInitiationSent(tunnel._log, e.Peer);
                     break;
                 case ProtocolEventKind.HandshakeGaveUp:
-                    tunnel.Log(TunnelLogLevel.Verbose, $"{e.Peer} - handshake did not complete after 20 attempts, giving up");
+                    Log.HandshakeGaveUp(tunnel._log, e.Peer, Protocol.MaxTimerHandshakes + 2);
                     break;
                 case ProtocolEventKind.Dropped when e.Reason == DropReason.Internal:
-                    tunnel.Log(TunnelLogLevel.Error, $"internal error: {tunnel._engine.LastInternalError}");
+                    Log.InternalError(tunnel._log, tunnel._engine.LastInternalError);
                     break;
             }
         }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using VeilTun.Crypto;
 using VeilTun.Noise;
 using VeilTun.Tun;
@@ -33,8 +34,14 @@ public sealed class TunnelOptions
     /// <summary>Randomness. Default: the OS CSPRNG.</summary>
     public IRandomSource? Random { get; init; }
 
-    /// <summary>Log sink (level, message). Default: none.</summary>
-    public Action<TunnelLogLevel, string>? Log { get; init; }
+    /// <summary>
+    /// Where the tunnel logs (category <c>VeilTun.Tunnel</c>; a multihop pair adds <c>VeilTun.Multihop</c>): the
+    /// host's factory (generic host, ASP.NET, MAUI), or any <see cref="ILoggerFactory"/>. Each event has a stable
+    /// <see cref="EventId"/> and runs in a scope with the property <c>Interface</c> (the interface name); levels are
+    /// wireguard-go's (its verbose lines are Debug, its errors Error). Nothing is formatted for a level that is off.
+    /// Default: none (<see cref="Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory"/>). See docs/embedding.md.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
 
     /// <summary>
     /// Where the tunnel's metrics go: the <c>VeilTun</c> meter this factory creates (a host's dependency-injected
@@ -70,11 +77,4 @@ public sealed class TunnelOptions
     /// process must ask for the same one; creating a tunnel that asks for another throws.
     /// </summary>
     public AeadBackend AeadBackend { get; init; } = AeadBackend.Auto;
-}
-
-/// <summary>Log levels, as wireguard-go's LOG_LEVEL: errors, or everything (verbose).</summary>
-public enum TunnelLogLevel
-{
-    Error,
-    Verbose,
 }

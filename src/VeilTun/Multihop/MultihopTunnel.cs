@@ -47,8 +47,8 @@ public sealed class MultihopTunnel : IDisposable
             throw new ArgumentException(error, nameof(options));
         if (exit.Tun.Mtu > exitMtu)
         {
-            exit.Log?.Invoke(TunnelLogLevel.Verbose,
-                $"MTU {exit.Tun.Mtu} of {exit.Tun.Name} exceeds {exitMtu} (entry MTU {options.EntryMtu} minus the WireGuard overhead): the entry hop's datagrams will be larger than its MTU");
+            Log.ExitMtuTooLarge(TunnelLogger.Create(exit.LoggerFactory, Log.Category, exit.Tun.Name),
+                exit.Tun.Mtu, exit.Tun.Name, exitMtu, options.EntryMtu);
         }
 
         var link = new HopLink(options.EntryName, options.EntryAddresses, options.EntryMtu, options.QueueCapacity);
@@ -59,7 +59,7 @@ public sealed class MultihopTunnel : IDisposable
             MonotonicClock = exit.MonotonicClock,
             WallClock = exit.WallClock,
             Random = exit.Random,
-            Log = exit.Log,
+            LoggerFactory = exit.LoggerFactory,
             StartUp = exit.StartUp,
             CryptoWorkers = exit.CryptoWorkers,
             MaxBuffers = exit.MaxBuffers,
@@ -75,7 +75,7 @@ public sealed class MultihopTunnel : IDisposable
             MonotonicClock = e.MonotonicClock ?? exit.MonotonicClock,
             WallClock = e.WallClock ?? exit.WallClock,
             Random = e.Random ?? exit.Random,
-            Log = e.Log ?? exit.Log,
+            LoggerFactory = e.LoggerFactory ?? exit.LoggerFactory,
             StartUp = true,
             CryptoWorkers = e.CryptoWorkers,
             MaxBuffers = e.MaxBuffers,

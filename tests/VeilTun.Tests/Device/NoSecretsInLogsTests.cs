@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
 using VeilTun.Crypto;
 using VeilTun.Device;
 using VeilTun.Tests.Fakes;
@@ -11,9 +12,9 @@ using Xunit;
 namespace VeilTun.Tests.Device;
 
 /// <summary>
-/// A whole session at the most verbose level — configuration, handshakes, traffic, rejected configuration that
-/// carries keys, stats and snapshots — and no private or preshared key appears in any log line, event, error
-/// message or <c>ToString()</c>, in base64 or hex.
+/// A whole session logged through Microsoft.Extensions.Logging at the most verbose level (Trace) — configuration, handshakes, traffic, rejected configuration that
+/// carries keys, stats and snapshots — and no private or preshared key appears in any log message, logged
+/// property, scope or exception, event, error message or <c>ToString()</c>, in base64 or hex.
 /// </summary>
 public sealed class NoSecretsInLogsTests
 {
@@ -28,6 +29,8 @@ public sealed class NoSecretsInLogsTests
             lock (text) text.Add(s);
         }
 
+        var provider = new RecordingLoggerProvider(LogLevel.Trace);
+        using var logging = new LoggerFactory([provider], new LoggerFilterOptions { MinLevel = LogLevel.Trace });
         var network = new InMemoryNetwork();
         var tunA = new InMemoryTun("secA");
         var tunB = new InMemoryTun("secB");
@@ -37,7 +40,7 @@ public sealed class NoSecretsInLogsTests
         Tunnel Make(InMemoryTun tun, string address) => new(new TunnelOptions
         {
             Tun = tun,
-            Log = (level, message) => Capture($"{level}: {message}"),
+            LoggerFactory = logging,
             BindUdp = port => network.Bind(NetEndpoint.FromIPEndPoint(new IPEndPoint(IPAddress.Parse(address), port))),
         });
         using var a = Make(tunA, "198.51.100.1");
@@ -93,6 +96,14 @@ public sealed class NoSecretsInLogsTests
         foreach (var p in snapshot.Peers) Capture(p.ToString()!);
         Assert.True(UapiParser.TryParseSet(System.Text.Encoding.ASCII.GetBytes($"private_key={Convert.ToHexString(keyA.Bytes).ToLowerInvariant()}\n"), out var request, out _));
         Capture(request!.ToString()!);
+
+        // Everything the loggers received: the text, every property of the event and its scopes, the exception.
+        foreach (var record in provider.Records)
+        {
+            Capture($"{record.Level} {record.EventId}: {record.Message} {record.Exception}");
+            foreach (var (key, value) in record.State.Concat(record.Scope)) Capture($"{key}={value}");
+        }
+        Assert.True(provider.Logged(LogLevel.Debug) > 0, "no Debug event was logged");
 
         string all;
         lock (text) all = string.Join("\n", text);

@@ -28,6 +28,15 @@ internal static partial class Log
     [LoggerMessage(EventId = 104, EventName = "InternalError", Level = LogLevel.Error, Message = "internal error: {Error}")]
     public static partial void InternalError(ILogger logger, object? error); // the exception, as ToString() prints it
 
+    [LoggerMessage(EventId = 105, EventName = "MtuUpdated", Level = LogLevel.Debug, Message = "MTU updated: {Mtu}")]
+    public static partial void MtuUpdated(ILogger logger, int mtu); // wireguard-go's words
+
+    [LoggerMessage(EventId = 106, EventName = "InterfaceWatched", Level = LogLevel.Debug, Message = "{How}")]
+    public static partial void InterfaceWatched(ILogger logger, string how);
+
+    [LoggerMessage(EventId = 107, EventName = "InterfaceWatchDegraded", Level = LogLevel.Error, Message = "{Why}")]
+    public static partial void InterfaceWatchDegraded(ILogger logger, string why);
+
     [LoggerMessage(EventId = 200, EventName = "HandshakeInitiationSent", Level = LogLevel.Debug, Message = "{Peer} - sending handshake initiation")]
     public static partial void HandshakeInitiationSent(ILogger logger, Peer? peer);
 

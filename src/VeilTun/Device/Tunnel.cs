@@ -160,14 +160,14 @@ public sealed partial class Tunnel : IDisposable
                 break;
             case TunEventKind.MtuChanged:
                 lock (_sync) _engine.Mtu = _pools.Mtu = e.Mtu;
-                Log(TunnelLogLevel.Verbose, $"MTU updated: {e.Mtu}"); // wireguard-go's words
+                Log.MtuUpdated(_log, e.Mtu);
                 Raise(new TunnelEvent(TunnelEventKind.MtuChanged, Message: e.Mtu.ToString()));
                 break;
             case TunEventKind.Watching:
-                Log(TunnelLogLevel.Verbose, e.Detail ?? "interface followed another way");
+                Log.InterfaceWatched(_log, e.Detail ?? "interface followed another way");
                 break;
             case TunEventKind.WatchDegraded:
-                Log(TunnelLogLevel.Error, e.Detail ?? "interface out of reach: only its deletion is seen");
+                Log.InterfaceWatchDegraded(_log, e.Detail ?? "interface out of reach: only its deletion is seen");
                 break;
             case TunEventKind.Deleted:
                 Raise(new TunnelEvent(TunnelEventKind.Closed, Message: "interface deleted"));

@@ -123,6 +123,9 @@ vt_check last-handshake-equals-wg-dump "metrics '$mhs', wg dump '$hsA'" \
     test -n "$mhs" -a "${mhs%%.*}" = "${hsA:-x}" -a "${hsA:-0}" -gt 0
 vt_check tunnel-bytes-sum "tunnel tx $(sample veiltun_tunnel_bytes_total direction=tx)" \
     test -n "$mtx" -a "$(sample veiltun_tunnel_bytes_total direction=tx)" = "$mtx"
+# Datagrams: at least the 40 pings each way went through (handshakes and keepalives add a few).
+ptx=$(sample veiltun_tunnel_packets_total direction=tx) prx=$(sample veiltun_tunnel_packets_total direction=rx)
+vt_check tunnel-packets-counted "packets tx '$ptx' rx '$prx'" test "${ptx:-0}" -ge 40 -a "${prx:-0}" -ge 40 -a "${ptx:-0}" -lt 1000
 hs=$(sample veiltun_tunnel_handshakes_total result=completed)
 vt_check handshake-counted "handshakes completed '$hs'" test "${hs:-0}" -ge 1
 vt_check peers-gauge "peers '$(sample veiltun_tunnel_peers)'" test "$(sample veiltun_tunnel_peers)" = 1

@@ -30,6 +30,8 @@ public sealed partial class Tunnel
                 });
             }
         }
+        snapshot.RxPackets = Interlocked.Read(ref _rxDatagrams);
+        snapshot.TxPackets = Interlocked.Read(ref _txDatagrams);
         snapshot.HandshakesCompleted = _engine.HandshakesCompleted;
         snapshot.HandshakesFailed = _engine.HandshakesFailed;
         foreach (var (reason, count) in GetDropCounts()) snapshot.Drops[ToSnake(reason.ToString())] = count;
@@ -47,6 +49,9 @@ public sealed partial class Tunnel
 
     private int _metricsSnapshots;
 
+    // WireGuard datagrams received from the UDP transport (before any check) and sent to it, counted once per batch.
+    private long _rxDatagrams, _txDatagrams;
+
     /// <summary>Test hook: how many times <see cref="GetMetricsSnapshot"/> ran (none while nobody listens).</summary>
     internal int MetricsSnapshotsTaken => Volatile.Read(ref _metricsSnapshots);
 
@@ -57,10 +62,12 @@ public sealed partial class Tunnel
         new("handshake", _handshakePool.Outstanding, _handshakePool.MaxBuffers),
     ];
 
-    /// <summary>The device-level counter keys of a UAPI get besides the drops: handshakes and pool use.</summary>
+    /// <summary>The device-level counter keys of a UAPI get besides the drops: datagrams, handshakes and pool use.</summary>
     private void AppendCounterKeys(List<KeyValuePair<string, string>> keys)
     {
         static string Text(long n) => n.ToString(CultureInfo.InvariantCulture);
+        keys.Add(new(TunnelMetricsSnapshot.RxPacketsKey, Text(Interlocked.Read(ref _rxDatagrams))));
+        keys.Add(new(TunnelMetricsSnapshot.TxPacketsKey, Text(Interlocked.Read(ref _txDatagrams))));
         keys.Add(new(TunnelMetricsSnapshot.HandshakesCompletedKey, Text(_engine.HandshakesCompleted)));
         keys.Add(new(TunnelMetricsSnapshot.HandshakesFailedKey, Text(_engine.HandshakesFailed)));
         foreach (var pool in PoolMetrics())

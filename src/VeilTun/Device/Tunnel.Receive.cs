@@ -54,6 +54,7 @@ public sealed partial class Tunnel
             }
             var now = _now();
             var buffers = batch.Buffers;
+            Interlocked.Add(ref _rxDatagrams, buffers.Length); // one add per batch (metrics)
             var from = batch.Endpoints;
             var local = batch.Locals;
             for (int i = 0; i < buffers.Length; i++) Dispatch(buffers[i], from[i], local[i], now);

@@ -118,6 +118,7 @@ public sealed partial class Tunnel
             lock (_sync) _engine.ClearSource(peer);
         }
         _pools.Drops.Count(DropReason.SendFailed, datagrams.Length - sent);
+        if (sent > 0) Interlocked.Add(ref _txDatagrams, sent); // one add per batch (metrics)
         return sent;
     }
 }

@@ -22,6 +22,12 @@ public sealed class TunnelMetricsSnapshot
     /// <summary>Drops by reason (snake_case <see cref="Noise.DropReason"/>, as the <c>veiltun_drop_*</c> keys); only non-zero ones.</summary>
     public SortedDictionary<string, long> Drops { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>WireGuard datagrams received from the UDP transport, before any check (handshakes and junk included).</summary>
+    public long RxPackets { get; set; }
+
+    /// <summary>WireGuard datagrams handed to the UDP transport and sent (handshakes, keepalives, DAITA decoys included).</summary>
+    public long TxPackets { get; set; }
+
     /// <summary>Handshakes completed.</summary>
     public long HandshakesCompleted { get; set; }
 
@@ -43,6 +49,8 @@ public sealed class TunnelMetricsSnapshot
     internal const string DropPrefix = "veiltun_drop_";
     internal const string MultihopPrefix = "veiltun_multihop_";
     internal const string PoolPrefix = "veiltun_pool_";
+    internal const string RxPacketsKey = "veiltun_rx_packets";
+    internal const string TxPacketsKey = "veiltun_tx_packets";
     internal const string HandshakesCompletedKey = "veiltun_handshakes_completed";
     internal const string HandshakesFailedKey = "veiltun_handshakes_failed";
 
@@ -90,6 +98,14 @@ public sealed class TunnelMetricsSnapshot
             else if (key.StartsWith(MultihopPrefix, StringComparison.Ordinal))
             {
                 snapshot.Multihop[key[MultihopPrefix.Length..]] = Number(value);
+            }
+            else if (key == RxPacketsKey)
+            {
+                snapshot.RxPackets = Number(value);
+            }
+            else if (key == TxPacketsKey)
+            {
+                snapshot.TxPackets = Number(value);
             }
             else if (key == HandshakesCompletedKey)
             {

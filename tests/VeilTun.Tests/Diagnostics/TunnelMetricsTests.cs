@@ -140,6 +140,9 @@ public sealed class TunnelMetricsTests
         Assert.True(rx >= 92 + 32 + 96, $"rx {rx}"); // response + the echo reply sealed
         Assert.Equal(rx, Value(after, "veiltun.tunnel.bytes", ("direction", "rx")));
         Assert.Equal(tx, Value(after, "veiltun.tunnel.bytes", ("direction", "tx")));
+        // Initiation + echo request out, response + echo reply in (and perhaps a keepalive): datagrams, not bytes.
+        Assert.InRange(Value(after, "veiltun.tunnel.packets", ("direction", "tx")), 2, 4);
+        Assert.InRange(Value(after, "veiltun.tunnel.packets", ("direction", "rx")), 2, 4);
         Assert.Equal(1, Value(after, "veiltun.tunnel.handshakes", ("result", "completed")));
         Assert.Equal(0, Value(after, "veiltun.tunnel.handshakes", ("result", "failed")));
         double handshakeTime = Value(after, "veiltun.peer.last_handshake", ("public_key", peerB));
@@ -153,6 +156,7 @@ public sealed class TunnelMetricsTests
         var later = listener.Collect(a);
         Assert.True(Value(later, "veiltun.peer.bytes", ("public_key", peerB), ("direction", "tx")) > tx);
         Assert.True(Value(later, "veiltun.peer.bytes", ("public_key", peerB), ("direction", "rx")) > rx);
+        Assert.True(Value(later, "veiltun.tunnel.packets", ("direction", "tx")) >= Value(after, "veiltun.tunnel.packets", ("direction", "tx")) + 1); // the second echo request
 
         // A transport message for an index nobody has: a drop, tagged with its reason.
         using (var attacker = pair.Network.Bind(Endpoint("198.51.100.66", 0)))

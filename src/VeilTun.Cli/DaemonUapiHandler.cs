@@ -71,10 +71,12 @@ internal sealed class DaemonUapiHandler : IUapiHandler, IDisposable
         var info = GC.GetGCMemoryInfo();
         void Add(string name, long value) => keys.Add(new(name, value.ToString(CultureInfo.InvariantCulture)));
         // The heap as the last collection left it (live objects plus fragmentation), and bytes allocated now
-        // (that heap plus what was allocated since).
-        Add("veiltun_gc_heap_bytes", info.HeapSizeBytes);
+        // (that heap plus what was allocated since). Before the first collection there is no "last" one
+        // (GCMemoryInfo is all zeros): the heap is then what has been allocated.
+        long allocated = GC.GetTotalMemory(forceFullCollection: false);
+        Add("veiltun_gc_heap_bytes", info.Index == 0 ? allocated : info.HeapSizeBytes);
         Add("veiltun_gc_fragmented_bytes", info.FragmentedBytes);
-        Add("veiltun_gc_allocated_bytes", GC.GetTotalMemory(forceFullCollection: false));
+        Add("veiltun_gc_allocated_bytes", allocated);
         Add("veiltun_gc_committed_bytes", info.TotalCommittedBytes);
         Add("veiltun_gc_collections", GC.CollectionCount(0));
         Add("veiltun_thread_pool_threads", ThreadPool.ThreadCount);

@@ -8,7 +8,7 @@ namespace VeilTun.Buffers;
 /// transport records what it had to drop. A transport rents from here when it reads; whoever ends a buffer's
 /// journey returns it. Thread-safe.
 /// </summary>
-public sealed class BufferPools
+public sealed class BufferPools : IDisposable
 {
     /// <summary>Size of a large buffer: the largest IP packet or super-packet, its headroom and some tailroom.</summary>
     public const int LargeBufferSize = 65535 + PacketBuffer.DefaultHeadroom + 64;
@@ -48,6 +48,16 @@ public sealed class BufferPools
     {
         get => _mtu;
         set => _mtu = value;
+    }
+
+    /// <summary>Native memory both pools hold (see <see cref="PacketPool.RetainedBytes"/>).</summary>
+    public long RetainedBytes => Large.RetainedBytes + Small.RetainedBytes;
+
+    /// <summary>Ends both pools (see <see cref="PacketPool.Dispose"/>): their memory goes back as buffers come home.</summary>
+    public void Dispose()
+    {
+        Large.Dispose();
+        Small.Dispose();
     }
 
     /// <summary>Buffers rented and not yet returned, in both pools.</summary>

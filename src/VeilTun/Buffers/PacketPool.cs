@@ -9,7 +9,13 @@ namespace VeilTun.Buffers;
 /// empty, <see cref="TryRent"/> fails (the caller drops and counts) even if another thread's magazine holds some.
 /// Pools of fewer than 256 buffers use the shared stack only.
 /// </summary>
-public sealed class PacketPool
+/// <remarks>
+/// The buffers' memory is native (<see cref="NativeBufferArena"/>), not the pinned object heap, so the buffers
+/// <see cref="Trim"/> releases go back to the OS (the pinned heap is never compacted: released arrays stayed as
+/// holes and the process kept the pools' high-water mark). <see cref="Dispose"/> releases the free buffers at once
+/// and each rented one as it comes back; what never comes back goes when the pool is no longer referenced.
+/// </remarks>
+public sealed class PacketPool : IDisposable
 {
     /// <summary>Free buffers a thread keeps for itself per pool.</summary>
     public const int MagazineSize = 16;
@@ -19,6 +25,8 @@ public sealed class PacketPool
     private const int MagazineMinPool = 256; // smaller pools could starve with buffers parked in magazines
 
     private readonly PacketBuffer[] _free;
+    private readonly NativeBufferArena _arena;
+    private bool _disposed;
     private readonly bool _useMagazines;
     private readonly Lock _lock = new();
     private readonly List<Magazine> _magazines = new(); // every thread's magazine of this pool (for Outstanding)
@@ -36,6 +44,7 @@ public sealed class PacketPool
         BufferSize = bufferSize;
         MaxBuffers = maxBuffers;
         _free = new PacketBuffer[maxBuffers];
+        _arena = new NativeBufferArena(bufferSize);
         _useMagazines = maxBuffers >= MagazineMinPool;
     }
 
@@ -61,6 +70,12 @@ public sealed class PacketPool
             }
         }
     }
+
+    /// <summary>
+    /// Bytes of native memory the pool's buffers hold (mapped, less pages already given back to the OS): what it
+    /// costs the process at most. Falls when <see cref="Trim"/> releases buffers.
+    /// </summary>
+    public long RetainedBytes => _arena.RetainedBytes;
 
     /// <summary>Rent attempts that found the pool exhausted.</summary>
     public long RentFailures => Interlocked.Read(ref _rentFailures);
@@ -131,9 +146,9 @@ public sealed class PacketPool
             if (_freeCount < _lowWater) _lowWater = _freeCount;
             return true;
         }
-        if (_created < MaxBuffers)
+        if (_created < MaxBuffers && !_disposed)
         {
-            buffer = new PacketBuffer(BufferSize) { Pool = this };
+            buffer = new PacketBuffer(_arena.Allocate()) { Pool = this };
             _created++;
             _lowWater = 0; // the stack was empty
             return true;
@@ -157,15 +172,30 @@ public sealed class PacketPool
         {
             if (m is null) continue;
             var pool = m.Pool;
+            bool disposed;
             lock (pool._lock)
             {
+                disposed = pool._disposed;
+                if (!disposed)
+                {
+                    for (int i = 0; i < m.Count; i++)
+                    {
+                        pool._free[pool._freeCount++] = m.Items[i]!;
+                        m.Items[i] = null;
+                    }
+                    Volatile.Write(ref m.Count, 0);
+                }
+                pool._magazines.Remove(m);
+            }
+            if (disposed)
+            {
+                // The pool is gone: these buffers' memory goes back now (nobody else can reach this magazine).
                 for (int i = 0; i < m.Count; i++)
                 {
-                    pool._free[pool._freeCount++] = m.Items[i]!;
+                    pool.ReleaseOne(m.Items[i]!);
                     m.Items[i] = null;
                 }
                 Volatile.Write(ref m.Count, 0);
-                pool._magazines.Remove(m);
             }
         }
     }
@@ -174,23 +204,56 @@ public sealed class PacketPool
     /// Releases the buffers that lay unused on the shared stack since the previous call (the stack's low-water mark
     /// since then: the bottom of a LIFO stack, the coldest), so that a burst's or a stall's buffers do not stay for
     /// the life of the pool; they are created again if a later burst needs them. Buffers in use and those in
-    /// threads' magazines are not touched. Returns how many were released. The tunnel calls it every few seconds.
+    /// threads' magazines are not touched. Their memory goes back to the OS. Returns how many were released. The
+    /// tunnel calls it every few seconds.
     /// </summary>
     public int Trim()
     {
+        NativeBufferMemory[]? released = null;
+        int idle;
         lock (_lock)
         {
-            int idle = Math.Min(_lowWater, _freeCount);
+            idle = Math.Min(_lowWater, _freeCount);
             if (idle > 0)
             {
+                released = new NativeBufferMemory[idle];
+                for (int i = 0; i < idle; i++) released[i] = _free[i].NativeMemory;
                 Array.Copy(_free, idle, _free, 0, _freeCount - idle);
                 Array.Clear(_free, _freeCount - idle, idle);
                 _freeCount -= idle;
                 _created -= idle;
             }
             _lowWater = _freeCount;
-            return idle;
         }
+        // Off the stack, so never handed out again; unmapped outside the lock (renters do not wait on munmap).
+        if (released is not null) _arena.Release(released);
+        return idle;
+    }
+
+    /// <summary>
+    /// Ends the pool: the free buffers' memory goes back to the OS now, each rented buffer's when it is returned
+    /// (never while it is in use), and no buffer is rented any more (<see cref="TryRent"/> fails). Idempotent.
+    /// </summary>
+    public void Dispose()
+    {
+        NativeBufferMemory[] released;
+        lock (_lock)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            released = new NativeBufferMemory[_freeCount];
+            for (int i = 0; i < _freeCount; i++) released[i] = _free[i].NativeMemory;
+            Array.Clear(_free, 0, _freeCount);
+            _created -= _freeCount;
+            _freeCount = 0;
+        }
+        _arena.Release(released);
+    }
+
+    private void ReleaseOne(PacketBuffer buffer)
+    {
+        lock (_lock) _created--;
+        _arena.Release([buffer.NativeMemory]);
     }
 
     // Moves up to a chunk of free buffers (or new ones, within the bound) into the magazine.
@@ -208,6 +271,11 @@ public sealed class PacketPool
     {
         if (!buffer.Rented) throw new InvalidOperationException("packet buffer returned twice");
         buffer.Rented = false;
+        if (Volatile.Read(ref _disposed))
+        {
+            ReleaseOne(buffer);
+            return;
+        }
         var m = LocalMagazine();
         if (m is not null)
         {
@@ -228,6 +296,12 @@ public sealed class PacketPool
             Volatile.Write(ref m.Count, m.Count + 1);
             return;
         }
-        lock (_lock) _free[_freeCount++] = buffer;
+        bool release;
+        lock (_lock)
+        {
+            release = _disposed;
+            if (!release) _free[_freeCount++] = buffer;
+        }
+        if (release) ReleaseOne(buffer);
     }
 }

@@ -258,10 +258,11 @@ public sealed partial class Tunnel : IUapiHandler
         }
         foreach (var (reason, count) in GetDropCounts())
             snapshot.ExtraKeys.Add(new("veiltun_drop_" + ToSnake(reason.ToString()), count.ToString()));
-        // Packet buffers the pools hold (rented or free): most of the managed heap under traffic.
+        // Packet buffers the pools hold (rented or free) and their native memory (outside the managed heap).
         snapshot.ExtraKeys.Add(new("veiltun_buffers_large", _pools.Large.Created.ToString(CultureInfo.InvariantCulture)));
         snapshot.ExtraKeys.Add(new("veiltun_buffers_small", _pools.Small.Created.ToString(CultureInfo.InvariantCulture)));
         AppendCounterKeys(snapshot.ExtraKeys);
+        snapshot.ExtraKeys.Add(new("veiltun_buffers_bytes", _pools.RetainedBytes.ToString(CultureInfo.InvariantCulture)));
         if (ExtraStats is { } extra) snapshot.ExtraKeys.AddRange(extra());
         return snapshot;
     }

@@ -403,6 +403,9 @@ public sealed partial class Tunnel : IDisposable
         }
         _events.CompleteAdding();
         _tun.Dispose();
+        // Buffer memory is native: free buffers' goes back now, any straggler's when it is returned.
+        _pools.Dispose();
+        _handshakePool.Dispose();
         _stoppedSource.TrySetResult();
     }
 

@@ -192,23 +192,20 @@ internal static partial class Interop
         internal const int MaxGatherParts = 256;
 
         /// <summary>
-        /// writev(2) of <paramref name="head"/> followed by each of <paramref name="parts"/> (array, offset, length):
-        /// total bytes, or -errno. Every array of <paramref name="parts"/> must live on the pinned object heap
-        /// (<c>GC.AllocateUninitializedArray(n, pinned: true)</c>, as every PacketBuffer's), so its address is
-        /// stable without a pin per part.
+        /// writev(2) of <paramref name="head"/> followed by each of <paramref name="parts"/> (buffer memory, offset,
+        /// length): total bytes, or -errno. Buffer memory never moves (native, or a pinned-heap array), so no pin is
+        /// needed per part.
         /// </summary>
-        internal static long WriteGather(SafeFdHandle fd, ReadOnlySpan<byte> head, ReadOnlySpan<(byte[] Array, int Offset, int Length)> parts)
+        internal static long WriteGather(SafeFdHandle fd, ReadOnlySpan<byte> head, ReadOnlySpan<(NativeBufferMemory Memory, int Offset, int Length)> parts)
         {
             if (parts.Length + 1 > MaxGatherParts) throw new ArgumentException("too many parts", nameof(parts));
             IoVec* iov = stackalloc IoVec[parts.Length + 1];
             for (int i = 0; i < parts.Length; i++)
             {
-                var (array, offset, length) = parts[i];
-                if ((uint)offset > (uint)array.Length || (uint)length > (uint)(array.Length - offset))
-                    throw new ArgumentOutOfRangeException(nameof(parts));
-                // Sound: the array is on the pinned object heap (precondition) and referenced by `parts` for the
-                // whole call, so the address stays valid; the iovec covers exactly [offset, offset + length).
-                iov[i + 1] = new IoVec { Base = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array)) + offset, Length = (nuint)length };
+                var (memory, offset, length) = parts[i];
+                // Sound: Address checks the range; the memory never moves and stays mapped while its buffer is
+                // rented, which the caller's packets are for the whole call (and `parts` references it).
+                iov[i + 1] = new IoVec { Base = memory.Address(offset, length), Length = (nuint)length };
             }
             // Sound: head is pinned for the call; the kernel only reads the iovecs' bytes.
             fixed (byte* h = head)

@@ -193,7 +193,7 @@ public sealed partial class LinuxTun
         public const int MaxBatch = 128;
         public readonly GroCoalescer Gro = new(MaxBatch) { VerifyChecksums = false, Gather = true };
         public readonly int[] Out = new int[MaxBatch];
-        public readonly (byte[] Array, int Offset, int Length)[] Parts = new (byte[], int, int)[MaxBatch];
+        public readonly (NativeBufferMemory Memory, int Offset, int Length)[] Parts = new (NativeBufferMemory, int, int)[MaxBatch];
     }
 
     [ThreadStatic] private static CoalesceState? t_coalesce;
@@ -267,7 +267,7 @@ public sealed partial class LinuxTun
                     for (int m = merged; m >= 0; m = gro.NextMerged(m))
                     {
                         var t = packets[start + m];
-                        state.Parts[parts++] = (t.RawArray, t.Offset + skip, t.Length - skip);
+                        state.Parts[parts++] = (t.NativeMemory, t.Offset + skip, t.Length - skip);
                     }
                     WriteVnetGather(headBytes, state.Parts.AsSpan(0, parts));
                 }

@@ -350,9 +350,9 @@ public sealed partial class LinuxTun : ITunDevice
 
     /// <summary>
     /// Writes a coalesced super-packet in one writev: <paramref name="headerAndHead"/> (virtio_net_hdr and the head
-    /// packet) then the merged payloads, each in a pinned-heap array (PacketBuffer's). Drops on EIO etc.
+    /// packet) then the merged payloads, each in its PacketBuffer's memory. Drops on EIO etc.
     /// </summary>
-    private void WriteVnetGather(ReadOnlySpan<byte> headerAndHead, ReadOnlySpan<(byte[] Array, int Offset, int Length)> payloads)
+    private void WriteVnetGather(ReadOnlySpan<byte> headerAndHead, ReadOnlySpan<(NativeBufferMemory Memory, int Offset, int Length)> payloads)
     {
         if (_vnetHeaderLength == 0 || _packetInfo) throw new InvalidOperationException("not in offload mode");
         if (Volatile.Read(ref _closed) != 0) return;

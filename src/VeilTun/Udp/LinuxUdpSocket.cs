@@ -300,8 +300,8 @@ public sealed partial class LinuxUdpSocket : IUdpTransport
     /// each is an iovec of its own.
     /// </summary>
     /// <param name="datagrams">The datagrams; pinned for the call with <see cref="ReadOnlyMemory{T}.Pin"/>, which
-    /// is free for memory made by <see cref="System.Runtime.InteropServices.MemoryMarshal.CreateFromPinnedArray{T}"/>
-    /// (PacketBuffer's arrays are pinned) and costs a GC handle per datagram otherwise.</param>
+    /// is free for PacketBuffer memory (native or pinned-heap, never moving: <see cref="Buffers.PacketBuffer.DataMemory"/>) and
+    /// costs a GC handle per datagram for ordinary arrays.</param>
     /// <param name="to">The destination (IPv4 goes out v4-mapped on the dual-stack socket).</param>
     /// <param name="source">Pinned source (IP_PKTINFO / IPV6_PKTINFO in every message), or none.</param>
     /// <param name="sent">How many datagrams, from the start, the kernel took.</param>

@@ -45,7 +45,7 @@ public class SplicedTransportTests
             var copied = new PacketBuffer(2048);
             copied.SetData(Headroom, packet.Length);
             packet.CopyTo(copied.Data);
-            copied.RawArray.AsSpan(Headroom + packet.Length).Fill(0xCC); // tailroom junk must not leak into padding
+            copied.Raw[(Headroom + packet.Length)..].Fill(0xCC); // tailroom junk must not leak into padding
             ProtocolEngine.Encrypt(copied, sender, nonce, mtu);
 
             Assert.True(large.TryRent(out var source));
@@ -55,7 +55,7 @@ public class SplicedTransportTests
             Assert.True(small.TryRent(out var spliced));
             spliced.SetData(Headroom, packet.Length);
             packet.AsSpan(0, headerLength).CopyTo(spliced.DataInPlace);
-            spliced.RawArray.AsSpan(Headroom + headerLength).Fill(0xCC); // the gap and the tailroom: junk
+            spliced.Raw[(Headroom + headerLength)..].Fill(0xCC); // the gap and the tailroom: junk
             spliced.Splice(source, source.Offset, payloadLength);
             source.Return(); // the reader's reference
             var before = source.Data.ToArray();

@@ -8,8 +8,10 @@
 #   sudo bench/churn.sh b                        # part (b): 1,000 in-process peers handshaking with one tunnel
 #                                                # for 10 minutes (bench/VeilTun.Benchmarks churn; see CH_B_* below)
 #
-# After every round (and CH_SETTLE seconds, default 1): veiltun's RSS, managed heap (veiltun_gc_heap_bytes from a
-# UAPI get: the heap as the last collection left it), threads and open descriptors. "Start" is after round 1 (the
+# After every round (and CH_SETTLE seconds, default 1): veiltun's RSS, managed heap (veiltun_gc_live_bytes from a
+# UAPI get: the heap the last full compacting collection left, which the daemon runs after a set that removes
+# >= 1,024 peers, so live data after each round's removal; a later gen0 collection does not blur it), threads and
+# open descriptors. "Start" is after round 1 (the
 # first round grows pools and tables to their working size); the end is compared with it (target: within 10 %).
 # The tunnel must never stop: iperf3 reports every second, and a second with no bytes is a failure. Prints a
 # markdown report on stdout; with CH_REPS > 1, one per run and then the median end/start ratios.
@@ -101,7 +103,7 @@ while not reply.endswith(b"\n\n"):
     if not chunk: break
     reply += chunk
 for line in reply.decode().split("\n"):
-    if line.startswith("veiltun_gc_heap_bytes="): print(line.split("=")[1]); break
+    if line.startswith("veiltun_gc_live_bytes="): print(line.split("=")[1]); break
 else: print(0)
 PY
 )

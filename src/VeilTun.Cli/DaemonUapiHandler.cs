@@ -75,6 +75,9 @@ internal sealed class DaemonUapiHandler : IUapiHandler, IDisposable
         // (GCMemoryInfo is all zeros): the heap is then what has been allocated.
         long allocated = GC.GetTotalMemory(forceFullCollection: false);
         Add("veiltun_gc_heap_bytes", info.Index == 0 ? allocated : info.HeapSizeBytes);
+        // Live data: the heap the last full blocking (compacting) collection left, such as the one after a set that
+        // removed many peers; 0 before the first one. Later gen0/gen1 collections do not move it.
+        Add("veiltun_gc_live_bytes", GC.GetGCMemoryInfo(GCKind.FullBlocking).HeapSizeBytes);
         Add("veiltun_gc_fragmented_bytes", info.FragmentedBytes);
         Add("veiltun_gc_allocated_bytes", allocated);
         Add("veiltun_gc_committed_bytes", info.TotalCommittedBytes);

@@ -37,7 +37,7 @@ internal static class StatsCommand
                     or "daita_tx_padding_bytes" or "daita_rx_decoy_packet_bytes" or "daita_tx_decoy_packet_bytes" when peer is not null:
                     Console.WriteLine($"  {key}: {value}");
                     break;
-                case "veiltun_gc_heap_bytes" or "veiltun_gc_fragmented_bytes" or "veiltun_gc_allocated_bytes"
+                case "veiltun_gc_heap_bytes" or "veiltun_gc_live_bytes" or "veiltun_gc_fragmented_bytes" or "veiltun_gc_allocated_bytes"
                     or "veiltun_gc_committed_bytes" or "veiltun_gc_collections" or "veiltun_thread_pool_threads":
                     process.Add($"  {key["veiltun_".Length..]}: {value}");
                     break;

@@ -57,9 +57,10 @@ vt_pass deb-build
 vt_pass apt-install
 
 version=$(dpkg-deb -f "$deb" Version)
+contents=$(dpkg-deb -c "$deb") # not piped into grep -q: under pipefail its early exit (SIGPIPE) fails the pipeline
 depends=$(dpkg-deb -f "$deb" Depends)
 if [[ $(basename "$deb") == "veiltun_${version}_$(dpkg --print-architecture).deb" && $depends == *libc6* &&
-    $depends == *libssl3* ]] && dpkg-deb -c "$deb" | grep -q ' ./usr/share/doc/veiltun/copyright$'; then
+    $depends == *libssl3* && $contents == *" ./usr/share/doc/veiltun/copyright"* ]]; then
     vt_pass deb-metadata
 else
     vt_fail deb-metadata "name $(basename "$deb"), version '$version', depends '$depends'"
@@ -72,8 +73,8 @@ if [[ $v == "veiltun v$version"* ]]; then vt_pass installed-version; else vt_fai
 
 page=$(man -w veiltun 2>&1)
 warnings=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
-if [ "$page" = /usr/share/man/man8/veiltun.8.gz ] && [ -z "$warnings" ] &&
-    MANWIDTH=80 man -l "$page" 2>/dev/null | grep -q 'userspace WireGuard daemon'; then
+rendered=$(MANWIDTH=80 man -l "$page" 2>/dev/null)
+if [ "$page" = /usr/share/man/man8/veiltun.8.gz ] && [ -z "$warnings" ] && [[ $rendered == *"userspace WireGuard daemon"* ]]; then
     vt_pass man-page
 else
     vt_fail man-page "man -w: '$page'; warnings: $warnings"

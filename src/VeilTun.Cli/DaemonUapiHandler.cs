@@ -11,7 +11,8 @@ namespace VeilTun.Cli;
 /// stats</c> prints them): the managed heap as of the last collection, what the GC has committed, and the
 /// collection count.</item>
 /// <item>A <c>set</c> that removed many peers (<see cref="CollectAfterRemoving"/> or more, or replaced them) is
-/// followed, shortly after its reply, by one compacting collection that gives the freed memory back to the system
+/// followed, shortly after its reply, by a trim of the idle packet buffers and one compacting collection that give the
+/// freed memory back to the system
 /// (<see cref="GCCollectionMode.Aggressive"/>). Without it the heap a large removal left behind is reused or
 /// returned only as later allocations happen to trigger collections, so the daemon's RSS after churn wanders with the
 /// GC's timing (bench/churn.sh: 45-69 MiB after 10,000-peer rounds).</item>
@@ -31,7 +32,12 @@ internal sealed class DaemonUapiHandler : IUapiHandler, IDisposable
     public DaemonUapiHandler(Tunnel tunnel)
     {
         _tunnel = tunnel;
-        _collect = new Timer(static _ => Collect(), null, Timeout.Infinite, Timeout.Infinite);
+        // Idle pool buffers first (a burst during the removal's stall made them), then the heap.
+        _collect = new Timer(_ =>
+        {
+            _tunnel.TrimMemory();
+            Collect();
+        }, null, Timeout.Infinite, Timeout.Infinite);
     }
 
     /// <summary>Compacting collections done after large removals (for tests).</summary>

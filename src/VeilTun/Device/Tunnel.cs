@@ -260,6 +260,14 @@ public sealed partial class Tunnel : IDisposable
 
     private const int PoolTrimMilliseconds = 10_000;
 
+    /// <summary>
+    /// Gives idle packet buffers back to the OS now: those that lay unused since the previous trim (the tunnel trims
+    /// every 10 s by itself). For hosts under memory pressure (Android's <c>onTrimMemory</c>) and after large
+    /// configuration changes. Buffers in use are never touched; a later burst creates them again. Returns how many
+    /// buffers were released.
+    /// </summary>
+    public int TrimMemory() => _pools.Large.Trim() + _pools.Small.Trim();
+
     private void TimerLoop()
     {
         long nextTrim = Environment.TickCount64 + PoolTrimMilliseconds;
@@ -269,8 +277,7 @@ public sealed partial class Tunnel : IDisposable
             if (Environment.TickCount64 >= nextTrim)
             {
                 // Buffers a burst (or a stall) made the pools create and that then lay idle go back to the GC.
-                _pools.Large.Trim();
-                _pools.Small.Trim();
+                TrimMemory();
                 nextTrim = Environment.TickCount64 + PoolTrimMilliseconds;
             }
             lock (_sync)

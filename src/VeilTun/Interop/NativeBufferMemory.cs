@@ -30,6 +30,34 @@ internal static partial class Interop
         [LibraryImport(Libc, SetLastError = true)]
         private static partial int madvise(void* addr, nuint length, int advice);
 
+        [LibraryImport(Libc, SetLastError = true)]
+        private static partial int mincore(void* addr, nuint length, byte* vec);
+
+        private const int ENOMEM = 12;
+
+        /// <summary>
+        /// Bytes of the pages covering [<paramref name="address"/>, + <paramref name="length"/>) that are in memory
+        /// now (mincore(2)), or -1 when part of the range is not mapped. For tests: unlike the process's RSS, nothing
+        /// else the process does (the GC, other threads) moves it.
+        /// </summary>
+        internal static long ResidentBytes(nint address, long length)
+        {
+            long page = PageSize;
+            long start = address & ~(page - 1);
+            long pages = (address + length - start + page - 1) / page;
+            var vec = new byte[pages];
+            fixed (byte* v = vec)
+            {
+                if (mincore((void*)start, (nuint)(pages * page), v) != 0)
+                {
+                    return LibcIo.LastErrno == ENOMEM ? -1 : throw new IOException($"mincore: errno {LibcIo.LastErrno}");
+                }
+            }
+            long resident = 0;
+            foreach (byte b in vec) resident += (b & 1) * page;
+            return resident;
+        }
+
         /// <summary>The page size (mmap's unit).</summary>
         internal static readonly int PageSize = Environment.SystemPageSize;
 
@@ -88,6 +116,9 @@ internal sealed unsafe class NativeBufferMemory : MemoryManager<byte>
 
     /// <summary>True once the arena took the memory back.</summary>
     internal bool IsReleased => _pointer == null;
+
+    /// <summary>Where the memory is (0 once released): for tests that ask the kernel about its pages.</summary>
+    internal nint AddressForTests => (nint)_pointer;
 
     /// <summary>The whole buffer.</summary>
     internal Span<byte> Span

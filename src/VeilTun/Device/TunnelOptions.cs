@@ -32,7 +32,7 @@ public sealed class TunnelOptions
     public TimeProvider? WallClock { get; init; }
 
     /// <summary>Randomness. Default: the OS CSPRNG.</summary>
-    public IRandomSource? Random { get; init; }
+    internal IRandomSource? Random { get; init; }
 
     /// <summary>
     /// Where the tunnel logs (category <c>VeilTun.Tunnel</c>; a multihop pair adds <c>VeilTun.Multihop</c>): the

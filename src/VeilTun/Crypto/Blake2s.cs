@@ -8,7 +8,7 @@ namespace VeilTun.Crypto;
 /// call and outputs may overlap inputs: the digest is written after all input has been absorbed.
 /// For input that arrives in pieces use <see cref="Blake2sState"/>.
 /// </remarks>
-public static class Blake2s
+internal static class Blake2s
 {
     /// <summary>The full BLAKE2s-256 digest length in bytes (WireGuard's HASH).</summary>
     public const int HashSize = 32;

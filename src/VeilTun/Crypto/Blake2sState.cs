@@ -25,7 +25,7 @@ namespace VeilTun.Crypto;
 /// thread-safe: one state belongs to one caller at a time.
 /// </para>
 /// </remarks>
-public struct Blake2sState
+internal struct Blake2sState
 {
     // RFC 7693 §2.6: the IV is the SHA-256 IV (first 32 bits of the fractional parts of the
     // square roots of the first eight primes).

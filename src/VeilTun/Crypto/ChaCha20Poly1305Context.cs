@@ -27,7 +27,7 @@ namespace VeilTun.Crypto;
 /// one-shot helpers zero; OpenSSL keeps its own copy inside the EVP context and cleanses it when the context is
 /// freed.</para>
 /// </remarks>
-public sealed class ChaCha20Poly1305Context : IDisposable
+internal sealed class ChaCha20Poly1305Context : IDisposable
 {
     /// <summary>Key length in bytes.</summary>
     public const int KeySize = 32;

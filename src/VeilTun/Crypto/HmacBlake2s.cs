@@ -8,7 +8,7 @@ namespace VeilTun.Crypto;
 /// its HKDF (<see cref="NoiseKdf"/>). Not to be confused with keyed BLAKE2s (<see cref="Blake2s.KeyedHash"/>).
 /// </summary>
 /// <remarks>Allocation-free, stateless and thread-safe.</remarks>
-public static class HmacBlake2s
+internal static class HmacBlake2s
 {
     /// <summary>The HMAC output length in bytes.</summary>
     public const int MacSize = Blake2s.HashSize;

@@ -4,7 +4,7 @@ namespace VeilTun.Crypto;
 
 /// <summary>32 bytes stored inline, so keys live inside their owner with no extra allocation.</summary>
 [InlineArray(32)]
-public struct Key32
+internal struct Key32
 {
     private byte _element0;
 }

@@ -15,7 +15,7 @@ namespace VeilTun.Crypto;
 /// </para>
 /// <para>Allocation-free, stateless and thread-safe.</para>
 /// </remarks>
-public static class NoiseKdf
+internal static class NoiseKdf
 {
     /// <summary>The length of every KDF output in bytes.</summary>
     public const int OutputSize = Blake2s.HashSize;

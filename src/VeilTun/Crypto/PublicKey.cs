@@ -8,9 +8,12 @@ namespace VeilTun.Crypto;
 /// </summary>
 public readonly struct PublicKey : IEquatable<PublicKey>
 {
+    /// <summary>The length of a public key in bytes (32).</summary>
     public const int Size = 32;
     private readonly byte[]? _bytes;
 
+    /// <summary>Copies <paramref name="bytes"/>, which must be exactly <see cref="Size"/> bytes.</summary>
+    /// <exception cref="ArgumentException"><paramref name="bytes"/> is not 32 bytes long.</exception>
     public PublicKey(ReadOnlySpan<byte> bytes)
     {
         if (bytes.Length != Size) throw new ArgumentException($"a public key is {Size} bytes", nameof(bytes));
@@ -38,20 +41,28 @@ public readonly struct PublicKey : IEquatable<PublicKey>
         return false;
     }
 
+    /// <summary>The key in base64, as wg(8) config files and <c>wg show</c> write it.</summary>
     public string ToBase64() => Convert.ToBase64String(Bytes);
 
+    /// <summary>The key as 64 lower-case hex digits, as the UAPI protocol writes it.</summary>
     public string ToHex() => Convert.ToHexStringLower(Bytes);
 
+    /// <summary>The key in base64 (<see cref="ToBase64"/>).</summary>
     public override string ToString() => ToBase64();
 
+    /// <summary>True when both keys have the same bytes.</summary>
     public bool Equals(PublicKey other) => Bytes.SequenceEqual(other.Bytes);
 
+    /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is PublicKey other && Equals(other);
 
+    /// <inheritdoc/>
     public override int GetHashCode() =>
         HashCode.Combine(BinaryPrimitives.ReadUInt64LittleEndian(Bytes), BinaryPrimitives.ReadUInt64LittleEndian(Bytes[8..]));
 
+    /// <summary>True when both keys have the same bytes.</summary>
     public static bool operator ==(PublicKey a, PublicKey b) => a.Equals(b);
 
+    /// <summary>True when the keys differ.</summary>
     public static bool operator !=(PublicKey a, PublicKey b) => !a.Equals(b);
 }

@@ -9,6 +9,7 @@ namespace VeilTun.Crypto;
 /// </summary>
 public sealed class SecretKey : IDisposable, IEquatable<SecretKey>
 {
+    /// <summary>The length of a private key in bytes (32).</summary>
     public const int Size = 32;
     private readonly byte[] _bytes = GC.AllocateArray<byte>(Size, pinned: true);
     private bool _disposed;
@@ -59,17 +60,23 @@ public sealed class SecretKey : IDisposable, IEquatable<SecretKey>
         return new PublicKey(pub);
     }
 
+    /// <summary>A copy with its own pinned storage, disposed independently of this one.</summary>
     public SecretKey Clone() => new(Bytes);
 
+    /// <summary>True when both keys have the same bytes, compared in constant time.</summary>
     public bool Equals(SecretKey? other) =>
         other is not null && CryptographicOperations.FixedTimeEquals(Bytes, other.Bytes);
 
+    /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is SecretKey k && Equals(k);
 
+    /// <summary>Always 0: a secret is never hashed (do not use secret keys as dictionary keys).</summary>
     public override int GetHashCode() => 0; // never hash secrets
 
+    /// <summary>"(hidden)": the key never appears in text.</summary>
     public override string ToString() => "(hidden)";
 
+    /// <summary>Zeroes the key bytes. Idempotent.</summary>
     public void Dispose()
     {
         if (_disposed) return;

@@ -12,7 +12,7 @@ namespace VeilTun.Crypto;
 /// the result equals that of the clamped key. <see cref="ClampPrivateKey"/> exists for storing keys in the canonical
 /// clamped form, as wg(8) does.
 /// </remarks>
-public static class X25519
+internal static class X25519
 {
     /// <summary>Private key, public key and shared secret length in bytes.</summary>
     public const int KeySize = 32;

@@ -7,7 +7,7 @@ namespace VeilTun.Crypto;
 /// replies (whitepaper §5.4.7, cold path). Named <c>...Cipher</c> to avoid clashing with <c>Geralt.XChaCha20Poly1305</c>.
 /// Stateless and thread-safe. Output layout: ciphertext followed by the 16-byte tag.
 /// </summary>
-public static class XChaCha20Poly1305Cipher
+internal static class XChaCha20Poly1305Cipher
 {
     /// <summary>Key length in bytes.</summary>
     public const int KeySize = 32;

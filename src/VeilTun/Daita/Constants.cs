@@ -1,7 +1,7 @@
 namespace VeilTun.Daita;
 
 /// <summary>Maybenot 2.2.2 constants (crates/maybenot/src/constants.rs, dist.rs).</summary>
-public static class Constants
+internal static class Constants
 {
     /// <summary>Machine string format version, serialized as the prefix "02".</summary>
     public const byte Version = 2;

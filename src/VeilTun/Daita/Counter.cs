@@ -5,7 +5,7 @@ namespace VeilTun.Daita;
 /// <paramref name="Dist"/> null means the value 1; <paramref name="Copy"/> uses the other counter's value instead.
 /// Immutable; thread-safe.
 /// </summary>
-public sealed record Counter(CounterOperation Operation, Dist? Dist, bool Copy)
+internal sealed record Counter(CounterOperation Operation, Dist? Dist, bool Copy)
 {
     /// <summary>
     /// counter.rs <c>sample_value()</c> (the <see cref="Copy"/> case is the framework's): 1 without a dist; else the

@@ -1,7 +1,7 @@
 namespace VeilTun.Daita;
 
 /// <summary>Counter update operation (counter.rs); value = bincode variant index.</summary>
-public enum CounterOperation
+internal enum CounterOperation
 {
     Increment = 0,
     Decrement = 1,

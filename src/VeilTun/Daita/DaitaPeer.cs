@@ -12,7 +12,7 @@ namespace VeilTun.Daita;
 /// Sans-IO: time comes in as <c>now</c>, timers are run by <see cref="Tick"/> at <see cref="NextDeadline"/>.
 /// Not thread-safe: the engine serializes every call (counters may be read from any thread).
 /// </summary>
-public sealed class DaitaPeer
+internal sealed class DaitaPeer
 {
     /// <summary>First plaintext byte of a decoy: IP version 15, never a valid IP packet (GotaTun, Mullvad wireguard-go).</summary>
     public const byte DecoyMarker = 0xFF;

@@ -5,7 +5,7 @@ namespace VeilTun.Daita;
 /// <see cref="IDaitaRandom.NextUInt64"/>): the top 53 (f64) or 24 (f32) bits scaled by 2^-53 / 2^-24. Stateless and
 /// allocation-free; thread-safety is that of the source.
 /// </summary>
-public static class DaitaRandom
+internal static class DaitaRandom
 {
     private const double Scale53 = 1.0 / (1UL << 53);
     private const double Scale52 = 1.0 / (1UL << 52);

@@ -10,7 +10,7 @@ namespace VeilTun.Daita;
 public sealed record DaitaSettings
 {
     /// <summary>The machines, in order (machine ids are indexes into this list).</summary>
-    public IReadOnlyList<Machine> Machines { get; init; } = [];
+    internal IReadOnlyList<Machine> Machines { get; init; } = [];
 
     /// <summary>The machine strings as configured (echoed by UAPI <c>get</c>); same order as <see cref="Machines"/>.</summary>
     public IReadOnlyList<string> MachineStrings { get; init; } = [];

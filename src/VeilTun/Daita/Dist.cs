@@ -8,7 +8,7 @@ namespace VeilTun.Daita;
 /// Weibull(scale, shape), Gamma(scale, shape), Beta(alpha, beta). Unused parameters are 0.
 /// Immutable value; thread-safe.
 /// </summary>
-public sealed record Dist(DistType Type, double P1, double P2, double P3, ulong Trials, double Start, double Max)
+internal sealed record Dist(DistType Type, double P1, double P2, double P3, ulong Trials, double Start, double Max)
 {
     /// <summary>Number of f64 parameters (excluding Binomial's u64 trials) on the wire for a kind.</summary>
     public static int ParamCount(DistType type) => type switch

@@ -4,7 +4,7 @@ namespace VeilTun.Daita;
 /// Maybenot 2.2.2 distribution kinds (crates/maybenot/src/dist.rs). The numeric value is the bincode variant index.
 /// Parameter meaning per kind is documented on <see cref="Dist"/>.
 /// </summary>
-public enum DistType
+internal enum DistType
 {
     Uniform = 0,
     Normal = 1,

@@ -5,7 +5,7 @@ namespace VeilTun.Daita;
 /// <see cref="State.Transitions"/> and the position on the wire (13 slots, EVENT_NUM).
 /// <see cref="LimitReached"/>, <see cref="CounterZero"/> and <see cref="Signal"/> are internal.
 /// </summary>
-public enum Event
+internal enum Event
 {
     NormalRecv = 0,
     PaddingRecv = 1,

@@ -18,7 +18,7 @@ namespace VeilTun.Daita;
 /// nothing; all buffers are sized by the machine count at creation.
 /// </para>
 /// </summary>
-public sealed class Framework
+internal sealed class Framework
 {
     private const int EndState = -1;    // STATE_END as stored in Runtime.CurrentState
     private const int SignalNone = -2;  // _signalPending: none; SignalAll: all machines; i >= 0: all except i

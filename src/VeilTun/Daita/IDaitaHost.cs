@@ -6,7 +6,7 @@ namespace VeilTun.Daita;
 /// What a <see cref="DaitaPeer"/> needs from the tunnel it runs in: the engine implements it per peer. Called under
 /// the engine's serialization only.
 /// </summary>
-public interface IDaitaHost
+internal interface IDaitaHost
 {
     /// <summary>The tunnel MTU: real packets are padded to it and decoys are this long (before encryption).</summary>
     int Mtu { get; }

@@ -5,7 +5,7 @@ namespace VeilTun.Daita;
 /// action timings are all drawn from it. Implementations decide on thread-safety; <see cref="Framework"/> calls it
 /// only from inside its own (single-threaded) methods. Conversions to floats live in <see cref="DaitaRandom"/>.
 /// </summary>
-public interface IDaitaRandom
+internal interface IDaitaRandom
 {
     /// <summary>Returns 64 uniformly random bits.</summary>
     ulong NextUInt64();

@@ -4,7 +4,7 @@ namespace VeilTun.Daita;
 /// A Maybenot machine (machine.rs; wire order = property order). State 0 is the start state.
 /// Treat as immutable once built; thread-safe for reads.
 /// </summary>
-public sealed class Machine
+internal sealed class Machine
 {
     /// <summary>Creates a machine (not validated; call <see cref="Validate"/>).</summary>
     public Machine(ulong allowedPaddingPackets, double maxPaddingFrac, ulong allowedBlockedMicrosec,

@@ -4,7 +4,7 @@ namespace VeilTun.Daita;
 /// A Maybenot action taken on entering a state (action.rs). Variants are nested records; the bincode variant
 /// index is Cancel=0, SendPadding=1, BlockOutgoing=2, UpdateTimer=3. Immutable; thread-safe.
 /// </summary>
-public abstract record MachineAction
+internal abstract record MachineAction
 {
     private MachineAction() { }
 

@@ -8,7 +8,7 @@ namespace VeilTun.Daita;
 /// bincode 1.3.3 DefaultOptions (little-endian, varint integers, trailing bytes rejected), 1 MiB inflate cap,
 /// then Machine::validate(). Parsing never throws; all methods are stateless and thread-safe.
 /// </summary>
-public static class MachineCodec
+internal static class MachineCodec
 {
     private const int MinStateBytes = 3 + Constants.EventNum; // three None option tags + 13 None transition tags
     private const int MinTransitionBytes = 1 + 4;             // 1-byte varint target + f32

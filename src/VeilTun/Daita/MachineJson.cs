@@ -22,7 +22,7 @@ namespace VeilTun.Daita;
 /// The machine is not validated (an invalid machine serializes as Rust would serialize the same values).
 /// Stateless and thread-safe. Allocates (builder, result, big-integer temporaries per float): not for hot paths.
 /// </summary>
-public static class MachineJson
+internal static class MachineJson
 {
     /// <summary>
     /// Serializes one machine as serde_json (≥ 1.0.147, zmij floats) would: <c>to_string</c> when

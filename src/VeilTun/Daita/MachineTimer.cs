@@ -1,7 +1,7 @@
 namespace VeilTun.Daita;
 
 /// <summary>Timer selected by a Cancel action (action.rs); value = bincode variant index.</summary>
-public enum MachineTimer
+internal enum MachineTimer
 {
     Action = 0,
     Internal = 1,

@@ -10,7 +10,7 @@ namespace VeilTun.Daita;
 /// future outputs; it lives on the managed heap owned by this instance. Not thread-safe: use one instance per
 /// <see cref="Framework"/> (the framework is single-threaded anyway).
 /// </summary>
-public sealed class SecureDaitaRandom : IDaitaRandom
+internal sealed class SecureDaitaRandom : IDaitaRandom
 {
     /// <summary>Size of the internal block in bytes (64 outputs per refill).</summary>
     public const int BufferSize = 512;

@@ -6,7 +6,7 @@ namespace VeilTun.Daita;
 /// simulator's <c>insecure_rng_seed</c> generator). NOT cryptographically secure: for tests and simulation only —
 /// padding timings drawn from it are predictable. Not thread-safe.
 /// </summary>
-public sealed class SeededDaitaRandom : IDaitaRandom
+internal sealed class SeededDaitaRandom : IDaitaRandom
 {
     private ulong _s0, _s1, _s2, _s3;
 

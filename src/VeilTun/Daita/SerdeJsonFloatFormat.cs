@@ -4,7 +4,7 @@ namespace VeilTun.Daita;
 /// Which serde_json float printer <see cref="MachineJson"/> imitates. Both print the shortest round-trip digits in
 /// the same fixed/exponential layout; they differ only in the sign of a non-negative exponent.
 /// </summary>
-public enum SerdeJsonFloatFormat
+internal enum SerdeJsonFloatFormat
 {
     /// <summary>
     /// serde_json 1.0.147 and later (commit e757a3d "Switch from ryu -> zmij for float formatting", 2025-12-21):

@@ -5,7 +5,7 @@ namespace VeilTun.Daita;
 /// exactly <see cref="Constants.EventNum"/> slots indexed by <see cref="Event"/>; a null slot means "no transitions
 /// on this event" (an empty, non-null slot is invalid, as in Rust). Treat as immutable once built; thread-safe for reads.
 /// </summary>
-public sealed class State
+internal sealed class State
 {
     /// <summary>Creates a state; <paramref name="transitions"/> must have 13 slots (null = none).</summary>
     public State(MachineAction? action, Counter? counterA, Counter? counterB, Transition[]?[] transitions)

@@ -8,7 +8,7 @@ namespace VeilTun.Daita;
 /// <paramref name="Replace"/> for SendPadding/BlockOutgoing/UpdateTimer; <paramref name="Target"/> (the timer to stop) for Cancel.
 /// Durations are whole microseconds, at most one day. Immutable value.
 /// </summary>
-public readonly record struct TriggerAction(TriggerActionKind Kind, int Machine, TimeSpan Timeout, TimeSpan Duration,
+internal readonly record struct TriggerAction(TriggerActionKind Kind, int Machine, TimeSpan Timeout, TimeSpan Duration,
     bool Bypass, bool Replace, MachineTimer Target)
 {
     /// <summary>A Cancel action.</summary>

@@ -1,7 +1,7 @@
 namespace VeilTun.Daita;
 
 /// <summary>Kinds of <see cref="TriggerAction"/> (maybenot 2.2.2 action.rs <c>TriggerAction</c>).</summary>
-public enum TriggerActionKind
+internal enum TriggerActionKind
 {
     /// <summary>Cancel the machine's action timer, internal timer, or both (<see cref="TriggerAction.Target"/>).</summary>
     Cancel,

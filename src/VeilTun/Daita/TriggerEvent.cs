@@ -6,4 +6,4 @@ namespace VeilTun.Daita;
 /// <see cref="TriggerEventKind.TimerBegin"/> and <see cref="TriggerEventKind.TimerEnd"/>; out-of-range ids are
 /// tolerated as in Rust (see <see cref="Framework.TriggerEvents"/>). Immutable value.
 /// </summary>
-public readonly record struct TriggerEvent(TriggerEventKind Kind, int Machine = 0);
+internal readonly record struct TriggerEvent(TriggerEventKind Kind, int Machine = 0);

@@ -4,7 +4,7 @@ namespace VeilTun.Daita;
 /// Kinds of <see cref="TriggerEvent"/> an integrator reports to the <see cref="Framework"/> (maybenot 2.2.2
 /// lib.rs <c>TriggerEvent</c>; trace codes rn rp rt sn sp st bb be tb te).
 /// </summary>
-public enum TriggerEventKind
+internal enum TriggerEventKind
 {
     /// <summary>A normal (non-padding) packet was received, after decryption/classification.</summary>
     NormalRecv,

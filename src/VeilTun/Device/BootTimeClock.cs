@@ -5,7 +5,7 @@ namespace VeilTun.Device;
 /// a session must expire after 180 s of wall time even if the CPU slept through them. Falls back to the
 /// process-relative monotonic clock where CLOCK_BOOTTIME is unavailable.
 /// </summary>
-public static class BootTimeClock
+internal static class BootTimeClock
 {
     private static readonly bool s_available = TryRead(out _);
     private static readonly long s_fallbackStart = System.Diagnostics.Stopwatch.GetTimestamp();

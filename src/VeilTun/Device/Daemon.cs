@@ -1,7 +1,7 @@
 namespace VeilTun.Device;
 
 /// <summary>Process-level helpers for running as a daemon (the CLI's detach step).</summary>
-public static class Daemon
+internal static class Daemon
 {
     /// <summary>
     /// Detaches the current process from its terminal: a new session (setsid) and, unless

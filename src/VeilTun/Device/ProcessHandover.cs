@@ -8,7 +8,7 @@ namespace VeilTun.Device;
 /// descriptors survive execve, a pipe, a file's identity, and execve itself. The daemon uses them to re-execute
 /// itself through setpriv(1) as an unprivileged user (docs/privileges.md). Linux only.
 /// </summary>
-public static class ProcessHandover
+internal static class ProcessHandover
 {
     /// <summary>The effective user id (geteuid).</summary>
     public static uint EffectiveUserId => Native.geteuid();

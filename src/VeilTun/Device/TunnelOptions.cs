@@ -32,7 +32,7 @@ public sealed class TunnelOptions
     public TimeProvider? WallClock { get; init; }
 
     /// <summary>Randomness. Default: the OS CSPRNG.</summary>
-    public IRandomSource? Random { get; init; }
+    internal IRandomSource? Random { get; init; }
 
     /// <summary>
     /// Where the tunnel logs (category <c>VeilTun.Tunnel</c>; a multihop pair adds <c>VeilTun.Multihop</c>): the
@@ -73,8 +73,9 @@ public sealed class TunnelOptions
 
     /// <summary>
     /// Forces a ChaCha20-Poly1305 backend for transport data (default <see cref="AeadBackend.Auto"/>: the fastest this
-    /// CPU runs). The choice is per process (<see cref="ChaCha20Poly1305Context.SelectBackend"/>), so every tunnel in a
-    /// process must ask for the same one; creating a tunnel that asks for another throws.
+    /// CPU runs). The choice is per process, so every tunnel in a process must ask for the same one; creating a
+    /// tunnel that asks for another throws <see cref="InvalidOperationException"/>, and one this CPU cannot run throws
+    /// <see cref="PlatformNotSupportedException"/>.
     /// </summary>
     public AeadBackend AeadBackend { get; init; } = AeadBackend.Auto;
 }

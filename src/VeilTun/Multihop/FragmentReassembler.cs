@@ -30,7 +30,7 @@ namespace VeilTun.Multihop;
 /// <para>Not thread-safe: one caller at a time (the caller locks, or owns the reassembler on one thread).
 /// Timestamps must come from one monotonic clock.</para>
 /// </remarks>
-public sealed class FragmentReassembler
+internal sealed class FragmentReassembler
 {
     /// <summary>Default bound on datagrams in progress (GotaTun's <c>MAX_CONCURRENT_FRAGS</c>).</summary>
     public const int DefaultMaxDatagrams = 64;

@@ -21,7 +21,7 @@ namespace VeilTun.Multihop;
 /// </list>
 /// Both queues are bounded; a full queue drops and counts (<see cref="Dropped"/>). Thread-safe.
 /// </summary>
-public sealed class HopLink : IDisposable
+internal sealed class HopLink : IDisposable
 {
     private readonly NetEndpoint _sourceV4;
     private readonly NetEndpoint _sourceV6;

@@ -28,7 +28,7 @@ public sealed class MultihopTunnel : IDisposable
     public Tunnel Entry { get; }
 
     /// <summary>The in-process link between the hops (drop counters, reassembly).</summary>
-    public HopLink Link { get; }
+    internal HopLink Link { get; }
 
     /// <summary>
     /// Builds both devices. <paramref name="exit"/> describes the exit device (its TUN: Linux, host fd or in-memory);

@@ -20,7 +20,7 @@ namespace VeilTun.Multihop;
 /// optional but cheap over IPv4, RFC 768), a computed zero sent as 0xFFFF. Stateless and thread-safe; allocates
 /// nothing; bad input never throws.
 /// </remarks>
-public static class UdpEncapsulation
+internal static class UdpEncapsulation
 {
     /// <summary>IPv4 header (20) + UDP header (8): what <see cref="TryWrap"/> prepends for an IPv4 destination.</summary>
     public const int Ipv4Overhead = IpPacket.Ipv4MinHeaderLength + UdpDatagram.HeaderLength;

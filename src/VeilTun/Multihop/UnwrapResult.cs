@@ -1,7 +1,7 @@
 namespace VeilTun.Multihop;
 
 /// <summary>What <see cref="UdpEncapsulation.TryUnwrap"/> made of an IP packet.</summary>
-public enum UnwrapResult
+internal enum UnwrapResult
 {
     /// <summary>A valid UDP datagram: the buffer now holds its payload, the endpoints are set.</summary>
     Ok,

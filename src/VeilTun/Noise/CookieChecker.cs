@@ -11,7 +11,7 @@ namespace VeilTun.Noise;
 /// answers with an encrypted cookie reply. The cookie secret rotates every two minutes.
 /// Not thread-safe; owned by the engine.
 /// </summary>
-public sealed class CookieChecker
+internal sealed class CookieChecker
 {
     private Key32 _mac1Key;
     private Key32 _cookieKey;

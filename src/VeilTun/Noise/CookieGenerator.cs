@@ -8,7 +8,7 @@ namespace VeilTun.Noise;
 /// wg_cookie_message_consume): writes mac1 and, while it holds a fresh cookie, mac2 into each handshake
 /// message; accepts a cookie reply only for the mac1 it last sent, once. Not thread-safe; owned by the engine.
 /// </summary>
-public sealed class CookieGenerator
+internal sealed class CookieGenerator
 {
     private Key32 _mac1Key;
     private Key32 _cookieKey;

@@ -8,7 +8,7 @@ namespace VeilTun.Noise;
 /// per-peer replay and flood guards (greatest TAI64N timestamp seen, time of the last consumed initiation).
 /// Not thread-safe; owned by the <see cref="ProtocolEngine"/> that owns the peer.
 /// </summary>
-public sealed class Handshake
+internal sealed class Handshake
 {
     internal Key32 ChainKey;
     internal Key32 Hash;

@@ -1,7 +1,7 @@
 namespace VeilTun.Noise;
 
 /// <summary>Where a peer's handshake stands (wireguard-go handshakeState; kernel noise.h).</summary>
-public enum HandshakeState
+internal enum HandshakeState
 {
     Zeroed,
     InitiationCreated,

@@ -4,7 +4,7 @@ namespace VeilTun.Noise;
 /// Per-peer state that the host running a <see cref="ProtocolEngine"/> keeps in <see cref="Peer.Slot"/>; released
 /// when the peer is removed, so nothing the host keeps per peer outlives it.
 /// </summary>
-public interface IPeerSlot
+internal interface IPeerSlot
 {
     /// <summary>The peer was removed from the engine (called under whatever serialises the engine).</summary>
     void Release();

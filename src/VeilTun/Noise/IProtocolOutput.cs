@@ -7,7 +7,7 @@ namespace VeilTun.Noise;
 /// What the sans-IO <see cref="ProtocolEngine"/> asks its host to do. The engine never touches sockets, the
 /// TUN, threads or clocks; it calls these synchronously from within the call that caused them.
 /// </summary>
-public interface IProtocolOutput
+internal interface IProtocolOutput
 {
     /// <summary>
     /// Send <paramref name="datagram"/>'s data as one UDP datagram to <paramref name="destination"/>, from
@@ -38,7 +38,7 @@ public interface IProtocolOutput
 }
 
 /// <summary>Kinds of <see cref="ProtocolEvent"/>.</summary>
-public enum ProtocolEventKind
+internal enum ProtocolEventKind
 {
     HandshakeInitiationSent,
     HandshakeResponseSent,
@@ -52,4 +52,4 @@ public enum ProtocolEventKind
 }
 
 /// <summary>An event from the engine; <see cref="Reason"/> is set for drops.</summary>
-public readonly record struct ProtocolEvent(ProtocolEventKind Kind, Peer? Peer, DropReason Reason = DropReason.None);
+internal readonly record struct ProtocolEvent(ProtocolEventKind Kind, Peer? Peer, DropReason Reason = DropReason.None);

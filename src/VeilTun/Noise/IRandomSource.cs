@@ -6,13 +6,13 @@ namespace VeilTun.Noise;
 /// Where the protocol gets randomness (ephemeral keys, indices, cookie secrets and nonces, timer jitter).
 /// Injected so tests can be deterministic. Implementations must be thread-safe.
 /// </summary>
-public interface IRandomSource
+internal interface IRandomSource
 {
     void Fill(Span<byte> destination);
 }
 
 /// <summary>The operating system's CSPRNG.</summary>
-public sealed class SystemRandomSource : IRandomSource
+internal sealed class SystemRandomSource : IRandomSource
 {
     public static readonly SystemRandomSource Instance = new();
 

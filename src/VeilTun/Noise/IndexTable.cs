@@ -9,7 +9,7 @@ namespace VeilTun.Noise;
 /// carries. Writes happen under the engine's serialization; lookups are safe from any thread (receive workers
 /// route data messages without taking the engine lock).
 /// </summary>
-public sealed class IndexTable
+internal sealed class IndexTable
 {
     private readonly ConcurrentDictionary<uint, Entry> _entries = new();
     private readonly IRandomSource _random;

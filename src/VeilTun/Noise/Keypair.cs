@@ -16,7 +16,7 @@ namespace VeilTun.Noise;
 /// packet whose keypair was wiped before its turn is dropped instead. The crypto workers hold one lease per run of
 /// a batch's packets under one keypair, not one per packet.
 /// </remarks>
-public sealed class Keypair
+internal sealed class Keypair
 {
     [ThreadStatic] private static ChaCha20Poly1305Context? s_sealContext;
     [ThreadStatic] private static Keypair? s_sealOwner;

@@ -5,7 +5,7 @@ namespace VeilTun.Noise;
 /// sends; <c>Previous</c> still receives packets in flight; <c>Next</c> is a responder's new session, unusable for
 /// sending until the initiator's first data confirms it. Not thread-safe; owned by the engine.
 /// </summary>
-public sealed class Keypairs
+internal sealed class Keypairs
 {
     public Keypair? Previous { get; internal set; }
 

@@ -1,7 +1,7 @@
 namespace VeilTun.Noise;
 
 /// <summary>The four WireGuard message types (the first byte; three reserved zero bytes follow).</summary>
-public enum MessageType : byte
+internal enum MessageType : byte
 {
     HandshakeInitiation = 1,
     HandshakeResponse = 2,

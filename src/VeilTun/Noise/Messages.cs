@@ -7,7 +7,7 @@ namespace VeilTun.Noise;
 /// Wire layout of the four messages (whitepaper §5.4; kernel messages.h). All integers little-endian.
 /// Classification by header and size is <see cref="WireGuardMessage"/>'s.
 /// </summary>
-public static class Messages
+internal static class Messages
 {
     public const int InitiationSize = 148;
     public const int ResponseSize = 92;

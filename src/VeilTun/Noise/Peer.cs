@@ -11,7 +11,7 @@ namespace VeilTun.Noise;
 /// transfer counters. Not thread-safe: every member is touched only under the owning engine's serialization.
 /// Counters are read with <see cref="Interlocked"/> so stats readers need no lock.
 /// </summary>
-public sealed class Peer
+internal sealed class Peer
 {
     private readonly Queue<PacketBuffer> _staged = new();
     private long _rxBytes;

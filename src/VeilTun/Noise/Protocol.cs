@@ -4,7 +4,7 @@ namespace VeilTun.Noise;
 /// WireGuard's protocol constants (whitepaper §6.1; kernel messages.h; wireguard-go device/constants.go).
 /// Values follow wireguard-go, which VeilTun replaces.
 /// </summary>
-public static class Protocol
+internal static class Protocol
 {
     /// <summary>Noise construction name: Ci = HASH(Construction).</summary>
     public const string Construction = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";

@@ -9,7 +9,7 @@ namespace VeilTun.Noise;
 //   send:    SendPacket → NormalSent + pad to MTU → staged → (delay queue while delaying) → seal → TunnelSent
 //   receive: decrypt → TunnelRecv → decoy (first byte 0xFF): PaddingRecv, dropped; else NormalRecv → TUN
 //   timers:  Tick runs each DaitaPeer's due timers (decoys, delays, machine timers) with the protocol timers.
-public sealed partial class ProtocolEngine
+internal sealed partial class ProtocolEngine
 {
     private IDaitaRandom? _daitaRandom;
     private TimeSpan _newDaitaDeadline = TimeSpan.MaxValue;

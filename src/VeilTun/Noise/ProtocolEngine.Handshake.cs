@@ -5,7 +5,7 @@ namespace VeilTun.Noise;
 
 // Noise_IKpsk2 (whitepaper §5.4.2–§5.4.5; kernel noise.c; wireguard-go noise-protocol.go). Each step quotes the
 // paper's line above the code that implements it. Temporaries holding secrets are zeroed before returning.
-public sealed partial class ProtocolEngine
+internal sealed partial class ProtocolEngine
 {
     private static void MixHash(Span<byte> hash, ReadOnlySpan<byte> data) => Blake2s.Hash(hash, data, hash);
 

@@ -10,7 +10,7 @@ namespace VeilTun.Noise;
 //   transport path (index → keypair, age, decrypt in place, replay window, key confirmation, roaming,
 //   timers, inner IP header check, cryptokey-routing source check) → deliver to the TUN.
 // Every failure is a counted drop with a reason; nothing throws on bad input.
-public sealed partial class ProtocolEngine
+internal sealed partial class ProtocolEngine
 {
     /// <summary>
     /// Processes one datagram received from <paramref name="from"/> (on local address <paramref name="local"/>).

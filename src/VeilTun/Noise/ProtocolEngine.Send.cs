@@ -9,7 +9,7 @@ namespace VeilTun.Noise;
 //   packet from the TUN → inner destination → peer (cryptokey routing) → staged queue (bounded, oldest dropped)
 //   → if a usable current keypair exists: nonce, pad to 16 (capped at MTU), seal in place behind a 16-byte
 //   header written into the buffer's headroom → output; otherwise an initiation (rate-limited per peer).
-public sealed partial class ProtocolEngine
+internal sealed partial class ProtocolEngine
 {
     /// <summary>The last exception caught by a last-resort handler (counted as <see cref="DropReason.Internal"/>).</summary>
     public Exception? LastInternalError { get; private set; }

@@ -3,7 +3,7 @@ using VeilTun.Timers;
 namespace VeilTun.Noise;
 
 // Timer expiry actions (whitepaper §6; wireguard-go device/timers.go expired* functions).
-public sealed partial class ProtocolEngine
+internal sealed partial class ProtocolEngine
 {
     /// <summary>The earliest time <see cref="Tick"/> has work to do, or <see cref="TimeSpan.MaxValue"/>.</summary>
     public TimeSpan NextDeadline

@@ -18,7 +18,7 @@ namespace VeilTun.Noise;
 /// Not thread-safe: the host serializes every call (one lock or one event loop). The fast data path seals and
 /// opens with <see cref="Keypair"/> on worker threads and keeps only the sequential steps here.
 /// </remarks>
-public sealed partial class ProtocolEngine
+internal sealed partial class ProtocolEngine
 {
     private static readonly Key32 s_initialChainKey;
     private static readonly Key32 s_initialHash;

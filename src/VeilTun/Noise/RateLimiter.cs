@@ -19,7 +19,7 @@ namespace VeilTun.Noise;
 /// <see cref="HashCode"/>, so remote peers cannot aim for collisions.
 /// Not thread-safe: the caller serializes all calls (e.g. one lock around the handshake decision).
 /// </remarks>
-public sealed class RateLimiter
+internal sealed class RateLimiter
 {
     /// <summary>Kernel RATELIMITER_PACKETS_PER_SECOND.</summary>
     public const int PacketsPerSecond = 20;

@@ -12,7 +12,7 @@ namespace VeilTun.Noise;
 /// Not thread-safe: one instance per receiving keypair, used by one thread at a time (the caller serializes, e.g. in
 /// the per-peer sequential receive path). Fixed size (about 1 KiB), no allocation after construction.
 /// </remarks>
-public sealed class ReplayWindow
+internal sealed class ReplayWindow
 {
     /// <summary>How far behind the highest accepted counter a counter may be and still be accepted (kernel
     /// COUNTER_WINDOW_SIZE on 64-bit, wireguard-go <c>windowSize</c>).</summary>

@@ -6,7 +6,7 @@ namespace VeilTun.Noise;
 /// TAI64N timestamps as WireGuard sends them (wireguard-go tai64n/tai64n.go; kernel tai64n_now):
 /// BE64(2^62 + 10 + unix seconds) || BE32(nanoseconds rounded down to 2^24 ns, to blunt timing leaks).
 /// </summary>
-public static class Tai64N
+internal static class Tai64N
 {
     public const int Size = 12;
     private const ulong Base = 0x400000000000000aUL;

@@ -18,7 +18,7 @@ namespace VeilTun.Packets;
 /// default value has no bytes and is not a packet: its fields must not be read. Nothing here throws on the bytes of
 /// a packet <see cref="TryRead"/> accepted, however malformed.
 /// </remarks>
-public readonly ref struct IpPacket
+internal readonly ref struct IpPacket
 {
     /// <summary>An IPv4 header without options (IHL 5).</summary>
     public const int Ipv4MinHeaderLength = 20;

@@ -4,7 +4,7 @@ namespace VeilTun.Packets;
 /// IANA protocol numbers: the IPv4 protocol field and the IPv6 next header field (the same registry) for the
 /// protocols and extension headers the packet views understand.
 /// </summary>
-public static class IpProtocol
+internal static class IpProtocol
 {
     /// <summary>TCP (RFC 9293).</summary>
     public const byte Tcp = 6;

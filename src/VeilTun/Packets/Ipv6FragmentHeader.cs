@@ -7,7 +7,7 @@ namespace VeilTun.Packets;
 /// (13 bits) + reserved (2) + M flag (1), identification (4). Got from <see cref="IpPacket.TryGetFragmentHeader"/>
 /// or <see cref="TryRead"/>; allocates nothing.
 /// </summary>
-public readonly ref struct Ipv6FragmentHeader
+internal readonly ref struct Ipv6FragmentHeader
 {
     /// <summary>The header's size: always 8 bytes.</summary>
     public const int Length = 8;

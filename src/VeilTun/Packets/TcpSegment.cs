@@ -7,7 +7,7 @@ namespace VeilTun.Packets;
 /// offset, flags, window, checksum. <see cref="TryRead"/> checks that the 20-byte fixed header is there;
 /// <see cref="HeaderLengthFits"/> checks the data offset. Allocates nothing.
 /// </summary>
-public readonly ref struct TcpSegment
+internal readonly ref struct TcpSegment
 {
     /// <summary>A TCP header without options.</summary>
     public const int MinHeaderLength = 20;

@@ -8,7 +8,7 @@ namespace VeilTun.Packets;
 /// checksum, all big-endian. <see cref="TryRead"/> checks only that the 8-byte header is there;
 /// <see cref="LengthFits"/> checks the length field. Allocates nothing; never throws on the bytes it accepted.
 /// </summary>
-public readonly ref struct UdpDatagram
+internal readonly ref struct UdpDatagram
 {
     /// <summary>The UDP header: 8 bytes.</summary>
     public const int HeaderLength = 8;

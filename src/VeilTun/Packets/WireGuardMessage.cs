@@ -9,7 +9,7 @@ namespace VeilTun.Packets;
 /// byte and three reserved zero bytes, read as one little-endian u32, so non-zero reserved bytes make an unknown type
 /// as in the kernel. The layouts themselves are in <see cref="Messages"/>. Stateless; allocates nothing; never throws.
 /// </summary>
-public static class WireGuardMessage
+internal static class WireGuardMessage
 {
     /// <summary>The smallest datagram that has a type: the 4-byte header.</summary>
     public const int HeaderSize = 4;

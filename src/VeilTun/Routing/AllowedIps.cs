@@ -26,7 +26,7 @@ namespace VeilTun.Routing;
 /// list of nodes, not a scan of the trie.</para>
 /// </remarks>
 /// <typeparam name="TPeer">The peer type; compared by reference.</typeparam>
-public sealed class AllowedIps<TPeer> where TPeer : class
+internal sealed class AllowedIps<TPeer> where TPeer : class
 {
     // The trie code lives in non-generic-over-TPeer types (AllowedIpsTrie, AllowedIpsNode<TKey>): for a reference-type
     // TPeer the JIT shares one canonical instantiation of this class, and code in it that also depends on TKey would

@@ -12,7 +12,7 @@ namespace VeilTun.Routing;
 /// </summary>
 /// <param name="Address">The IPv4 or IPv6 address. Any IPv6 scope id is ignored by <see cref="Masked"/>.</param>
 /// <param name="PrefixLength">Number of leading network bits.</param>
-public readonly record struct IpPrefix(IPAddress Address, int PrefixLength)
+internal readonly record struct IpPrefix(IPAddress Address, int PrefixLength)
 {
     /// <summary>32 for an IPv4 <see cref="Address"/>, 128 for IPv6.</summary>
     public int MaxPrefixLength => Address?.AddressFamily == AddressFamily.InterNetworkV6 ? 128 : 32;

@@ -4,7 +4,7 @@ namespace VeilTun.Timers;
 
 /// <summary>Which of a peer's timers expired.</summary>
 [Flags]
-public enum TimerExpiry
+internal enum TimerExpiry
 {
     None = 0,
     RetransmitHandshake = 1,
@@ -20,7 +20,7 @@ public enum TimerExpiry
 /// <see cref="TakeExpired"/> with the current time; <see cref="NextDeadline"/> says when to call again.
 /// Not thread-safe; owned by the engine.
 /// </summary>
-public sealed class PeerTimers
+internal sealed class PeerTimers
 {
     private static readonly TimeSpan Off = TimeSpan.MaxValue;
 

@@ -17,6 +17,10 @@ public sealed class InMemoryTun : ITunDevice
     private readonly CancellationTokenSource _closed = new();
     private long _dropped;
 
+    /// <summary>
+    /// A TUN named <paramref name="name"/> with the given MTU; each direction queues at most
+    /// <paramref name="capacity"/> packets.
+    /// </summary>
     public InMemoryTun(string name = "mem0", int mtu = 1420, int capacity = 1024)
     {
         Name = name;
@@ -25,13 +29,16 @@ public sealed class InMemoryTun : ITunDevice
         _fromTunnel = new BlockingCollection<byte[]>(capacity);
     }
 
+    /// <inheritdoc/>
     public string Name { get; }
 
+    /// <inheritdoc/>
     public int Mtu { get; }
 
     /// <summary>Delivered packets dropped because the application did not take them in time.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
+    /// <inheritdoc/>
     public event Action<TunEvent>? Event;
 
     /// <summary>Application side: send an IP packet into the tunnel. False if the queue is full or closed.</summary>
@@ -125,7 +132,9 @@ public sealed class InMemoryTun : ITunDevice
     /// <summary>Simulates link state changes for tests.</summary>
     public void Raise(TunEvent e) => Event?.Invoke(e);
 
+    /// <inheritdoc/>
     public void Close() => _closed.Cancel();
 
+    /// <summary>Same as <see cref="Close"/>.</summary>
     public void Dispose() => Close();
 }

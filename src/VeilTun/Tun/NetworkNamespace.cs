@@ -7,7 +7,7 @@ namespace VeilTun.Tun;
 /// devices created there belong to that namespace and keep working from any thread afterwards. For tests and
 /// tools; the daemon itself runs in whatever namespace it was started in.
 /// </summary>
-public static class NetworkNamespace
+internal static class NetworkNamespace
 {
     /// <summary>Runs <paramref name="action"/> on a new thread that first enters /var/run/netns/<paramref name="name"/>.</summary>
     public static T Run<T>(string name, Func<T> action)

@@ -14,7 +14,7 @@ namespace VeilTun.Uapi;
 /// EINVAL and changes nothing (GotaTun closes the connection, or stores the settings and fails the device later).
 /// Stateless; thread-safe.
 /// </summary>
-public static class DaitaKeys
+internal static class DaitaKeys
 {
     /// <summary>True for the keys a <c>set</c> accepts.</summary>
     public static bool IsSetKey(string key) => key is "daita_enable" or "daita_machine" or "daita_max_decoy_frac"

@@ -8,7 +8,7 @@ namespace VeilTun.Uapi;
 /// connection, so a request gives the same result or error here as through the UAPI socket. Stateless and
 /// thread-safe.
 /// </summary>
-public static class UapiParser
+internal static class UapiParser
 {
     /// <summary>
     /// Parses the bytes that follow the <c>set=1\n</c> line, as they arrive on the UAPI socket: '\n'-separated

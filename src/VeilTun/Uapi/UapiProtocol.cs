@@ -19,7 +19,7 @@ namespace VeilTun.Uapi;
 /// in a set gives -EIO), and a set request at most <see cref="MaxSetRequestBytes"/> bytes (-EIO beyond). Several
 /// requests may share one connection. Stateless and thread-safe; each call serves one stream.
 /// </summary>
-public static class UapiProtocol
+internal static class UapiProtocol
 {
     /// <summary>Longest accepted line in bytes, without its '\n' (64 KiB, as Go's <c>bufio.MaxScanTokenSize</c>).</summary>
     public const int MaxLineLength = 64 * 1024;

@@ -15,7 +15,7 @@ namespace VeilTun.Uapi;
 /// Stateless and thread-safe. Key text goes through buffers it wipes, never through a string; the
 /// <see cref="TextWriter"/> given is the caller's to wipe (<see cref="UapiProtocol"/> uses one that does).
 /// </summary>
-public static class UapiWriter
+internal static class UapiWriter
 {
     /// <summary>Writes the get output for <paramref name="snapshot"/> to <paramref name="writer"/>.</summary>
     /// <exception cref="ArgumentException">A key is not 32 bytes, a prefix length is out of range, or an extra key

@@ -119,14 +119,19 @@ public readonly struct NetEndpoint : IEquatable<NetEndpoint>
     /// <summary>Formats as wg(8) does: <c>a.b.c.d:port</c> or <c>[v6]:port</c>; "(none)" when empty.</summary>
     public override string ToString() => IsNone ? "(none)" : ToIPEndPoint().ToString();
 
+    /// <summary>True for the same address family, address, port and scope id.</summary>
     public bool Equals(NetEndpoint other) =>
         _address == other._address && _port == other._port && _family == other._family && _scopeId == other._scopeId;
 
+    /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is NetEndpoint other && Equals(other);
 
+    /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(_address, _port, _family, _scopeId);
 
+    /// <summary>Same as <see cref="Equals(NetEndpoint)"/>.</summary>
     public static bool operator ==(NetEndpoint left, NetEndpoint right) => left.Equals(right);
 
+    /// <summary>The negation of <see cref="Equals(NetEndpoint)"/>.</summary>
     public static bool operator !=(NetEndpoint left, NetEndpoint right) => !left.Equals(right);
 }

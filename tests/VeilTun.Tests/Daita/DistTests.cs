@@ -23,7 +23,7 @@ public class DistTests
     }
 
     // Moments with their theoretical values: mean, variance.
-    public static TheoryData<string, Dist, double, double> Moments()
+    public static TheoryData<string, object, double, double> Moments()
     {
         double skewMean(double alpha) => alpha / Math.Sqrt(1 + alpha * alpha) * Math.Sqrt(2 / Math.PI);
         const double gamma53 = 0.9027452929509336;  // Γ(5/3)
@@ -68,8 +68,9 @@ public class DistTests
 
     [Theory]
     [MemberData(nameof(Moments))]
-    public void SampleMeanMatchesTheTheoreticalMean(string name, Dist dist, double mean, double variance)
+    public void SampleMeanMatchesTheTheoreticalMean(string name, object distArg, double mean, double variance)
     {
+        var dist = (Dist)distArg;
         const int n = 200_000;
         double[] xs = Draw(dist, n);
         Assert.All(xs, x => Assert.True(double.IsFinite(x), $"{name}: {x}"));
@@ -80,8 +81,9 @@ public class DistTests
 
     [Theory]
     [MemberData(nameof(Moments))]
-    public void SampleVarianceMatchesTheTheoreticalVariance(string name, Dist dist, double mean, double variance)
+    public void SampleVarianceMatchesTheTheoreticalVariance(string name, object distArg, double mean, double variance)
     {
+        var dist = (Dist)distArg;
         if (name.StartsWith("Pareto", StringComparison.Ordinal)) return; // shape 3: infinite fourth moment, no stable estimate
         const int n = 200_000;
         double[] xs = Draw(dist, n, seed: 77);
@@ -243,7 +245,7 @@ public class DistTests
 
     // ---- fuzz regressions (maybenot fuzz/tests/*; artifacts decoded from fuzz/artifacts) ----
 
-    public static TheoryData<string, Dist> FuzzRegressions() => new()
+    public static TheoryData<string, object> FuzzRegressions() => new()
     {
         { "Binomial(1e9, 0.5)", Binomial(1_000_000_000, 0.5) },
         { "Binomial(1e9, 1e-9)", Binomial(1_000_000_000, 1e-9) },
@@ -278,8 +280,9 @@ public class DistTests
 
     [Theory]
     [MemberData(nameof(FuzzRegressions))]
-    public void ExtremeParametersReturnFiniteValuesPromptly(string name, Dist dist)
+    public void ExtremeParametersReturnFiniteValuesPromptly(string name, object distArg)
     {
+        var dist = (Dist)distArg;
         // Validated or not, a sample is finite and ≥ 0 and every rejection loop is bounded (no hang).
         var rng = new CountingRandom(new SeededDaitaRandom(11));
         for (int i = 0; i < 200; i++)
@@ -292,8 +295,9 @@ public class DistTests
 
     [Theory]
     [MemberData(nameof(FuzzRegressions))]
-    public void DegenerateRandomSourcesCannotHangAnySampler(string name, Dist dist)
+    public void DegenerateRandomSourcesCannotHangAnySampler(string name, object distArg)
     {
+        var dist = (Dist)distArg;
         foreach (ulong bits in new[] { 0UL, ulong.MaxValue, 1UL << 63 })
         {
             double x = dist.Sample(new ConstantRandom(bits));
@@ -341,7 +345,7 @@ public class DistTests
 
     // ---- dist.rs validate_* ----
 
-    public static TheoryData<Dist, bool> ValidationCases() => new()
+    public static TheoryData<object, bool> ValidationCases() => new()
     {
         { Dist.Uniform(10, 10), true }, { Dist.Uniform(15, 5), false },
         { D(DistType.Normal, 100, 15), true }, { D(DistType.Normal, 100, double.PositiveInfinity), false },
@@ -358,7 +362,7 @@ public class DistTests
 
     [Theory]
     [MemberData(nameof(ValidationCases))]
-    public void DistValidationMatchesDistRs(Dist dist, bool valid) => Assert.Equal(valid, dist.Validate() is null);
+    public void DistValidationMatchesDistRs(object dist, bool valid) => Assert.Equal(valid, ((Dist)dist).Validate() is null);
 
     // ---- counter.rs tests ----
 

@@ -7,7 +7,7 @@ using VeilTun.Udp;
 namespace VeilTun.Tests.Fakes;
 
 /// <summary>A datagram on the fake wire, as an eavesdropper sees it.</summary>
-public sealed record WireDatagram(TestNode From, NetEndpoint Destination, byte[] Bytes)
+internal sealed record WireDatagram(TestNode From, NetEndpoint Destination, byte[] Bytes)
 {
     public MessageType Type => (MessageType)Bytes[0];
 }
@@ -16,7 +16,7 @@ public sealed record WireDatagram(TestNode From, NetEndpoint Destination, byte[]
 /// One side of an in-memory tunnel: a <see cref="ProtocolEngine"/> with its own pool, recording everything it
 /// sends, delivers and reports.
 /// </summary>
-public sealed class TestNode : IProtocolOutput
+internal sealed class TestNode : IProtocolOutput
 {
     public TestNode(string name, NetEndpoint address, ManualClock clock, int seed, SecretKey? key = null)
     {
@@ -91,7 +91,7 @@ public sealed class TestNode : IProtocolOutput
 /// Two engines joined by a fake wire that can drop, duplicate, reorder and record. A is
 /// 192.0.2.1 / 2001:db8:2::1 inside, B is .2 / ::2; outside they are 198.51.100.1:51820 and .2:51821.
 /// </summary>
-public sealed class TestPair
+internal sealed class TestPair
 {
     public static readonly NetEndpoint AddressA = NetEndpoint.FromIPEndPoint(IPEndPoint.Parse("198.51.100.1:51820"));
     public static readonly NetEndpoint AddressB = NetEndpoint.FromIPEndPoint(IPEndPoint.Parse("198.51.100.2:51821"));

@@ -20,7 +20,7 @@ namespace VeilTun.Tun.Offload;
 /// sum is byte-order independent (RFC 1071 §2(B)). No carries are lost: a lane gains less than 2^32 per step and a
 /// span has fewer than 2^28 steps. Stateless and thread-safe; no allocation.</para>
 /// </remarks>
-public static class Checksum
+internal static class Checksum
 {
     /// <summary>IP protocol number of TCP.</summary>
     public const byte ProtocolTcp = 6;

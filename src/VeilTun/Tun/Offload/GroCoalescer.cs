@@ -49,7 +49,7 @@ namespace VeilTun.Tun.Offload;
 /// <para>Not thread-safe: one instance per TUN writer; it keeps its tables between calls and allocates nothing
 /// after construction.</para>
 /// </remarks>
-public sealed class GroCoalescer
+internal sealed class GroCoalescer
 {
     /// <summary>Upper bound on a super-packet: IPv4 total length (used for IPv6 too).</summary>
     public const int MaxSuperPacketLength = 65535;

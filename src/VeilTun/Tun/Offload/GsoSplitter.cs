@@ -29,7 +29,7 @@ namespace VeilTun.Tun.Offload;
 /// <para>Stateless and thread-safe; allocates nothing. Malformed input returns an <see cref="OffloadError"/>,
 /// never throws.</para>
 /// </remarks>
-public static class GsoSplitter
+internal static class GsoSplitter
 {
     /// <summary>Largest segment (IPv4 total length, and our bound for IPv6 too).</summary>
     public const int MaxSegmentLength = 65535;

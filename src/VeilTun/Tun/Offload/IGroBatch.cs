@@ -10,7 +10,7 @@ namespace VeilTun.Tun.Offload;
 /// the virtio header slot <c>[offset - 10, offset)</c> of every packet it lists for writing, and a group head's
 /// packet and tail <c>[offset, capacity)</c>.
 /// </remarks>
-public interface IGroBatch
+internal interface IGroBatch
 {
     /// <summary>Number of packets, in the order they are to be written.</summary>
     int Count { get; }

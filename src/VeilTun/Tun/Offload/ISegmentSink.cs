@@ -10,7 +10,7 @@ namespace VeilTun.Tun.Offload;
 /// uncommitted span is simply unused. A <c>ref struct</c> may implement this (the splitter is generic over it),
 /// so a sink can hold spans and costs no interface call.
 /// </remarks>
-public interface ISegmentSink
+internal interface ISegmentSink
 {
     /// <summary>
     /// Space for the next segment of exactly <paramref name="length"/> bytes (an IP packet, no virtio header).

@@ -2,7 +2,7 @@ namespace VeilTun.Tun.Offload;
 
 /// <summary>Why <see cref="GsoSplitter"/> refused (the rest of) a packet read from the TUN. The packet is dropped
 /// and counted; none of these throw.</summary>
-public enum OffloadError
+internal enum OffloadError
 {
     /// <summary>No error.</summary>
     None = 0,

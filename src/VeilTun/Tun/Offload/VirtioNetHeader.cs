@@ -13,7 +13,7 @@ namespace VeilTun.Tun.Offload;
 /// says otherwise; VeilTun targets little-endian hosts (x86-64, arm64), so they are read and written
 /// little-endian. An immutable value; thread-safe.
 /// </remarks>
-public readonly record struct VirtioNetHeader
+internal readonly record struct VirtioNetHeader
 {
     /// <summary>Bytes on the wire: <c>sizeof(struct virtio_net_hdr)</c>.</summary>
     public const int Size = 10;

@@ -203,7 +203,7 @@ public sealed class GsoSplitterTests
 
     // ---- Malformed input: an error, nothing written ----
 
-    public static TheoryData<string, OffloadError> Malformed => new()
+    public static TheoryData<string, object> Malformed => new()
     {
         { "gso_size 0", OffloadError.InvalidGsoSize },
         { "UFO", OffloadError.UnsupportedGsoType },
@@ -225,8 +225,9 @@ public sealed class GsoSplitterTests
 
     [Theory]
     [MemberData(nameof(Malformed))]
-    public void MalformedInputIsRefusedWithAReasonAndWritesNothing(string what, OffloadError expected)
+    public void MalformedInputIsRefusedWithAReasonAndWritesNothing(string what, object expectedArg)
     {
+        var expected = (OffloadError)expectedArg;
         Flow f = Flow.V4Tcp();
         var (p, h) = Super(f, Payload(3000, 10), gsoSize: 1000);
         switch (what)

@@ -85,6 +85,8 @@ internal sealed class CryptoPipeline : IDisposable
     /// <summary>Test hook: runs on the worker before a batch is processed (e.g. a random delay).</summary>
     internal Action<Batch>? BeforeWork;
     private readonly ConcurrentBag<Batch> _spare = new();
+    private int _spareCount; // batches in _spare (approximately, between a take and its decrement)
+    private int _spareLowWater; // fewest spares since the last TrimSpares (the first call only learns)
     private readonly List<Lane> _dirtyOut = new();
     private readonly List<Lane> _dirtyIn = new();
     private readonly Thread[] _workers;
@@ -104,6 +106,27 @@ internal sealed class CryptoPipeline : IDisposable
         for (int i = 0; i < _workers.Length; i++)
             _workers[i] = new Thread(() => Tunnel.RunAndReleaseMagazines(WorkerLoop)) { IsBackground = true, Name = $"{name}/crypto-{i}" };
     }
+
+    /// <summary>
+    /// Drops the spare batches that lay unused since the previous call (their low-water mark), so a backlog's batches
+    /// (a stall fills the pipeline) do not stay for the life of the tunnel; as <see cref="Buffers.PacketPool.Trim"/>
+    /// does for buffers. Returns how many were dropped.
+    /// </summary>
+    public int TrimSpares()
+    {
+        int idle = Math.Min(Volatile.Read(ref _spareLowWater), Volatile.Read(ref _spareCount));
+        int dropped = 0;
+        while (dropped < idle && _spare.TryTake(out _))
+        {
+            Interlocked.Decrement(ref _spareCount);
+            dropped++;
+        }
+        Volatile.Write(ref _spareLowWater, Volatile.Read(ref _spareCount));
+        return dropped;
+    }
+
+    /// <summary>Spare batches kept now (a test hook).</summary>
+    internal int SpareCount => Volatile.Read(ref _spareCount);
 
     /// <summary>Starts the workers (batches added before wait for them).</summary>
     public void Start()
@@ -133,7 +156,15 @@ internal sealed class CryptoPipeline : IDisposable
 
     private Batch Rent(Lane lane, bool outbound, int mtu)
     {
-        if (!_spare.TryTake(out var b)) b = new Batch();
+        if (_spare.TryTake(out var b))
+        {
+            int left = Interlocked.Decrement(ref _spareCount);
+            if (left < Volatile.Read(ref _spareLowWater)) Volatile.Write(ref _spareLowWater, left); // a hint, races are harmless
+        }
+        else
+        {
+            b = new Batch();
+        }
         b.Lane = lane;
         b.Outbound = outbound;
         b.Mtu = mtu;
@@ -308,6 +339,7 @@ internal sealed class CryptoPipeline : IDisposable
                     {
                         b.Reset();
                         _spare.Add(b);
+                        Interlocked.Increment(ref _spareCount);
                     }
                 }
             }

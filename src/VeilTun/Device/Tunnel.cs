@@ -261,12 +261,16 @@ public sealed partial class Tunnel : IDisposable
     private const int PoolTrimMilliseconds = 10_000;
 
     /// <summary>
-    /// Gives idle packet buffers back to the OS now: those that lay unused since the previous trim (the tunnel trims
-    /// every 10 s by itself). For hosts under memory pressure (Android's <c>onTrimMemory</c>) and after large
+    /// Gives idle packet buffers back to the OS now, and drops idle crypto batches: those that lay unused since the
+    /// previous trim (the tunnel trims every 10 s by itself). For hosts under memory pressure (Android's <c>onTrimMemory</c>) and after large
     /// configuration changes. Buffers in use are never touched; a later burst creates them again. Returns how many
     /// buffers were released.
     /// </summary>
-    public int TrimMemory() => _pools.Large.Trim() + _pools.Small.Trim();
+    public int TrimMemory()
+    {
+        _pipeline.TrimSpares(); // the batches a backlog made (managed memory: ~7 KB each)
+        return _pools.Large.Trim() + _pools.Small.Trim();
+    }
 
     private void TimerLoop()
     {
@@ -347,6 +351,9 @@ public sealed partial class Tunnel : IDisposable
         }
         return result;
     }
+
+    /// <summary>Spare crypto batches the pipeline keeps (a test hook).</summary>
+    internal int CryptoSpareBatches => _pipeline.SpareCount;
 
     /// <summary>Test hook into the crypto workers (see <see cref="CryptoPipeline.BeforeWork"/>).</summary>
     internal Action<CryptoPipeline.Batch>? BeforeCryptoWork

@@ -61,6 +61,27 @@ public sealed class ParallelPipelineTests
     private static int SeqOf(byte[] p) => BinaryPrimitives.ReadInt32BigEndian(p.AsSpan(20));
 
     [Fact]
+    public void TrimMemoryDropsTheBatchesABacklogMade()
+    {
+        using var pair = new Pair(workers: 1);
+        Assert.True(pair.TunA.Inject(Numbered(-1, 100)));
+        Assert.True(pair.TunB.TryTake(out _, Wait)); // handshake done
+        using var gate = new ManualResetEventSlim(false);
+        pair.A.BeforeCryptoWork = _ => gate.Wait(Wait);
+        const int count = 2000;
+        for (int i = 0; i < count; i++) Assert.True(pair.TunA.Inject(Numbered(i, 100)));
+        Thread.Sleep(500); // the reader batches them behind the stalled worker
+        gate.Set();
+        int got = 0;
+        while (got < count && pair.TunB.TryTake(out _, TimeSpan.FromSeconds(5))) got++;
+        int spares = pair.A.CryptoSpareBatches;
+        Assert.True(spares >= 8, $"the backlog should have left spare batches: {spares}");
+        pair.A.TrimMemory(); // learns what lies idle
+        pair.A.TrimMemory(); // drops it
+        Assert.True(pair.A.CryptoSpareBatches <= 2, $"spares after trimming: {pair.A.CryptoSpareBatches} (were {spares})");
+    }
+
+    [Fact]
     public void OnePeersPacketsArriveInOrderWhateverTheWorkersDo()
     {
         using var pair = new Pair(workers: 4);

@@ -1,6 +1,7 @@
 using System.Net;
 using VeilTun.Crypto;
 using VeilTun.Device;
+using VeilTun.Tests.Fakes;
 using VeilTun.Tun;
 using VeilTun.Udp;
 using Xunit;
@@ -32,27 +33,7 @@ public sealed class StickySourceRouteTests : IDisposable
             Tun = _tunB,
             BindUdp = port => _network.Bind(NetEndpoint.FromIPEndPoint(new IPEndPoint(IPAddress.Parse("198.51.100.2"), port))),
         });
-        _a.Configure($"""
-            [Interface]
-            PrivateKey = {Convert.ToBase64String(_keyA.Bytes)}
-            ListenPort = 51820
-
-            [Peer]
-            PublicKey = {_keyB.DerivePublicKey()}
-            AllowedIPs = 192.0.2.2/32
-            Endpoint = 198.51.100.2:51821
-            """);
-        _b.Configure($"""
-            [Interface]
-            PrivateKey = {Convert.ToBase64String(_keyB.Bytes)}
-            ListenPort = 51821
-
-            [Peer]
-            PublicKey = {_keyA.DerivePublicKey()}
-            AllowedIPs = 192.0.2.1/32
-            """);
-        _a.Start();
-        _b.Start();
+        TunnelPeers.ConfigureAndStart(_a, _b, _keyA, _keyB);
     }
 
     public void Dispose()

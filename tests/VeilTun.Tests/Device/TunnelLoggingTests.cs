@@ -35,25 +35,7 @@ public sealed class TunnelLoggingTests
         });
         using var a = Make(tunA, "198.51.100.1");
         using var b = Make(tunB, "198.51.100.2");
-        a.Configure($"""
-            [Interface]
-            PrivateKey = {Convert.ToBase64String(keyA.Bytes)}
-            ListenPort = 51820
-            [Peer]
-            PublicKey = {keyB.DerivePublicKey()}
-            AllowedIPs = 192.0.2.2/32
-            Endpoint = 198.51.100.2:51821
-            """);
-        b.Configure($"""
-            [Interface]
-            PrivateKey = {Convert.ToBase64String(keyB.Bytes)}
-            ListenPort = 51821
-            [Peer]
-            PublicKey = {keyA.DerivePublicKey()}
-            AllowedIPs = 192.0.2.1/32
-            """);
-        a.Start();
-        b.Start();
+        TunnelPeers.ConfigureAndStart(a, b, keyA, keyB);
         Assert.True(tunA.Inject(Icmp.EchoRequest("192.0.2.1", "192.0.2.2", 9, 1)));
         Assert.True(tunB.TryTake(out _, Wait));
         var deadline = DateTime.UtcNow + Wait;

@@ -37,27 +37,7 @@ public sealed class TunnelMetricsTests
             TunB = new InMemoryTun($"metB{n}");
             A = new Tunnel(new TunnelOptions { Tun = TunA, MeterFactory = factory, BindUdp = p => Network.Bind(Endpoint("198.51.100.1", p)) });
             B = new Tunnel(new TunnelOptions { Tun = TunB, MeterFactory = factory, BindUdp = p => Network.Bind(Endpoint("198.51.100.2", p)) });
-            A.Configure($"""
-                [Interface]
-                PrivateKey = {Convert.ToBase64String(KeyA.Bytes)}
-                ListenPort = 51820
-
-                [Peer]
-                PublicKey = {KeyB.DerivePublicKey()}
-                AllowedIPs = 192.0.2.2/32
-                Endpoint = 198.51.100.2:51821
-                """);
-            B.Configure($"""
-                [Interface]
-                PrivateKey = {Convert.ToBase64String(KeyB.Bytes)}
-                ListenPort = 51821
-
-                [Peer]
-                PublicKey = {KeyA.DerivePublicKey()}
-                AllowedIPs = 192.0.2.1/32
-                """);
-            A.Start();
-            B.Start();
+            TunnelPeers.ConfigureAndStart(A, B, KeyA, KeyB);
         }
 
         public void PingAndReply(ushort seq)

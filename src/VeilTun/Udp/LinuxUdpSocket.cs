@@ -79,6 +79,13 @@ public sealed partial class LinuxUdpSocket : IUdpTransport
     /// <summary>True for the AF_INET6 dual-stack socket, false for the IPv4-only one.</summary>
     public bool IsDualStack => _family == NativeSocket.AF_INET6;
 
+    /// <summary>
+    /// The socket's descriptor, for a host that must exempt it from its own VPN (Android's
+    /// <c>VpnService.protect(fd)</c>, in <see cref="Device.TunnelOptions.ProtectSocket"/>); -1 once closed. It stays
+    /// this socket's: do not close it or keep it past <see cref="Close"/>.
+    /// </summary>
+    public int FileDescriptor => Volatile.Read(ref _closed) != 0 || _fd.IsClosed ? -1 : (int)_fd.DangerousGetHandle();
+
     /// <summary>Address family of the underlying socket.</summary>
     public AddressFamily AddressFamily => IsDualStack ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork;
 

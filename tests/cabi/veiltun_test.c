@@ -131,10 +131,47 @@ static int count_dir(const char *path)
     return n - (strcmp(path, "/proc/self/fd") == 0 ? 1 : 0); /* opendir's own descriptor */
 }
 
+/* The names of this process's threads, for the log: which thread came or went. */
+static void list_threads(const char *when)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    fprintf(stderr, "# threads %s:", when);
+    while (d && (e = readdir(d)) != NULL) {
+        char path[300], comm[64] = "?";
+        FILE *f;
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        if ((f = fopen(path, "r")) != NULL) {
+            if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = 0;
+            fclose(f);
+        }
+        fprintf(stderr, " %s", comm);
+    }
+    if (d) closedir(d);
+    fprintf(stderr, "\n");
+}
+
 static void sleep_ms(int ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
     nanosleep(&ts, NULL);
+}
+
+/* Descriptors and threads once they stop changing: the same for 1 s (at most 5 s). A thread the tunnel joined may
+ * still be a task for a moment while it exits; one that never ends keeps the count up. */
+static void settle(int *fds, int *threads)
+{
+    int same = 0;
+    *fds = count_dir("/proc/self/fd");
+    *threads = count_dir("/proc/self/task");
+    for (int i = 0; i < 50 && same < 10; i++) {
+        sleep_ms(100);
+        int f = count_dir("/proc/self/fd"), t = count_dir("/proc/self/task");
+        same = f == *fds && t == *threads ? same + 1 : 0;
+        *fds = f;
+        *threads = t;
+    }
 }
 
 static int is_closed(int fd) { return fcntl(fd, F_GETFD) < 0 && errno == EBADF; }
@@ -258,6 +295,7 @@ static void cycle(const struct args *a, int round, int race_turn_off)
           protect_bad_type);
     CHECK(v6 == v4 || v6 == -EAFNOSUPPORT, "socket-v6", "get_socket_v6 %d, v4 %d", v6, v4);
 
+    list_threads("while on");
     rc = ping(a->peer_ip);
     CHECK(rc == 0, "ping", "no reply from %s through the tunnel (ping exit %d)", a->peer_ip, rc);
 
@@ -374,17 +412,15 @@ int main(int argc, char **argv)
 
     /* Two on/off cycles; the second also turns off while another thread is calling in. */
     cycle(&a, 1, 0);
-    int fds1 = count_dir("/proc/self/fd"), threads1 = count_dir("/proc/self/task");
+    int fds1, threads1;
+    settle(&fds1, &threads1);
     fprintf(stderr, "# after the first turn-off: %d descriptors, %d threads\n", fds1, threads1);
+    list_threads("after the first turn-off");
     cycle(&a, 2, 1);
-    int fds2 = -1, threads2 = -1;
-    for (int i = 0; i < 50; i++) { /* threads end asynchronously after their work is joined: up to 5 s */
-        fds2 = count_dir("/proc/self/fd");
-        threads2 = count_dir("/proc/self/task");
-        if (fds2 == fds1 && threads2 == threads1) break;
-        sleep_ms(100);
-    }
+    int fds2, threads2;
+    settle(&fds2, &threads2);
     fprintf(stderr, "# after the second turn-off: %d descriptors, %d threads\n", fds2, threads2);
+    list_threads("after the second turn-off");
     check(fds2 == fds1, "fds-stable", "%d descriptors after the first turn-off, %d after the second", fds1, fds2);
     check(threads2 == threads1, "threads-stable", "%d threads after the first turn-off, %d after the second", threads1,
           threads2);

@@ -93,6 +93,13 @@ static int on_protect(void *context, int fd)
     return 0;
 }
 
+static int refuse_protect(void *context, int fd)
+{
+    (void)context;
+    (void)fd;
+    return -1;
+}
+
 static int protects(void)
 {
     pthread_mutex_lock(&protect_lock);
@@ -409,6 +416,15 @@ int main(int argc, char **argv)
     check(fd >= 0 && is_closed(fd), "bad-config-fd-closed", "the TUN descriptor %d is still open", fd);
     rc = veiltun_turn_on("private_key=zz\n", open_tun(a.tun), NULL, NULL);
     check(rc == -EINVAL, "bad-uapi-config", "returned %d", rc);
+
+    /* A protect callback that refuses the socket: the turn-on fails (the link is up, so it binds at once). */
+    fd = open_tun(a.tun);
+    rc = fd >= 0 ? system(a.setup) : -1;
+    errors = errors_logged();
+    rc = rc == 0 ? veiltun_turn_on(config, fd, refuse_protect, NULL) : rc;
+    check(rc == -EIO && is_closed(fd) && errors_logged() > errors, "protect-refused",
+          "returned %d, descriptor %s, error lines %d -> %d", rc, is_closed(fd) ? "closed" : "open", errors, errors_logged());
+    for (int i = 0; i < 50 && if_nametoindex(a.tun) != 0; i++) sleep_ms(100);
 
     /* Two on/off cycles; the second also turns off while another thread is calling in. */
     cycle(&a, 1, 0);

@@ -11,8 +11,8 @@
 # After every round (and CH_SETTLE seconds, default 1): veiltun's RSS, managed heap (veiltun_gc_live_bytes from a
 # UAPI get: the heap the last full compacting collection left, which the daemon runs after a set that removes
 # >= 1,024 peers, so live data after each round's removal; a later gen0 collection does not blur it), threads and
-# open descriptors. "Start" is after round 1 (the
-# first round grows pools and tables to their working size); the end is compared with it (target: within 10 %).
+# open descriptors. "Start" is the median of rounds 1-3 (the first round grows pools and tables to their working
+# size), "end" the median of the last three (CH_EDGE); the end is compared with the start (target: within 10 %).
 # The tunnel must never stop: iperf3 reports every second, and a second with no bytes is a failure. Prints a
 # markdown report on stdout; with CH_REPS > 1, one per run and then the median end/start ratios.
 set -u -o pipefail
@@ -44,8 +44,10 @@ import re, statistics, sys
 rows = [dict((k, float(v)) for k, v in re.findall(r"(RSS|heap|threads|fds) ([0-9.]+)", line)) for line in sys.stdin]
 meds = {k: statistics.median(r[k] for r in rows) for k in ("RSS", "heap", "threads", "fds")}
 print(", ".join(f"{k} {m:.3f} [{min(r[k] for r in rows):.3f}-{max(r[k] for r in rows):.3f}]" for k, m in meds.items()))
-print("PASS: every median within 10 % of the start" if all(abs(m - 1) <= 0.10 for m in meds.values())
-      else "FAIL: a median is more than 10 % from the start")'
+# A leak grows: the verdict is one-sided (the heap of rounds 1-3 still holds what the TCP ramp left before the
+# first trims, so the end often sits below the start).
+print("PASS: no median grew more than 10 % over the start" if all(m <= 1.10 for m in meds.values())
+      else "FAIL: a median grew more than 10 % over the start")'
     exit 0
 fi
 # shellcheck source=scripts/lib/netns.bash
@@ -154,11 +156,19 @@ for row in "${rows[@]}"; do
     read -r n s rss heap th fd <<<"$row"
     printf '| %s | %s | %.1f | %.1f | %s | %s |\n' "$n" "$s" "$(echo "$rss / 1024" | bc -l)" "$(echo "$heap / 1048576" | bc -l)" "$th" "$fd"
 done
-read -r _ _ rss1 heap1 th1 fd1 <<<"${rows[0]}"
-read -r _ _ rssN heapN thN fdN <<<"${rows[-1]}"
-echo
-printf 'End / start (after round 1): RSS %.3f, heap %.3f, threads %.3f, fds %.3f\n' \
-    "$(echo "$rssN / $rss1" | bc -l)" "$(echo "$heapN / $heap1" | bc -l)" "$(echo "$thN / $th1" | bc -l)" "$(echo "$fdN / $fd1" | bc -l)"
+# Each end is the median of CH_EDGE rounds (default 3): at 1 MiB of live heap, what is in flight when a round's
+# collection runs moves one sample by tens of percent, so one round per end would measure that, not growth.
+: "${CH_EDGE:=3}"
+printf '%s\n' "${rows[@]}" | python3 -c '
+import statistics, sys
+rows = [list(map(float, line.split()[2:6])) for line in sys.stdin if line.strip()]
+k = min(int(sys.argv[1]), len(rows))
+first, last = rows[:k], rows[-k:]
+med = lambda part, i: statistics.median(r[i] for r in part)
+n = len(rows)
+print(f"End / start (medians of rounds 1-{k} and {n - k + 1}-{n}): " + ", ".join(
+    f"{name} {med(last, i) / med(first, i):.3f}" for i, name in enumerate(("RSS", "heap", "threads", "fds"))))
+' "$CH_EDGE"
 echo
 echo "Threads after round 1: $threads1"
 echo "Threads at the end:    $(threadnames)"

@@ -234,7 +234,7 @@ daemon_drops() {
   v=$(vt_priv "${NS[$k]}" "${RUN[$k]}" "${argv[@]}" stats "$IFNAME" 2>/dev/null |
       awk '$1 ~ /^[a-z_]+:$/ && $2 ~ /^[0-9]+$/ && NF == 2 {
              k = substr($1, 1, length($1) - 1)
-             if (k != "tx_bytes" && k != "rx_bytes" && k != "last_handshake_time_sec") print k, $2 }' |
+             if (k != "tx_bytes" && k != "rx_bytes" && k != "last_handshake_time_sec" && k !~ /^(gc_|thread_pool_|buffers_)/) print k, $2 }' |
       jq -R -s -c 'split("\n") | map(select(length > 0) | split(" ") | {(.[0]): (.[1] | tonumber)}) | add // {}')
   [ -n "$v" ] || v='{}'
   printf '%s\n' "$v"

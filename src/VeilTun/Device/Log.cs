@@ -37,6 +37,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 107, EventName = "InterfaceWatchDegraded", Level = LogLevel.Error, Message = "{Why}")]
     public static partial void InterfaceWatchDegraded(ILogger logger, string why);
 
+    [LoggerMessage(EventId = 108, EventName = "NetworkChanged", Level = LogLevel.Information, Message = "network changed: UDP rebound, {Initiations} handshake initiation(s) sent")]
+    public static partial void NetworkChanged(ILogger logger, int initiations);
+
+    [LoggerMessage(EventId = 109, EventName = "RebindFailed", Level = LogLevel.Error, Message = "cannot bind UDP port {Port} again after a network change: bound another")]
+    public static partial void RebindFailed(ILogger logger, int port, Exception exception);
+
     [LoggerMessage(EventId = 200, EventName = "HandshakeInitiationSent", Level = LogLevel.Debug, Message = "{Peer} - sending handshake initiation")]
     public static partial void HandshakeInitiationSent(ILogger logger, Peer? peer);
 

@@ -237,6 +237,28 @@ internal sealed partial class ProtocolEngine
     public void ClearSource(Peer peer) => peer.Source = default;
 
     /// <summary>
+    /// The host's network changed (the UDP transport was just rebound): for every peer with an endpoint, forgets the
+    /// cached source, sends a keepalive under the current session when one is usable (the peer roams to our new
+    /// address on it, so data flows again at once) and a handshake initiation regardless of REKEY_TIMEOUT (a new
+    /// session from the new address; libwg-go's bump sends only the keepalives). Returns the initiations sent.
+    /// </summary>
+    public int NetworkChanged(TimeSpan now)
+    {
+        if (!IsUp) return 0;
+        int sent = 0;
+        foreach (var peer in _peers.Values)
+        {
+            if (peer.Endpoint.IsNone) continue;
+            peer.Source = default;
+            if (CanSendWith(peer.Keypairs.Current, now)) SendKeepalive(peer, now);
+            peer.LastSentHandshake = null;
+            SendHandshakeInitiation(peer, isRetry: false, now);
+            if (peer.LastSentHandshake == now) sent++;
+        }
+        return sent;
+    }
+
+    /// <summary>
     /// Sets the persistent keepalive interval in seconds (0 = off). Going from off to on while up sends a
     /// keepalive at once (wireguard-go).
     /// </summary>

@@ -48,6 +48,18 @@ public sealed class LinuxUdpSocketTests
     }
 
     [Fact]
+    public void FileDescriptorIsTheSocketUntilClosed()
+    {
+        var socket = LinuxUdpSocket.Bind(0);
+        int fd = socket.FileDescriptor;
+
+        Assert.True(fd >= 0);
+        Assert.StartsWith("socket:[", new FileInfo($"/proc/self/fd/{fd}").LinkTarget);
+        socket.Close();
+        Assert.Equal(-1, socket.FileDescriptor);
+    }
+
+    [Fact]
     public void DualStackIsTheDefaultAndCanBeTurnedOff()
     {
         using LinuxUdpSocket dual = LinuxUdpSocket.Bind(0);

@@ -271,7 +271,26 @@ static void *race(void *arg)
 
 struct args {
     const char *config, *tun, *peer_ip, *peer_hex, *setup;
+    const char *move, *learned; /* optional: the network change of round 1 (see main) */
 };
+
+static long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
+}
+
+/* Runs COMMAND every 50 ms until it succeeds or LIMIT_MS pass; the milliseconds it took, or -1. */
+static long wait_for(const char *command, long limit_ms)
+{
+    long start = now_ms();
+    do {
+        if (system(command) == 0) return now_ms() - start;
+        usleep(50 * 1000);
+    } while (now_ms() - start < limit_ms);
+    return -1;
+}
 
 static void cycle(const struct args *a, int round, int race_turn_off)
 {
@@ -329,11 +348,49 @@ static void cycle(const struct args *a, int round, int race_turn_off)
     CHECK(rc == -EINVAL && errors_logged() > errors, "set-config-invalid", "returned %d, error lines %d -> %d", rc,
           errors, errors_logged());
 
+    char port_before[16] = "", port_after[16] = "";
+    if (veiltun_get_config(h, &config) == 0) {
+        const char *p = strstr(config, "listen_port=");
+        if (p) snprintf(port_before, sizeof port_before, "%.*s", (int)strcspn(p + 12, "\n"), p + 12);
+    }
+    veiltun_free(config);
+    config = NULL;
+
+    /* Round 1: the phone's network changes under the tunnel (issue #16): its underlay address moves to another
+     * one, then the host says so. The peer must learn the new address from the bump alone (its keepalive and
+     * initiation; no inner packet is sent until it has), and replies must come back within 5 s. */
+    long bump_at = 0;
+    if (round == 1 && a->move) {
+        rc = system(a->move);
+        CHECK(rc == 0, "network-move", "'%s' exited %d", a->move, rc);
+        bump_at = now_ms();
+    }
     before = protects();
     rc = veiltun_bump_sockets(h);
     v4 = veiltun_get_socket_v4(h);
     CHECK(rc == 0 && protects() > before && v4 >= 0 && protect_last_fd == v4, "bump-sockets",
           "returned %d, protect calls %d -> %d, socket %d (protected %d)", rc, before, protects(), v4, protect_last_fd);
+    if (veiltun_get_config(h, &config) == 0) {
+        const char *p = strstr(config, "listen_port=");
+        if (p) snprintf(port_after, sizeof port_after, "%.*s", (int)strcspn(p + 12, "\n"), p + 12);
+    }
+    veiltun_free(config);
+    config = NULL;
+    CHECK(port_before[0] && strcmp(port_before, port_after) == 0, "bump-keeps-port", "listen_port %s before, %s after",
+          port_before, port_after);
+    if (bump_at) {
+        long learned = wait_for(a->learned, 5000);
+        long learned_ms = learned < 0 ? -1 : now_ms() - bump_at;
+        char command[256];
+        snprintf(command, sizeof command, "ping -n -q -c 1 -W 1 %s >/dev/null 2>&1", a->peer_ip);
+        long replied = wait_for(command, 5000);
+        long replied_ms = replied < 0 ? -1 : now_ms() - bump_at;
+        fprintf(stderr, "# network change: the peer learned the new address %ld ms after the bump, replies again "
+                        "after %ld ms\n", learned_ms, replied_ms);
+        CHECK(learned >= 0, "network-change-peer-learns", "'%s' still false 5 s after the bump", a->learned);
+        CHECK(replied >= 0 && replied_ms <= 5000, "network-change-replies", "no reply within 5 s of the bump (%ld ms)",
+              replied_ms);
+    }
     rc = ping(a->peer_ip);
     CHECK(rc == 0, "ping-after-bump", "no reply from %s after bump (ping exit %d)", a->peer_ip, rc);
 
@@ -369,8 +426,11 @@ int main(int argc, char **argv)
     char *config;
     int rc, fd;
 
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s CONFIG_FILE TUN_NAME PEER_IP PEER_PUBLIC_KEY_HEX SETUP_COMMAND\n", argv[0]);
+    if (argc != 6 && argc != 8) {
+        fprintf(stderr, "usage: %s CONFIG_FILE TUN_NAME PEER_IP PEER_PUBLIC_KEY_HEX SETUP_COMMAND "
+                        "[MOVE_COMMAND LEARNED_COMMAND]\n"
+                        "  MOVE_COMMAND moves the underlay address before round 1's bump; LEARNED_COMMAND succeeds "
+                        "once the peer has learned the new one\n", argv[0]);
         return 2;
     }
     config = read_file(argv[1]);
@@ -378,7 +438,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot read %s\n", argv[1]);
         return 2;
     }
-    a = (struct args){ config, argv[2], argv[3], argv[4], argv[5] };
+    a = (struct args){ config, argv[2], argv[3], argv[4], argv[5], argc == 8 ? argv[6] : NULL, argc == 8 ? argv[7] : NULL };
 
     const char *version = veiltun_version();
     check(version && version[0] >= '0' && version[0] <= '9', "version", "veiltun_version gave '%s'", version ? version : "(null)");

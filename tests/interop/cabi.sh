@@ -5,6 +5,8 @@
 # -Werror), and runs it in a namespace with a wireguard-go peer in another. The C program opens the TUN itself
 # (TUNSETIFF), hands the fd over, pings through the tunnel, reads and changes the config (UAPI text), bumps the
 # sockets, turns off, twice; descriptors and threads after the second turn-off must equal those after the first.
+# In round 1 the underlay address moves (192.0.2.1 -> .3) before the bump: wireguard-go must learn the new address
+# from the bump alone and replies must come back within 5 s (the times are printed); the bump keeps the port.
 # Bad input (configs, a non-TUN fd, stale and invalid handles, NULLs) must give negative codes and log lines.
 # Its PASS/FAIL lines are this script's. VEILTUN_LIBDIR=DIR uses a libveiltun.so built before (skips the ~80 s
 # publish). Prints PASS/FAIL lines and "N passed, N failed".
@@ -79,7 +81,9 @@ EOF
 t0=$SECONDS
 timeout 120 ip netns exec "$A" "$VT_TMP/veiltun_test" "$VT_TMP/a.conf" "$TUN" 198.51.100.2 \
     "$(vt_b64hex "$(cat "$VT_TMP/b.pub")")" \
-    "ip addr add 198.51.100.1/24 dev $TUN && ip link set $TUN up" >"$VT_TMP/c.out" 2>"$VT_TMP/c.err"
+    "ip addr add 198.51.100.1/24 dev $TUN && ip link set $TUN up" \
+    "ip addr del 192.0.2.1/24 dev veth0 && ip addr add 192.0.2.3/24 dev veth0" \
+    "ip netns exec $B wg show $IFB endpoints | grep -q '192.0.2.3:'" >"$VT_TMP/c.out" 2>"$VT_TMP/c.err"
 rc=$?
 vt_log "the C program ran $((SECONDS - t0)) s, exit $rc"
 # Its checks are ours: count them into the summary.
@@ -95,7 +99,7 @@ if [ "$rc" -ne 0 ]; then
     tail -n 40 "$VT_TMP/c.err" | sed 's/^/#   /' >&2
     vt_show_logs "$IFB"
 fi
-grep -E '^# (libveiltun|after)' "$VT_TMP/c.err" >&2
+grep -E '^# (libveiltun|after|network change)' "$VT_TMP/c.err" >&2
 # No line the library logged carries a key (the private key of the config, in base64 or hex).
 no_key_in_log() {
     local key

@@ -18,46 +18,67 @@ public sealed partial class Tunnel
     /// <exception cref="ObjectDisposedException">The tunnel was disposed.</exception>
     public int NetworkChanged()
     {
-        int sent;
+        int port;
+        Thread? oldReader;
         lock (_sync)
         {
             ObjectDisposedException.ThrowIf(_disposed != 0, this);
             if (!_engine.IsUp) return 0;
-            int port = _udp?.Port ?? _listenPort;
-            CloseUdpLocked(); // the same port cannot be bound twice: the old socket goes first
-            IUdpTransport udp;
-            try
+            port = _udp?.Port ?? _listenPort;
+            oldReader = _udp is null ? null : _udpReaders.LastOrDefault(t => t.IsAlive);
+            CloseUdpLocked(); // sends fail (counted) until the new socket is in; the network just changed anyway
+        }
+        // The same port cannot be bound while the old socket lives, and a Linux socket's close(2) waits for its
+        // reader to leave poll(2): wait for that reader (outside the lock, which it may need on its way out).
+        if (oldReader is not null && oldReader != Thread.CurrentThread) oldReader.Join(TimeSpan.FromSeconds(2));
+        int sent;
+        lock (_sync)
+        {
+            // Down, disposed or bound by someone else (SetUp, a listen-port change) meanwhile: nothing to rebind.
+            if (_disposed != 0 || !_engine.IsUp) return 0;
+            if (_udp is null)
             {
-                udp = BindTransport(port);
+                var udp = BindAgain(port);
+                if (udp is null) return 0;
+                SwapUdpLocked(udp);
             }
-            catch (Exception ex) when (port != 0 && IsBindFailure(ex))
-            {
-                Log.RebindFailed(_log, port, ex);
-                Raise(new TunnelEvent(TunnelEventKind.Error, Message: $"cannot bind UDP port {port} again: {ex.Message}; bound another"));
-                try
-                {
-                    udp = BindTransport(0);
-                }
-                catch (Exception ex2) when (IsBindFailure(ex2))
-                {
-                    Log.BindFailed(_log, 0, ex2);
-                    Raise(new TunnelEvent(TunnelEventKind.Error, Message: $"cannot bind a UDP port: {ex2.Message}"));
-                    return 0;
-                }
-            }
-            catch (Exception ex) when (IsBindFailure(ex))
-            {
-                Log.BindFailed(_log, port, ex);
-                Raise(new TunnelEvent(TunnelEventKind.Error, Message: $"cannot bind UDP port {port}: {ex.Message}"));
-                return 0;
-            }
-            SwapUdpLocked(udp);
             sent = _engine.NetworkChanged(_now());
             AfterEngine();
         }
         Log.NetworkChanged(_log, sent);
         _timerWake.Set(); // the initiations armed retransmit timers
         return sent;
+    }
+
+    // The port the tunnel had; failing that (taken meanwhile), any: a socket on another port still reaches every
+    // peer (they roam to it), no socket reaches none. Under the tunnel lock.
+    private IUdpTransport? BindAgain(int port)
+    {
+        try
+        {
+            return BindTransport(port);
+        }
+        catch (Exception ex) when (port != 0 && IsBindFailure(ex))
+        {
+            Log.RebindFailed(_log, port, ex);
+            Raise(new TunnelEvent(TunnelEventKind.Error, Message: $"cannot bind UDP port {port} again: {ex.Message}; bound another"));
+            try
+            {
+                return BindTransport(0);
+            }
+            catch (Exception ex2) when (IsBindFailure(ex2))
+            {
+                Log.BindFailed(_log, 0, ex2);
+                Raise(new TunnelEvent(TunnelEventKind.Error, Message: $"cannot bind a UDP port: {ex2.Message}"));
+                return null;
+            }
+        }
+        catch (Exception ex) when (IsBindFailure(ex))
+        {
+            Log.BindFailed(_log, port, ex);
+            Raise(new TunnelEvent(TunnelEventKind.Error, Message: $"cannot bind UDP port {port}: {ex.Message}"));
+            return null;
+        }
     }
 
     private static bool IsBindFailure(Exception ex) =>

@@ -186,8 +186,29 @@ public sealed partial class LinuxTun : ITunDevice
     /// <summary>True when the descriptor carries a virtio_net_hdr (see <see cref="TunOptions.VnetHeader"/>).</summary>
     public bool HasVnetHeader => _vnetHeaderLength > 0;
 
+    private readonly object _eventGate = new();
+    private Action<TunEvent>? _event;
+    private TunEvent? _watchEvent; // the last Watching/WatchDegraded raised: told to handlers that subscribe later
+
     /// <inheritdoc/>
-    public event Action<TunEvent>? Event;
+    /// <remarks>A handler that subscribes after the interface was found in another namespace is told at once how it
+    /// is followed (the last <see cref="TunEventKind.Watching"/> or <see cref="TunEventKind.WatchDegraded"/>): the
+    /// daemon's UAPI socket exists before its tunnel subscribes, so a move could otherwise come unseen in between.</remarks>
+    public event Action<TunEvent>? Event
+    {
+        add
+        {
+            lock (_eventGate)
+            {
+                _event += value;
+                if (_watchEvent is { } watch && value is not null) value(watch);
+            }
+        }
+        remove
+        {
+            lock (_eventGate) _event -= value;
+        }
+    }
 
     /// <summary>
     /// Creates (or attaches to) TUN interface <paramref name="name"/> with IFF_TUN | IFF_NO_PI and sets its MTU.
@@ -855,9 +876,14 @@ public sealed partial class LinuxTun : ITunDevice
 
     private void Raise(TunEventKind kind, string? detail = null)
     {
-        if (Volatile.Read(ref _closed) == 0)
+        if (Volatile.Read(ref _closed) != 0) return;
+        var e = new TunEvent(kind, _mtu, detail);
+        Action<TunEvent>? handlers;
+        lock (_eventGate)
         {
-            Event?.Invoke(new TunEvent(kind, _mtu, detail));
+            if (kind is TunEventKind.Watching or TunEventKind.WatchDegraded) _watchEvent = e;
+            handlers = _event;
         }
+        handlers?.Invoke(e);
     }
 }

@@ -120,6 +120,29 @@ public sealed class LinuxTunNamespaceTests : IDisposable
     }
 
     [RootFact]
+    public void AHandlerThatSubscribesAfterAMoveIsToldOnceHowTheInterfaceIsFollowed()
+    {
+        // The daemon's UAPI socket exists before its tunnel subscribes: a move in between must not go unlogged
+        // (netns-move.sh saw "followed by polling" logged 0 times under load).
+        string name = NewName();
+        using LinuxTun tun = Outer.Invoke(() => LinuxTun.Create(name));
+        var early = new ConcurrentQueue<TunEvent>();
+        tun.Event += early.Enqueue;
+        Outer.Ip($"link set dev {name} netns {Inner.Name}");
+        WaitUntil(() => tun.IsInOtherNamespace && !early.IsEmpty, "the monitor never noticed the move");
+
+        var late = new ConcurrentQueue<TunEvent>();
+        tun.Event += late.Enqueue;
+        var told = Assert.Single(late);
+        Assert.Equal(TunEventKind.Watching, told.Kind);
+        Assert.Equal(Assert.Single(early, e => e.Kind == TunEventKind.Watching).Detail, told.Detail);
+        Inner.Ip($"link set dev {name} up"); // later events reach both, once
+        WaitUntil(() => late.Count == 2 && early.Count(e => e.Kind == TunEventKind.Up) == 1, "the link-up event did not arrive");
+        Assert.Equal(TunEventKind.Up, late.Last().Kind);
+        Inner.Ip($"link del dev {name}");
+    }
+
+    [RootFact]
     public void WithoutTheRightToEnterTheNamespaceTheLinkIsPolledByNetnsIdFromHome()
     {
         // What a daemon that dropped privileges (CAP_NET_ADMIN, no CAP_SYS_ADMIN) gets after a move.

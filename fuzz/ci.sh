@@ -47,8 +47,19 @@ for t in "${targets[@]}"; do
         fail "fuzz $t: no time left in the ${budget} s budget"
         continue
     fi
-    AFL_NO_UI=1 timeout $((each + 30)) afl-fuzz -i "fuzz/corpus/$t" -o "$work/$t" -s 1 -V "$each" -t 3000 -m none \
-        -- "$work/bin/VeilTun.Fuzz" "$t" >"$work/$t.log" 2>&1
+    # afl aborts a start now and then with "No instrumentation detected" on its first dry-run execution: seen only
+    # with the daita target, on any input (a 4-byte one too), any -t, with or without tiered compilation, in about
+    # 1 of 3 starts on a loaded machine and never once a start got past it (fuzz/README.md). Not a finding about
+    # VeilTun: such a start is retried, at most twice, and the PASS line says so.
+    starts=0
+    while :; do
+        starts=$((starts + 1))
+        rm -rf "${work:?}/$t"
+        AFL_NO_UI=1 timeout $((each + 30)) afl-fuzz -i "fuzz/corpus/$t" -o "$work/$t" -s 1 -V "$each" -t 3000 -m none \
+            -- "$work/bin/VeilTun.Fuzz" "$t" >"$work/$t.log" 2>&1
+        [ "$starts" -lt 3 ] && grep -q 'No instrumentation detected' "$work/$t.log" || break
+        echo "fuzz $t: afl's dry run saw no instrumentation (start $starts): starting again" >&2
+    done
     stats=$work/$t/default/fuzzer_stats
     execs=$(fuzz_stat "$stats" execs_done)
     crashes=$(fuzz_stat "$stats" saved_crashes)
@@ -66,7 +77,7 @@ for t in "${targets[@]}"; do
             break
         done
     else
-        pass "fuzz $t: $summary"
+        pass "fuzz $t: $summary$([ "$starts" -gt 1 ] && echo " (afl started $starts times: no instrumentation seen on the first dry run)")"
     fi
 done
 echo "fuzz/ci.sh: $((SECONDS - start)) s" >&2

@@ -165,9 +165,9 @@ internal static class ChaCha20Poly1305Common
     }
 
     // output[..n] = input XOR keystream[..n], n = input.Length <= keystream.Length: 64 bytes at a time where 512-bit
-    // vectors are native (AVX-512; the JIT drops the other branch), 32 at a time where 256-bit ones are (AVX2), 16 at a
-    // time (once at most after the wider loops; every step on ARM64, where Vector256 would run in software), then at
-    // most one step of 8 bytes, then up to 7 single bytes (splice edges sit at odd offsets).
+    // vectors are native (AVX-512; the JIT drops the other branch), 32 at a time otherwise (AVX2), then at most one
+    // step each of 16 and 8 bytes, then up to 7 single bytes (splice edges sit at odd offsets). Where 256-bit vectors
+    // are not native (ARM64, where Vector256 would run in software) 16 bytes at a time instead of 32.
     private static void XorBytes(ReadOnlySpan<byte> input, Span<byte> output, ReadOnlySpan<byte> keystream)
     {
         int n = input.Length;
@@ -177,13 +177,19 @@ internal static class ChaCha20Poly1305Common
             for (; i + 64 <= n; i += 64)
                 (Vector512.Create(input[i..]) ^ Vector512.Create(keystream[i..])).CopyTo(output[i..]);
         }
-        if (Vector256.IsHardwareAccelerated)
+        if (!Vector256.IsHardwareAccelerated)
         {
-            for (; i + 32 <= n; i += 32) // once at most after the 64-byte loop
-                (Vector256.Create(input[i..]) ^ Vector256.Create(keystream[i..])).CopyTo(output[i..]);
+            // ARM64 (AdvSimd): 16 bytes at a time; the JIT drops this branch on x64, whose code stays as it was.
+            for (; i + 16 <= n; i += 16)
+                (Vector128.Create(input[i..]) ^ Vector128.Create(keystream[i..])).CopyTo(output[i..]);
         }
-        for (; i + 16 <= n; i += 16)
+        for (; i + 32 <= n; i += 32) // once at most after the 64-byte loop
+            (Vector256.Create(input[i..]) ^ Vector256.Create(keystream[i..])).CopyTo(output[i..]);
+        if (i + 16 <= n)
+        {
             (Vector128.Create(input[i..]) ^ Vector128.Create(keystream[i..])).CopyTo(output[i..]);
+            i += 16;
+        }
         if (i + 8 <= n)
         {
             ulong x = MemoryMarshal.Read<ulong>(input[i..]) ^ MemoryMarshal.Read<ulong>(keystream[i..]);

@@ -282,9 +282,11 @@ internal sealed class ChaCha20Poly1305Context : IDisposable
         {
             Span<uint> words = stackalloc uint[3];
             NonceWords(nonce, words);
-            if (_backend == AeadBackend.Avx512) ChaCha20Poly1305Avx512.SealSpliced(_managedKey, words, buffer, at, middle, tag);
-            else if (_backend == AeadBackend.Avx2) ChaCha20Poly1305Avx2.SealSpliced(_managedKey, words, buffer, at, middle, tag);
-            else ChaCha20Poly1305AdvSimd.SealSpliced(_managedKey, words, buffer, at, middle, tag);
+            // ChaCha20Poly1305AdvSimd.IsSupported is a JIT-time constant: false on x64, where the branch is dropped.
+            if (ChaCha20Poly1305AdvSimd.IsSupported && _backend == AeadBackend.AdvSimd)
+                ChaCha20Poly1305AdvSimd.SealSpliced(_managedKey, words, buffer, at, middle, tag);
+            else if (_backend == AeadBackend.Avx512) ChaCha20Poly1305Avx512.SealSpliced(_managedKey, words, buffer, at, middle, tag);
+            else ChaCha20Poly1305Avx2.SealSpliced(_managedKey, words, buffer, at, middle, tag);
         }
         else if (_encrypt is not null)
         {
@@ -396,9 +398,10 @@ internal sealed class ChaCha20Poly1305Context : IDisposable
         {
             Span<uint> words = stackalloc uint[3];
             NonceWords(nonce, words);
-            if (_backend == AeadBackend.Avx512) ChaCha20Poly1305Avx512.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
-            else if (_backend == AeadBackend.Avx2) ChaCha20Poly1305Avx2.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
-            else ChaCha20Poly1305AdvSimd.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
+            if (ChaCha20Poly1305AdvSimd.IsSupported && _backend == AeadBackend.AdvSimd)
+                ChaCha20Poly1305AdvSimd.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
+            else if (_backend == AeadBackend.Avx512) ChaCha20Poly1305Avx512.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
+            else ChaCha20Poly1305Avx2.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
         }
         else if (_encrypt is not null)
         {
@@ -444,9 +447,11 @@ internal sealed class ChaCha20Poly1305Context : IDisposable
         {
             Span<uint> words = stackalloc uint[3];
             NonceWords(nonce, words);
-            ok = _backend == AeadBackend.Avx512 ? ChaCha20Poly1305Avx512.TryOpen(_managedKey, words, ciphertext, associatedData, tag, plaintext)
-                : _backend == AeadBackend.Avx2 ? ChaCha20Poly1305Avx2.TryOpen(_managedKey, words, ciphertext, associatedData, tag, plaintext)
-                : ChaCha20Poly1305AdvSimd.TryOpen(_managedKey, words, ciphertext, associatedData, tag, plaintext);
+            ok = ChaCha20Poly1305AdvSimd.IsSupported && _backend == AeadBackend.AdvSimd
+                ? ChaCha20Poly1305AdvSimd.TryOpen(_managedKey, words, ciphertext, associatedData, tag, plaintext)
+                : _backend == AeadBackend.Avx512
+                ? ChaCha20Poly1305Avx512.TryOpen(_managedKey, words, ciphertext, associatedData, tag, plaintext)
+                : ChaCha20Poly1305Avx2.TryOpen(_managedKey, words, ciphertext, associatedData, tag, plaintext);
         }
         else if (_decrypt is not null)
         {

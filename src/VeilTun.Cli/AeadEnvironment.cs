@@ -3,10 +3,10 @@ using VeilTun.Crypto;
 namespace VeilTun.Cli;
 
 /// <summary>
-/// <c>VEILTUN_AEAD=avx512|avx2|openssl|system</c>: the daemon's way to force the ChaCha20-Poly1305 backend, mapped
+/// <c>VEILTUN_AEAD=avx512|avx2|advsimd|openssl|system</c>: the daemon's way to force the ChaCha20-Poly1305 backend, mapped
 /// onto <see cref="ChaCha20Poly1305Context.SelectBackend"/> before anything creates a context. Unset or any other
 /// value means <see cref="AeadBackend.Auto"/>. A backend this machine cannot run falls back, as it always has:
-/// avx512 and avx2 to Auto, openssl to system.
+/// avx512, avx2 and advsimd to Auto, openssl to system.
 /// </summary>
 internal static class AeadEnvironment
 {
@@ -22,6 +22,7 @@ internal static class AeadEnvironment
         {
             "avx512" => AeadBackend.Avx512,
             "avx2" => AeadBackend.Avx2,
+            "advsimd" => AeadBackend.AdvSimd,
             "openssl" => AeadBackend.OpenSsl,
             "system" => AeadBackend.System,
             _ => AeadBackend.Auto,

@@ -6,8 +6,8 @@ namespace VeilTun.Crypto;
 /// </summary>
 public enum AeadBackend
 {
-    /// <summary>The fastest this machine runs: <see cref="Avx512"/>, else <see cref="Avx2"/>, else
-    /// <see cref="OpenSsl"/>, else <see cref="System"/>.</summary>
+    /// <summary>The fastest this machine runs: <see cref="Avx512"/>, else <see cref="Avx2"/>, else <see cref="AdvSimd"/>
+    /// (every ARM64 CPU), else <see cref="OpenSsl"/>, else <see cref="System"/>.</summary>
     Auto,
 
     /// <summary>VeilTun's own code in 512-bit vectors (x64 CPUs with AVX-512F).</summary>
@@ -22,4 +22,8 @@ public enum AeadBackend
     /// <summary><see cref="System.Security.Cryptography.ChaCha20Poly1305"/>, which re-keys on every call: the slowest,
     /// available wherever .NET supports ChaCha20-Poly1305.</summary>
     System,
+
+    /// <summary>VeilTun's own code in 128-bit AdvSimd (NEON) vectors: ARM64 CPUs (phones, Graviton, Apple silicon under
+    /// Linux), where .NET enables hardware intrinsics.</summary>
+    AdvSimd,
 }

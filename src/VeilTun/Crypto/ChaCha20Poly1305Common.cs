@@ -7,8 +7,8 @@ using System.Security.Cryptography;
 namespace VeilTun.Crypto;
 
 /// <summary>
-/// What <see cref="ChaCha20Poly1305Avx512"/> and <see cref="ChaCha20Poly1305Avx2"/> have in common, apart from their
-/// vector widths: the AEAD itself (seal, spliced seal, open: generic over a backend's ChaCha20 blocks,
+/// What <see cref="ChaCha20Poly1305Avx512"/>, <see cref="ChaCha20Poly1305Avx2"/> and <see cref="ChaCha20Poly1305AdvSimd"/>
+/// have in common, apart from their vector widths: the AEAD itself (seal, spliced seal, open: generic over a backend's ChaCha20 blocks,
 /// <see cref="IChaChaBlocks{TSelf}"/>, and Poly1305 lanes, <see cref="IPoly1305Lanes"/>), argument checks, the
 /// keystream XOR (also for spliced plaintexts), and Poly1305 in radix 2^26 except for its vector loop (scalar
 /// blocks, the AEAD's padding and length block, powers of r, the final reduction).
@@ -166,7 +166,8 @@ internal static class ChaCha20Poly1305Common
 
     // output[..n] = input XOR keystream[..n], n = input.Length <= keystream.Length: 64 bytes at a time where 512-bit
     // vectors are native (AVX-512; the JIT drops the other branch), 32 at a time otherwise (AVX2), then at most one
-    // step each of 16 and 8 bytes, then up to 7 single bytes (splice edges sit at odd offsets).
+    // step each of 16 and 8 bytes, then up to 7 single bytes (splice edges sit at odd offsets). Where 256-bit vectors
+    // are not native (ARM64, where Vector256 would run in software) 16 bytes at a time instead of 32.
     private static void XorBytes(ReadOnlySpan<byte> input, Span<byte> output, ReadOnlySpan<byte> keystream)
     {
         int n = input.Length;
@@ -175,6 +176,12 @@ internal static class ChaCha20Poly1305Common
         {
             for (; i + 64 <= n; i += 64)
                 (Vector512.Create(input[i..]) ^ Vector512.Create(keystream[i..])).CopyTo(output[i..]);
+        }
+        if (!Vector256.IsHardwareAccelerated)
+        {
+            // ARM64 (AdvSimd): 16 bytes at a time; the JIT drops this branch on x64, whose code stays as it was.
+            for (; i + 16 <= n; i += 16)
+                (Vector128.Create(input[i..]) ^ Vector128.Create(keystream[i..])).CopyTo(output[i..]);
         }
         for (; i + 32 <= n; i += 32) // once at most after the 64-byte loop
             (Vector256.Create(input[i..]) ^ Vector256.Create(keystream[i..])).CopyTo(output[i..]);
@@ -339,6 +346,17 @@ internal static class ChaCha20Poly1305Common
             if (plainLastBlock) last[data.Length - whole] = 1;
             Blocks<TLanes>(ref st, last, plainLastBlock ? 0UL : 1 << 24);
             CryptographicOperations.ZeroMemory(last);
+        }
+    }
+
+    /// <summary>h = (h + m) * r for every 16-byte block of <paramref name="data"/>, one at a time (a backend without
+    /// vector Poly1305 lanes: <see cref="ChaCha20Poly1305AdvSimd"/>).</summary>
+    public static void ScalarBlocks(ref PolyState st, ReadOnlySpan<byte> data, ulong hibit)
+    {
+        for (int offset = 0; offset + 16 <= data.Length; offset += 16)
+        {
+            AddBlock(ref st.H, data.Slice(offset, 16), hibit);
+            Multiply(ref st.H, st.R);
         }
     }
 

@@ -7,10 +7,11 @@ namespace VeilTun.Crypto;
 
 /// <summary>
 /// Reusable ChaCha20-Poly1305 AEAD (RFC 8439) with WireGuard's nonce, <c>00000000 || LE64(counter)</c>
-/// (whitepaper §5.4.6). Four backends, the default chosen once per process (<see cref="ImplementationName"/>):
+/// (whitepaper §5.4.6). Five backends, the default chosen once per process (<see cref="ImplementationName"/>):
 /// <see cref="ChaCha20Poly1305Avx512"/> on CPUs with AVX-512 (1.35x the OpenSSL path per 1420-byte packet in
 /// bench/aead.sh: OpenSSL 3.0 spends ~40% of a packet in per-call EVP work), else
-/// <see cref="ChaCha20Poly1305Avx2"/> on CPUs with AVX2 (the same algorithm in 256-bit vectors), else one OpenSSL EVP
+/// <see cref="ChaCha20Poly1305Avx2"/> on CPUs with AVX2 (the same algorithm in 256-bit vectors), else
+/// <see cref="ChaCha20Poly1305AdvSimd"/> on ARM64 (the same ChaCha20 in 128-bit NEON vectors), else one OpenSSL EVP
 /// context per direction (<see cref="SetKey"/> installs the key once, each seal/open only re-initialises the nonce,
 /// where System.Security.Cryptography re-keys on every call), else System.Security.Cryptography. <see cref="SelectBackend"/>
 /// forces one (<see cref="AeadBackend"/>), for comparisons.
@@ -20,10 +21,10 @@ namespace VeilTun.Crypto;
 /// <see cref="ForCurrentThread"/>. Seal and TryOpen never allocate on the managed heap (nor does
 /// <see cref="SetKey"/>, except in the System fallback).</para>
 /// <para>Fallback: when libcrypto.so.3 cannot be loaded (non-Linux, or a distribution without OpenSSL 3) and the
-/// CPU has neither AVX-512 nor AVX2, the instance uses <see cref="System.Security.Cryptography.ChaCha20Poly1305"/>, which is
+/// CPU has none of AVX-512, AVX2 or ARM64 AdvSimd, the instance uses <see cref="System.Security.Cryptography.ChaCha20Poly1305"/>, which is
 /// correct but re-keys on every call and throws internally on a bad tag (<see cref="TryOpen(ulong, ReadOnlySpan{byte}, ReadOnlySpan{byte}, Span{byte})"/>
 /// still returns false).</para>
-/// <para>Key hygiene: the AVX-512 and AVX2 backends keep the key in a pinned array that <see cref="Dispose"/> and the
+/// <para>Key hygiene: the AVX-512, AVX2 and AdvSimd backends keep the key in a pinned array that <see cref="Dispose"/> and the
 /// one-shot helpers zero; OpenSSL keeps its own copy inside the EVP context and cleanses it when the context is
 /// freed.</para>
 /// </remarks>
@@ -42,7 +43,7 @@ internal sealed class ChaCha20Poly1305Context : IDisposable
     private static ChaCha20Poly1305Context? t_current;
 
     private readonly AeadBackend _backend;
-    private readonly uint[]? _managedKey; // AVX-512 and AVX2 paths: the key as eight little-endian words (zeroed on clear)
+    private readonly uint[]? _managedKey; // AVX-512, AVX2 and AdvSimd paths: the key as eight little-endian words (zeroed on clear)
     private readonly SafeEvpCipherCtxHandle? _encrypt;
     private readonly SafeEvpCipherCtxHandle? _decrypt;
     private SystemChaCha20Poly1305? _fallback;
@@ -74,7 +75,7 @@ internal sealed class ChaCha20Poly1305Context : IDisposable
     }
 
     /// <summary>
-    /// True when this machine can run <paramref name="backend"/>: AVX-512F or AVX2 in the CPU (and enabled in .NET),
+    /// True when this machine can run <paramref name="backend"/>: AVX-512F, AVX2 or ARM64 AdvSimd in the CPU (and enabled in .NET),
     /// libcrypto.so.3 loadable for <see cref="AeadBackend.OpenSsl"/>. <see cref="AeadBackend.Auto"/> and
     /// <see cref="AeadBackend.System"/> are always available.
     /// </summary>
@@ -83,13 +84,14 @@ internal sealed class ChaCha20Poly1305Context : IDisposable
         AeadBackend.Auto or AeadBackend.System => true,
         AeadBackend.Avx512 => ChaCha20Poly1305Avx512.IsSupported,
         AeadBackend.Avx2 => ChaCha20Poly1305Avx2.IsSupported,
+        AeadBackend.AdvSimd => ChaCha20Poly1305AdvSimd.IsSupported,
         AeadBackend.OpenSsl => LibCrypto.IsAvailable,
         _ => false,
     };
 
     /// <summary>
     /// The process's backend: the one given to <see cref="SelectBackend"/>, else (fixed on first use) AVX-512 when
-    /// the CPU has it, else AVX2, else libcrypto, else System.
+    /// the CPU has it, else AVX2, else AdvSimd (ARM64), else libcrypto, else System.
     /// </summary>
     internal static AeadBackend DefaultBackend
     {
@@ -109,15 +111,17 @@ internal sealed class ChaCha20Poly1305Context : IDisposable
     {
         if (ChaCha20Poly1305Avx512.IsSupported) return AeadBackend.Avx512;
         if (ChaCha20Poly1305Avx2.IsSupported) return AeadBackend.Avx2;
+        if (ChaCha20Poly1305AdvSimd.IsSupported) return AeadBackend.AdvSimd;
         return LibCrypto.IsAvailable ? AeadBackend.OpenSsl : AeadBackend.System;
     }
 
-    /// <summary>The transport-data implementation this process uses: "avx512", "avx2", "libcrypto" or "system".
+    /// <summary>The transport-data implementation this process uses: "avx512", "avx2", "advsimd", "libcrypto" or "system".
     /// Reading it fixes the process's backend (see <see cref="SelectBackend"/>).</summary>
     public static string ImplementationName => DefaultBackend switch
     {
         AeadBackend.Avx512 => "avx512",
         AeadBackend.Avx2 => "avx2",
+        AeadBackend.AdvSimd => "advsimd",
         AeadBackend.OpenSsl => "libcrypto",
         _ => "system",
     };
@@ -134,10 +138,11 @@ internal sealed class ChaCha20Poly1305Context : IDisposable
     {
         if (backend is AeadBackend.Auto || !Enum.IsDefined(backend)) throw new ArgumentOutOfRangeException(nameof(backend), backend, "a concrete backend is needed");
         _backend = backend;
-        if (backend is AeadBackend.Avx512 or AeadBackend.Avx2)
+        if (backend is AeadBackend.Avx512 or AeadBackend.Avx2 or AeadBackend.AdvSimd)
         {
             if (backend == AeadBackend.Avx512 && !ChaCha20Poly1305Avx512.IsSupported) throw new PlatformNotSupportedException("AVX-512 is not available.");
             if (backend == AeadBackend.Avx2 && !ChaCha20Poly1305Avx2.IsSupported) throw new PlatformNotSupportedException("AVX2 is not available.");
+            if (backend == AeadBackend.AdvSimd && !ChaCha20Poly1305AdvSimd.IsSupported) throw new PlatformNotSupportedException("ARM64 AdvSimd is not available.");
             _managedKey = GC.AllocateArray<uint>(8, pinned: true); // pinned: never copied around by the GC
         }
         else if (backend == AeadBackend.OpenSsl)
@@ -239,7 +244,7 @@ internal sealed class ChaCha20Poly1305Context : IDisposable
     /// Same result byte for byte as <see cref="Seal(ulong, ReadOnlySpan{byte}, ReadOnlySpan{byte}, Span{byte})"/>
     /// over the contiguous plaintext. Zero-copy sealing of a TSO split segment: the segment buffer holds its headers,
     /// the payload stays in the super-packet buffer (<paramref name="middle"/>), the ciphertext lands in the segment.
-    /// The AVX-512 and AVX2 backends read <paramref name="middle"/> where it lies; libcrypto and System copy it in first
+    /// The AVX-512, AVX2 and AdvSimd backends read <paramref name="middle"/> where it lies; libcrypto and System copy it in first
     /// (libcrypto: measured faster than one EVP update per piece).
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="ciphertextAndTag"/> is shorter than a tag, the splice does not
@@ -277,7 +282,10 @@ internal sealed class ChaCha20Poly1305Context : IDisposable
         {
             Span<uint> words = stackalloc uint[3];
             NonceWords(nonce, words);
-            if (_backend == AeadBackend.Avx512) ChaCha20Poly1305Avx512.SealSpliced(_managedKey, words, buffer, at, middle, tag);
+            // ChaCha20Poly1305AdvSimd.IsSupported is a JIT-time constant: false on x64, where the branch is dropped.
+            if (ChaCha20Poly1305AdvSimd.IsSupported && _backend == AeadBackend.AdvSimd)
+                ChaCha20Poly1305AdvSimd.SealSpliced(_managedKey, words, buffer, at, middle, tag);
+            else if (_backend == AeadBackend.Avx512) ChaCha20Poly1305Avx512.SealSpliced(_managedKey, words, buffer, at, middle, tag);
             else ChaCha20Poly1305Avx2.SealSpliced(_managedKey, words, buffer, at, middle, tag);
         }
         else if (_encrypt is not null)
@@ -390,7 +398,9 @@ internal sealed class ChaCha20Poly1305Context : IDisposable
         {
             Span<uint> words = stackalloc uint[3];
             NonceWords(nonce, words);
-            if (_backend == AeadBackend.Avx512) ChaCha20Poly1305Avx512.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
+            if (ChaCha20Poly1305AdvSimd.IsSupported && _backend == AeadBackend.AdvSimd)
+                ChaCha20Poly1305AdvSimd.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
+            else if (_backend == AeadBackend.Avx512) ChaCha20Poly1305Avx512.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
             else ChaCha20Poly1305Avx2.Seal(_managedKey, words, plaintext, associatedData, ciphertext, tag);
         }
         else if (_encrypt is not null)
@@ -437,7 +447,9 @@ internal sealed class ChaCha20Poly1305Context : IDisposable
         {
             Span<uint> words = stackalloc uint[3];
             NonceWords(nonce, words);
-            ok = _backend == AeadBackend.Avx512
+            ok = ChaCha20Poly1305AdvSimd.IsSupported && _backend == AeadBackend.AdvSimd
+                ? ChaCha20Poly1305AdvSimd.TryOpen(_managedKey, words, ciphertext, associatedData, tag, plaintext)
+                : _backend == AeadBackend.Avx512
                 ? ChaCha20Poly1305Avx512.TryOpen(_managedKey, words, ciphertext, associatedData, tag, plaintext)
                 : ChaCha20Poly1305Avx2.TryOpen(_managedKey, words, ciphertext, associatedData, tag, plaintext);
         }

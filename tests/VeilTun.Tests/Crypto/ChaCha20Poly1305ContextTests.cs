@@ -46,13 +46,16 @@ public class ChaCha20Poly1305ContextTests
 
     /// <summary>
     /// Every implementation behind the type that this machine runs: the AVX-512 and AVX2 code (where the CPU has
-    /// them), the direct libcrypto EVP path and the System fallback.
+    /// them), the AdvSimd code (ARM64: never on this project's x64 machines, where tests/interop/arm64.sh runs these
+    /// checks and more under qemu-aarch64 instead, tests/VeilTun.Arm64Tests), the direct libcrypto EVP path and the
+    /// System fallback.
     /// </summary>
     public static TheoryData<string> Backends()
     {
         var data = new TheoryData<string> { nameof(AeadBackend.OpenSsl), nameof(AeadBackend.System) };
         if (ChaCha20Poly1305Avx512.IsSupported) data.Add(nameof(AeadBackend.Avx512));
         if (ChaCha20Poly1305Avx2.IsSupported) data.Add(nameof(AeadBackend.Avx2));
+        if (ChaCha20Poly1305AdvSimd.IsSupported) data.Add(nameof(AeadBackend.AdvSimd));
         return data;
     }
 
@@ -84,6 +87,7 @@ public class ChaCha20Poly1305ContextTests
             using var context = new ChaCha20Poly1305Context();
             var expected = ChaCha20Poly1305Avx512.IsSupported ? AeadBackend.Avx512
                 : ChaCha20Poly1305Avx2.IsSupported ? AeadBackend.Avx2
+                : ChaCha20Poly1305AdvSimd.IsSupported ? AeadBackend.AdvSimd
                 : AeadBackend.OpenSsl;
             Assert.Equal(expected, context.Implementation);
             Assert.Equal(expected == AeadBackend.OpenSsl ? "libcrypto" : expected.ToString().ToLowerInvariant(), ChaCha20Poly1305Context.ImplementationName);
@@ -113,11 +117,32 @@ public class ChaCha20Poly1305ContextTests
         Assert.True(ChaCha20Poly1305Context.IsBackendSupported(AeadBackend.System));
         Assert.Equal(ChaCha20Poly1305Avx512.IsSupported, ChaCha20Poly1305Context.IsBackendSupported(AeadBackend.Avx512));
         Assert.Equal(ChaCha20Poly1305Avx2.IsSupported, ChaCha20Poly1305Context.IsBackendSupported(AeadBackend.Avx2));
+        Assert.Equal(ChaCha20Poly1305AdvSimd.IsSupported, ChaCha20Poly1305Context.IsBackendSupported(AeadBackend.AdvSimd));
         Assert.Equal(LibCrypto.IsAvailable, ChaCha20Poly1305Context.IsBackendSupported(AeadBackend.OpenSsl));
         if (!ChaCha20Poly1305Avx512.IsSupported)
             Assert.Throws<PlatformNotSupportedException>(() => ChaCha20Poly1305Context.SelectBackend(AeadBackend.Avx512));
         Assert.Throws<ArgumentOutOfRangeException>(() => ChaCha20Poly1305Context.SelectBackend((AeadBackend)42));
         Assert.Throws<ArgumentOutOfRangeException>(() => new ChaCha20Poly1305Context(AeadBackend.Auto));
+    }
+
+    [Fact]
+    public void TheAdvSimdBackendRunsOnlyOnArm64AndIsRefusedElsewhere()
+    {
+        // AdvSimd (NEON) needs an ARM64 CPU. On x64 this test checks the refusal; the backend's own checks (RFC 8439,
+        // the x64-made vectors of ChaCha20Poly1305CrossCheckVectorTests, tampering, splices) run under qemu-aarch64
+        // in tests/interop/arm64.sh (tests/VeilTun.Arm64Tests), and on an ARM64 machine through Backends() here too.
+        bool arm64 = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.Arm64;
+        if (arm64)
+        {
+            Assert.Equal(System.Runtime.Intrinsics.Arm.AdvSimd.Arm64.IsSupported, ChaCha20Poly1305AdvSimd.IsSupported);
+            return;
+        }
+
+        Assert.False(ChaCha20Poly1305AdvSimd.IsSupported);
+        Assert.False(ChaCha20Poly1305Context.IsBackendSupported(AeadBackend.AdvSimd));
+        Assert.DoesNotContain(nameof(AeadBackend.AdvSimd), ((IEnumerable<object[]>)Backends()).Select(row => (string)row[0]));
+        Assert.Throws<PlatformNotSupportedException>(() => new ChaCha20Poly1305Context(AeadBackend.AdvSimd));
+        Assert.Throws<PlatformNotSupportedException>(() => ChaCha20Poly1305Context.SelectBackend(AeadBackend.AdvSimd));
     }
 
     [Theory]

@@ -13,7 +13,14 @@ AeadEnvironment.Apply();
 switch (args)
 {
     case ["--version"]:
-        Console.WriteLine($"veiltun v{version}\n\nUserspace WireGuard daemon for linux-amd64, in C#/.NET.\n" +
+        // wireguard-go's words ("for linux-amd64"), with the architecture this build runs on (Go's names).
+        string arch = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture switch
+        {
+            System.Runtime.InteropServices.Architecture.X64 => "amd64",
+            System.Runtime.InteropServices.Architecture.Arm64 => "arm64",
+            var other => other.ToString().ToLowerInvariant(),
+        };
+        Console.WriteLine($"veiltun v{version}\n\nUserspace WireGuard daemon for linux-{arch}, in C#/.NET.\n" +
             $"ChaCha20-Poly1305: {VeilTun.Crypto.ChaCha20Poly1305Context.ImplementationName}\nInformation: README.md of the VeilTun repository.");
         return 0;
     case ["demo", "--in-process"]:

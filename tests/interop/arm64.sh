@@ -104,7 +104,7 @@ if [ "${VEILTUN_ARM64_SKIP_AOT:-0}" != 1 ]; then
             ko aot-daemon-linux-arm64 "not arm64 ELF files: $kind / $sodium"
         fi
         version=$(QEMU_LD_PREFIX=/ timeout 120 "$qemu" "$daemon/VeilTun.Cli" --version 2>&1)
-        if grep -q 'ChaCha20-Poly1305: advsimd' <<<"$version"; then
+        if grep -q 'ChaCha20-Poly1305: advsimd' <<<"$version" && grep -q 'daemon for linux-arm64' <<<"$version"; then
             ok "aot-daemon-version-under-qemu: $(head -1 <<<"$version")"
         else
             ko aot-daemon-version-under-qemu "$version"
@@ -122,4 +122,43 @@ if [ "${VEILTUN_ARM64_SKIP_AOT:-0}" != 1 ]; then
     fi
     t_aot=$((SECONDS - t0))
 fi
-echo "arm64: install ${t_install} s, publish ${t_publish} s, qemu runs ${t_runs} s, AOT daemon ${t_aot} s, total $((SECONDS - start)) s"
+# 5. libveiltun.so for linux-arm64 (the C ABI, src/VeilTun.Native/build.sh with VEILTUN_RID), loaded by a C host
+#    built with the cross gcc and run under qemu: the version, and a bad configuration refused with a negative code
+#    and a log line through the callback (the library's managed code runs: exceptions become codes, not crashes).
+t_lib=0
+if [ "${VEILTUN_ARM64_SKIP_AOT:-0}" != 1 ]; then
+    t0=$SECONDS
+    lib=$tmp/libveiltun
+    if VEILTUN_RID=linux-arm64 timeout 600 "$root/src/VeilTun.Native/build.sh" "$lib" >"$tmp/lib.log" 2>&1; then
+        cat >"$tmp/host.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include "veiltun.h"
+static int logged;
+static void on_log(void *context, int level, const char *message) { (void)context; (void)level; logged++; fprintf(stderr, "log: %s\n", message); }
+int main(void)
+{
+    const char *version = veiltun_version();
+    veiltun_set_logger(on_log, NULL, VEILTUN_LOG_ERROR);
+    int rc = veiltun_turn_on("[Interface]\nPrivateKey = not-a-key\n", -1, NULL, NULL);
+    printf("version %s, bad turn-on %d, log lines %d\n", version ? version : "(null)", rc, logged);
+    return version && version[0] && rc < 0 && logged > 0 ? 0 : 1;
+}
+C
+        if aarch64-linux-gnu-gcc -std=c11 -Wall -Werror -I "$lib/include" "$tmp/host.c" -L "$lib" -lveiltun \
+            -Wl,-rpath,"$lib" -o "$tmp/host" >"$tmp/host.log" 2>&1; then
+            out=$(QEMU_LD_PREFIX=/ DOTNET_GCgen0size=0x10000000 timeout 120 "$qemu" "$tmp/host" 2>&1)
+            if [ $? -eq 0 ]; then
+                ok "libveiltun-linux-arm64: $(du -h "$lib/libveiltun.so" | cut -f1), a C host under qemu: $(grep '^version' <<<"$out")"
+            else
+                ko libveiltun-linux-arm64 "the C host under qemu: $(tail -5 <<<"$out")"
+            fi
+        else
+            ko libveiltun-linux-arm64 "aarch64-linux-gnu-gcc: $(head -5 "$tmp/host.log")"
+        fi
+    else
+        ko libveiltun-linux-arm64 "build.sh failed: $(grep -E 'error|Error' "$tmp/lib.log" | head -5)"
+    fi
+    t_lib=$((SECONDS - t0))
+fi
+echo "arm64: install ${t_install} s, publish ${t_publish} s, qemu runs ${t_runs} s, AOT daemon ${t_aot} s, libveiltun ${t_lib} s, total $((SECONDS - start)) s"

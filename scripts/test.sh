@@ -36,8 +36,10 @@ dotnet test -c Release --no-build --nologo 2>&1 | tee "$log/dotnet-test.log"
 for t in tests/interop/*.sh; do
     [ -e "$t" ] || continue
     echo "== $t"
+    t0=$SECONDS
     timeout 900 "$t" 2>&1 | tee -a "$log/scripts.log"
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+    echo "== $t took $((SECONDS - t0)) s (suite at $((SECONDS / 60)) min)"
 done
 
 # Fuzzing: corpus replay through every target, then each target briefly under afl-fuzz (~100 s in all).

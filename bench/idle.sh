@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/idle.sh — what an idle tunnel costs: veiltun and wireguard-go side by side in one run, each a daemon in its own
-# pair of network namespaces with one peer (wireguard-go in the pair's other namespace), handshake done (a ping),
+# pair of network namespaces (its own /var/run/wireguard) with one peer (wireguard-go in the other namespace), handshake done (a ping),
 # then a quiet settle (the peer's passive keepalive, 10 s after the ping, passes) and IDLE_SECONDS with no traffic
 # and no keepalive; then the same with persistent keepalive on the measured daemon's peer. For each daemon: wake-ups
 # (voluntary + involuntary context switches summed over every thread in /proc/PID/task/*/status, sampled every
@@ -16,7 +16,8 @@
 # Variables (defaults in brackets):
 #   IDLE_SECONDS [30]    length of each measured window
 #   IDLE_REPS [1]        windows of each kind (idle, keepalive), one after the other on the same daemons
-#   IDLE_SETTLE [12]     quiet seconds after the ping before the idle window (> the 10 s passive keepalive)
+#   IDLE_SETTLE [12]     quiet seconds after the ping before the idle window (> the 10 s passive keepalive); the
+#                        last UAPI request to the measured daemon is before it
 #   IDLE_KEEPALIVE [5]   persistent-keepalive seconds for the keepalive windows (0: no keepalive windows)
 #   IDLE_SAMPLE [1]      seconds between samples of the thread counters
 #   IDLE_ONLY []         vt or go: measure only that daemon
@@ -48,7 +49,9 @@ vt_clean_stale vti-
 
 impls=(vt go)
 [ -n "$IDLE_ONLY" ] && impls=("$IDLE_ONLY")
-declare -A NS_D NS_P IF_D IF_P PID PUB_P
+declare -A NS_D NS_P IF_D IF_P PID PUB_P RUN_D RUN_P
+wgd() { local impl=$1; shift; vt_priv "${NS_D[$impl]}" "${RUN_D[$impl]}" wg "$@"; }   # wg beside the measured daemon
+wgp() { local impl=$1; shift; vt_priv "${NS_P[$impl]}" "${RUN_P[$impl]}" wg "$@"; }   # wg beside its peer
 for impl in "${impls[@]}"; do
     NS_D[$impl]=vti-$VT_ID-$impl-d NS_P[$impl]=vti-$VT_ID-$impl-p
     IF_D[$impl]=vti$impl$VT_ID IF_P[$impl]=vtp$impl$VT_ID
@@ -56,27 +59,23 @@ for impl in "${impls[@]}"; do
         vt_veth "${NS_D[$impl]}" veth0 198.51.100.1/24 "${NS_P[$impl]}" veth0 198.51.100.2/24 || vt_die "namespaces: $VT_ERR"
     vt_genkey "$impl-d" && vt_genkey "$impl-p" || vt_die "$VT_ERR"
     PUB_P[$impl]=$(cat "$VT_TMP/$impl-p.pub")
-    # The daemon measured: as wg-quick starts it (detached; veiltun drops root through setpriv as it does by default).
-    if [ "$impl" = vt ]; then
-        VT_LOG_LEVEL=error vt_start_veiltun "${NS_D[$impl]}" "${IF_D[$impl]}" || { vt_show_logs "${IF_D[$impl]}"; vt_die "veiltun did not start"; }
-    else
-        VT_LOG_LEVEL=error vt_start_wggo "${NS_D[$impl]}" "${IF_D[$impl]}" || vt_die "wireguard-go did not start"
-    fi
+    # The daemon measured, in the foreground with its own /var/run/wireguard (nobody else's sockets come and go
+    # there: the UAPI listener's inotify watch would see them); veiltun drops root through setpriv as by default.
+    RUN_D[$impl]=$VT_TMP/run-$impl-d RUN_P[$impl]=$VT_TMP/run-$impl-p
+    if [ "$impl" = vt ]; then exe=$VT_VEILTUN; else exe=$VT_WGGO; fi
+    LOG_LEVEL=error vt_daemon_start "${NS_D[$impl]}" "${RUN_D[$impl]}" "$VT_TMP/$impl-d.log" "${IF_D[$impl]}" "${IF_D[$impl]}" \
+        "$exe" -f "${IF_D[$impl]}" || { tail -n 20 "$VT_TMP/$impl-d.log" >&2; vt_die "the $impl daemon did not start: $VT_ERR"; }
+    PID[$impl]=$VT_DAEMON_PID
     # Its peer: always wireguard-go.
-    VT_LOG_LEVEL=error vt_start_wggo "${NS_P[$impl]}" "${IF_P[$impl]}" || vt_die "the peer's wireguard-go did not start"
-    ip netns exec "${NS_D[$impl]}" wg set "${IF_D[$impl]}" private-key "$VT_TMP/$impl-d.key" listen-port 51820 \
+    LOG_LEVEL=error vt_daemon_start "${NS_P[$impl]}" "${RUN_P[$impl]}" "$VT_TMP/$impl-p.log" "${IF_P[$impl]}" "${IF_P[$impl]}" \
+        "$VT_WGGO" -f "${IF_P[$impl]}" || vt_die "the peer's wireguard-go did not start: $VT_ERR"
+    wgd "$impl" set "${IF_D[$impl]}" private-key "$VT_TMP/$impl-d.key" listen-port 51820 \
         peer "${PUB_P[$impl]}" allowed-ips 192.0.2.2/32 endpoint 198.51.100.2:51820 || vt_die "wg set ($impl)"
-    ip netns exec "${NS_P[$impl]}" wg set "${IF_P[$impl]}" private-key "$VT_TMP/$impl-p.key" listen-port 51820 \
+    wgp "$impl" set "${IF_P[$impl]}" private-key "$VT_TMP/$impl-p.key" listen-port 51820 \
         peer "$(cat "$VT_TMP/$impl-d.pub")" allowed-ips 192.0.2.1/32 endpoint 198.51.100.1:51820 || vt_die "wg set (peer of $impl)"
     ip -n "${NS_D[$impl]}" addr add 192.0.2.1/24 dev "${IF_D[$impl]}" && ip -n "${NS_D[$impl]}" link set "${IF_D[$impl]}" up &&
         ip -n "${NS_P[$impl]}" addr add 192.0.2.2/24 dev "${IF_P[$impl]}" && ip -n "${NS_P[$impl]}" link set "${IF_P[$impl]}" up ||
         vt_die "addresses ($impl)"
-    if [ "$impl" = vt ]; then
-        PID[$impl]=$(vt_veiltun_pids "${NS_D[$impl]}" | head -1)
-    else
-        PID[$impl]=$(vt_pids_of "${NS_D[$impl]}" "$VT_WGGO" "${IF_D[$impl]}" | head -1)
-    fi
-    [ -n "${PID[$impl]}" ] || vt_die "no PID for the $impl daemon"
     say "$impl daemon: PID ${PID[$impl]} in ${NS_D[$impl]}"
 done
 
@@ -142,8 +141,9 @@ for label, pid in procs:
 PY
 )
 
-# The transfer counters of the daemon's peer (tx bytes), to count the keepalives a window sent (32 bytes each).
-txbytes() { ip netns exec "${NS_D[$1]}" wg show "${IF_D[$1]}" transfer 2>/dev/null | awk '{print $3}'; }
+# What the peer received from the daemon (rx bytes at the peer), to count the keepalives a window sent (32 bytes
+# each). Asked of the peer, not of the measured daemon: a UAPI request wakes the daemon's thread pool for a while.
+txbytes() { wgp "$1" show "${IF_P[$1]}" transfer 2>/dev/null | awk '{print $2}'; }
 
 handshake() {
     local impl
@@ -173,7 +173,7 @@ window() {  # MODE REP
 
 for ((rep = 1; rep <= IDLE_REPS; rep++)); do
     for impl in "${impls[@]}"; do
-        ip netns exec "${NS_D[$impl]}" wg set "${IF_D[$impl]}" peer "${PUB_P[$impl]}" persistent-keepalive 0
+        wgd "$impl" set "${IF_D[$impl]}" peer "${PUB_P[$impl]}" persistent-keepalive 0
     done
     handshake
     say "settling ${IDLE_SETTLE}s"
@@ -181,9 +181,9 @@ for ((rep = 1; rep <= IDLE_REPS; rep++)); do
     window idle "$rep"
     if [ "$IDLE_KEEPALIVE" != 0 ]; then
         for impl in "${impls[@]}"; do
-            ip netns exec "${NS_D[$impl]}" wg set "${IF_D[$impl]}" peer "${PUB_P[$impl]}" persistent-keepalive "$IDLE_KEEPALIVE"
+            wgd "$impl" set "${IF_D[$impl]}" peer "${PUB_P[$impl]}" persistent-keepalive "$IDLE_KEEPALIVE"
         done
-        sleep 1   # turning it on sends one at once
+        sleep 3   # turning it on sends one at once; the UAPI request's thread-pool activity ends
         window "keepalive-${IDLE_KEEPALIVE}s" "$rep"
     fi
 done

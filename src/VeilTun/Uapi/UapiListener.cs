@@ -20,7 +20,8 @@ public sealed class UapiListener : IDisposable
     private readonly TaskCompletionSource _removed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _disposeCts = new();
     private readonly FileSystemWatcher? _watcher;
-    private readonly Timer _pollTimer;
+    private Timer? _pollTimer; // only without a working inotify watch
+    private readonly object _pollLock = new();
     private int _disposed;
 
     private UapiListener(Socket socket, string path)
@@ -29,7 +30,8 @@ public sealed class UapiListener : IDisposable
         Path = path;
         try
         {
-            // inotify on the directory gives prompt notice; the poll below is the fallback (e.g. queue overflow).
+            // inotify on the directory gives prompt notice and costs no wake-up while nothing happens; a 1 s poll is
+            // the fallback when it cannot be set up or reports an error (e.g. queue overflow).
             string directory = System.IO.Path.GetDirectoryName(path) ?? ".";
             _watcher = new FileSystemWatcher(directory, System.IO.Path.GetFileName(path))
             {
@@ -38,7 +40,11 @@ public sealed class UapiListener : IDisposable
             };
             _watcher.Deleted += (_, _) => CheckRemoved();
             _watcher.Renamed += (_, _) => CheckRemoved();
-            _watcher.Error += (_, _) => CheckRemoved();
+            _watcher.Error += (_, _) =>
+            {
+                StartPolling();
+                CheckRemoved();
+            };
             _watcher.EnableRaisingEvents = true;
         }
         catch (Exception e) when (e is IOException or ArgumentException or PlatformNotSupportedException or UnauthorizedAccessException)
@@ -46,8 +52,31 @@ public sealed class UapiListener : IDisposable
             _watcher?.Dispose();
             _watcher = null;
         }
-        _pollTimer = new Timer(static state => ((UapiListener)state!).CheckRemoved(), this, s_pollInterval, s_pollInterval);
+        if (_watcher is null) StartPolling();
         CheckRemoved(); // wg-go starts with an lstat to close the race with a deletion before the watch existed
+    }
+
+    private void StartPolling()
+    {
+        lock (_pollLock)
+        {
+            if (_pollTimer is not null || Volatile.Read(ref _disposed) != 0) return;
+            _pollTimer = new Timer(static state => ((UapiListener)state!).CheckRemoved(), this, s_pollInterval, s_pollInterval);
+        }
+    }
+
+    private void StopPolling()
+    {
+        lock (_pollLock) _pollTimer?.Dispose();
+    }
+
+    /// <summary>Whether the 1 s poll runs (a test hook: not while inotify works).</summary>
+    internal bool IsPolling
+    {
+        get
+        {
+            lock (_pollLock) return _pollTimer is not null;
+        }
     }
 
     /// <summary>The socket file path.</summary>
@@ -55,7 +84,7 @@ public sealed class UapiListener : IDisposable
 
     /// <summary>
     /// Completes when the socket file has been deleted or renamed away by someone else (noticed through inotify, or
-    /// a 1 s poll as a fallback). Never faults. The unlink done by <see cref="Dispose"/> is not reported.
+    /// a 1 s poll as a fallback where inotify cannot watch or reported an error). Never faults. The unlink done by <see cref="Dispose"/> is not reported.
     /// </summary>
     public Task SocketRemoved => _removed.Task;
 
@@ -284,7 +313,7 @@ public sealed class UapiListener : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _disposeCts.Cancel();
-        _pollTimer.Dispose();
+        StopPolling();
         _watcher?.Dispose();
         bool ours = !_removed.Task.IsCompleted;
         _socket.Dispose();
@@ -302,7 +331,7 @@ public sealed class UapiListener : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) throw new ObjectDisposedException(nameof(UapiListener));
         _disposeCts.Cancel();
-        _pollTimer.Dispose();
+        StopPolling();
         _watcher?.Dispose();
         int fd = (int)_socket.SafeHandle.DangerousGetHandle();
         _socket.SafeHandle.SetHandleAsInvalid();

@@ -26,6 +26,9 @@ public sealed class UapiListener : IDisposable
 
     private UapiListener(Socket socket, string path)
     {
+        // Blocking accepts on our own thread (RunAsync): a socket .NET sees as non-blocking (an inherited descriptor
+        // may be) would be served through its socket engine, a thread of its own.
+        socket.Blocking = true;
         _socket = socket;
         Path = path;
         try
@@ -148,6 +151,9 @@ public sealed class UapiListener : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(fd);
         ArgumentException.ThrowIfNullOrEmpty(path);
+        // .NET serves a descriptor it finds non-blocking through its socket engine (a thread of its own); ours is
+        // accepted from with blocking calls on a thread of the listener's (RunAsync).
+        if (OperatingSystem.IsLinux()) Interop.LibcIo.ClearNonBlocking(fd);
         var socket = new Socket(new SafeSocketHandle((IntPtr)fd, ownsHandle: true));
         return new UapiListener(socket, path);
     }
@@ -203,6 +209,17 @@ public sealed class UapiListener : IDisposable
         { IsBackground = true, Name = "VeilTun UAPI" };
         thread.Start();
         return done.Task;
+    }
+
+    /// <summary>
+    /// <see cref="RunAsync"/> on the calling thread: accepts and serves until <paramref name="cancellationToken"/>
+    /// fires or the listener is disposed, and returns once the connections in progress have ended. A daemon's main
+    /// thread, which would only wait otherwise, can be the one that accepts.
+    /// </summary>
+    public void Run(IUapiHandler handler, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        Serve(handler, cancellationToken);
     }
 
     private void Serve(IUapiHandler handler, CancellationToken cancellationToken)

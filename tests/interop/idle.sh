@@ -3,7 +3,8 @@
 # wireguard-go peer, handshake done, then 10 s with no traffic and 10 s with a 5 s persistent keepalive. Bounds
 # are generous so that CI load cannot make it flake, yet a build that polls fails them: at most IDLE_MAX_WAKEUPS
 # (3) context switches per second over the whole process, at most IDLE_MAX_THREADS (12) threads and IDLE_MAX_RSS_MIB
-# (10) MiB resident. The build before issue #16 measured 80-155 wake-ups/s, 17 threads, 11.3 MiB. About 40 s.
+# (10) MiB resident; with the keepalive at most IDLE_MAX_KEEPALIVE_WAKEUPS (8) per second and the keepalives sent.
+# The build before issue #16 measured 66-155 wake-ups/s, 17-18 threads, 11.3-12.2 MiB. About 45 s.
 # As root, with wireguard-go installed; prints PASS/FAIL lines and "N passed, N failed".
 set -u -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,6 +13,7 @@ source "$here/../../scripts/lib/netns.bash"
 : "${IDLE_MAX_WAKEUPS:=3}"
 : "${IDLE_MAX_THREADS:=12}"
 : "${IDLE_MAX_RSS_MIB:=10}"
+: "${IDLE_MAX_KEEPALIVE_WAKEUPS:=8}"   # the 5 s keepalive window: each keepalive wakes the control thread and a worker
 vt_init idle 180
 vt_require wireguard-go bc
 
@@ -30,10 +32,12 @@ echo "$out" | sed 's/^/# /' >&2
 while IFS=$'\t' read -r impl mode _ secs wakeups _ threads thmax rss sent; do
     [ "$impl" = vt ] || continue
     rate=$(echo "scale=2; $wakeups / $secs" | bc)
-    if [ "$(echo "$rate <= $IDLE_MAX_WAKEUPS" | bc)" = 1 ]; then
+    max=$IDLE_MAX_WAKEUPS
+    [[ $mode == keepalive* ]] && max=$IDLE_MAX_KEEPALIVE_WAKEUPS
+    if [ "$(echo "$rate <= $max" | bc)" = 1 ]; then
         vt_pass "idle-$mode-wakeups ($rate/s)"
     else
-        vt_fail "idle-$mode-wakeups" "$rate wake-ups/s > $IDLE_MAX_WAKEUPS (per thread: $(grep -m1 "vt: " "$VT_TMP/bench.log" | sed 's/.*; //'))"
+        vt_fail "idle-$mode-wakeups" "$rate wake-ups/s > $max (per thread: $(grep "vt: " "$VT_TMP/bench.log" | sed 's/.*; //' | tr '\n' ' '))"
     fi
     if [ "$thmax" -le "$IDLE_MAX_THREADS" ]; then
         vt_pass "idle-$mode-threads ($threads, max $thmax)"

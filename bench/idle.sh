@@ -21,6 +21,7 @@
 #   IDLE_KEEPALIVE [5]   persistent-keepalive seconds for the keepalive windows (0: no keepalive windows)
 #   IDLE_SAMPLE [1]      seconds between samples of the thread counters
 #   IDLE_ONLY []         vt or go: measure only that daemon
+#   IDLE_VEILTUN_BASE [] a second veiltun build (vb) measured in the same run, for before/after figures
 #   IDLE_TSV []          file: one line per daemon and window: impl mode rep seconds wakeups cpu_ticks threads
 #                        threads_max rss_kib keepalives
 #   VEILTUN [veiltun]    the veiltun command;  WIREGUARD_GO [wireguard-go]
@@ -39,6 +40,7 @@ export LC_ALL=C
 : "${IDLE_SAMPLE:=1}"
 : "${IDLE_ONLY:=}"
 : "${IDLE_TSV:=}"
+: "${IDLE_VEILTUN_BASE:=}"
 
 say() { printf '# [%ss] %s\n' "$((SECONDS - VT_START))" "$*" >&2; }
 VT_SAY=say
@@ -48,6 +50,7 @@ vt_bench_start
 vt_clean_stale vti-
 
 impls=(vt go)
+[ -n "$IDLE_VEILTUN_BASE" ] && impls=(vb vt go)
 [ -n "$IDLE_ONLY" ] && impls=("$IDLE_ONLY")
 declare -A NS_D NS_P IF_D IF_P PID PUB_P RUN_D RUN_P
 wgd() { local impl=$1; shift; vt_priv "${NS_D[$impl]}" "${RUN_D[$impl]}" wg "$@"; }   # wg beside the measured daemon
@@ -62,7 +65,7 @@ for impl in "${impls[@]}"; do
     # The daemon measured, in the foreground with its own /var/run/wireguard (nobody else's sockets come and go
     # there: the UAPI listener's inotify watch would see them); veiltun drops root through setpriv as by default.
     RUN_D[$impl]=$VT_TMP/run-$impl-d RUN_P[$impl]=$VT_TMP/run-$impl-p
-    if [ "$impl" = vt ]; then exe=$VT_VEILTUN; else exe=$VT_WGGO; fi
+    case $impl in vt) exe=$VT_VEILTUN ;; vb) exe=$IDLE_VEILTUN_BASE ;; *) exe=$VT_WGGO ;; esac
     LOG_LEVEL=error vt_daemon_start "${NS_D[$impl]}" "${RUN_D[$impl]}" "$VT_TMP/$impl-d.log" "${IF_D[$impl]}" "${IF_D[$impl]}" \
         "$exe" -f "${IF_D[$impl]}" || { tail -n 20 "$VT_TMP/$impl-d.log" >&2; vt_die "the $impl daemon did not start: $VT_ERR"; }
     PID[$impl]=$VT_DAEMON_PID
@@ -193,10 +196,11 @@ if [ -n "$IDLE_TSV" ]; then
     for r in "${rows[@]}"; do read -r -a f <<<"$r"; printf '%s\t' "${f[@]:0:10}" >>"$IDLE_TSV"; echo >>"$IDLE_TSV"; done
 fi
 
-name() { [ "$1" = vt ] && echo "veiltun" || echo "wireguard-go"; }
+name() { case $1 in vt) echo veiltun ;; vb) echo "veiltun (base)" ;; *) echo wireguard-go ;; esac; }
 echo "### bench/idle.sh, $(date -u +%Y-%m-%dT%H:%MZ): one peer, ${IDLE_SECONDS} s windows, $(nproc) CPUs"
 echo
 [[ " ${impls[*]} " == *" vt "* ]] && echo "veiltun: $("$VT_VEILTUN" --version 2>/dev/null | head -1) ($VT_VEILTUN)"
+[[ " ${impls[*]} " == *" vb "* ]] && echo "veiltun (base): $IDLE_VEILTUN_BASE"
 [[ " ${impls[*]} " == *" go "* ]] && echo "wireguard-go: $("$VT_WGGO" --version 2>/dev/null | head -1)"
 echo
 echo "| daemon | window | wake-ups/s | CPU ms/s | threads (max) | RSS MiB | sent/32 B | top wakers (context switches) |"

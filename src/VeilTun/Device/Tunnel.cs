@@ -68,6 +68,7 @@ public sealed partial class Tunnel : IDisposable
         _engine = new ProtocolEngine(_output, _pools.Large, options.Random, options.WallClock) { Mtu = _tun.Mtu };
         _pipeline = new CryptoPipeline(options.CryptoWorkers ?? Environment.ProcessorCount, SendSealedBatch, CompleteOpenedBatch, _tun.Name);
         _metrics = Diagnostics.TunnelMetrics.Register(this, options.MeterFactory);
+        _timerWake = _handshakes;
     }
 
     /// <summary>The interface name.</summary>
@@ -131,8 +132,8 @@ public sealed partial class Tunnel : IDisposable
         _eventThread.Start();
     }
 
-    // Timer wakes go through the control thread's queue (see ControlQueue).
-    private ControlQueue<(PacketBuffer Buffer, NetEndpoint From, PacketInfo Local)> _timerWake => _handshakes;
+    // Timer wakes go through the control thread's queue (see ControlQueue): the same object as _handshakes.
+    private readonly ControlQueue<(PacketBuffer Buffer, NetEndpoint From, PacketInfo Local)> _timerWake;
 
     /// <summary>Completes when the tunnel stopped by itself (its TUN went away) or was disposed.</summary>
     public Task Stopped => _stoppedSource.Task;

@@ -315,19 +315,6 @@ internal static partial class Interop
             return fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? -LastErrno : 0;
         }
 
-        /// <summary>Clears O_NONBLOCK on a descriptor we do not own the handle of; 0 or -errno.</summary>
-        internal static int ClearNonBlocking(int fd)
-        {
-            using var handle = new SafeFdHandle(fd, ownsHandle: false);
-            int flags = fcntl(handle, F_GETFL, 0);
-            if (flags < 0)
-            {
-                return -LastErrno;
-            }
-
-            return (flags & O_NONBLOCK) == 0 || fcntl(handle, F_SETFL, flags & ~O_NONBLOCK) >= 0 ? 0 : -LastErrno;
-        }
-
         /// <summary>Kernel thread id of the calling thread (for /proc/self/task/TID lookups).</summary>
         internal static int CurrentThreadId() => gettid();
 

@@ -26,8 +26,7 @@ public sealed class UapiListener : IDisposable
 
     private UapiListener(Socket socket, string path)
     {
-        // Blocking accepts on our own thread (RunAsync): a socket .NET sees as non-blocking (an inherited descriptor
-        // may be) would be served through its socket engine, a thread of its own.
+        // Accepts block in the kernel on the serving thread (Run/RunAsync), never through .NET's socket engine.
         socket.Blocking = true;
         _socket = socket;
         Path = path;
@@ -151,9 +150,6 @@ public sealed class UapiListener : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(fd);
         ArgumentException.ThrowIfNullOrEmpty(path);
-        // .NET serves a descriptor it finds non-blocking through its socket engine (a thread of its own); ours is
-        // accepted from with blocking calls on a thread of the listener's (RunAsync).
-        if (OperatingSystem.IsLinux()) Interop.LibcIo.ClearNonBlocking(fd);
         var socket = new Socket(new SafeSocketHandle((IntPtr)fd, ownsHandle: true));
         return new UapiListener(socket, path);
     }
@@ -186,8 +182,8 @@ public sealed class UapiListener : IDisposable
     /// </summary>
     /// <remarks>
     /// Blocking I/O on threads of its own: one that accepts, and one per open connection (wg(8) holds one for
-    /// milliseconds). Nothing runs on the thread pool and no timer is armed, so an idle daemon keeps no thread-pool,
-    /// timer or socket-engine thread and nothing here wakes while no client comes (bench/idle.sh). A connection's
+    /// milliseconds). Nothing runs on the thread pool and no timer is armed, so an idle daemon keeps no thread-pool or
+    /// timer thread and nothing here wakes while no client comes (bench/idle.sh). A connection's
     /// lifetime is enforced by its socket timeouts.
     /// </remarks>
     public Task RunAsync(IUapiHandler handler, CancellationToken cancellationToken)

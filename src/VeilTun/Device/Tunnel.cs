@@ -349,6 +349,9 @@ public sealed partial class Tunnel : IDisposable
             var next = _engine.NextDeadline;
             // DAITA's machines see every packet and do not report every deadline they set: look every 100 ms.
             if (_engine.NeedsPeriodicTick && next > now + DaitaTickInterval) next = now + DaitaTickInterval;
+            // A host's clock (TunnelOptions.MonotonicClock; a test's fake clock) may jump and nothing tells us: look at
+            // it every so often. The default clock is slept on exactly.
+            if (_options.MonotonicClock is not null && next - now > HostClockPollInterval) next = now + HostClockPollInterval;
             if (next < now + TimeSpan.FromMilliseconds(1)) next = now + TimeSpan.FromMilliseconds(1);
             _timerSleepUntil = next == TimeSpan.MaxValue ? long.MaxValue : next.Ticks;
             return next;
@@ -356,6 +359,12 @@ public sealed partial class Tunnel : IDisposable
     }
 
     private static readonly TimeSpan DaitaTickInterval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// How often the control thread looks at a host-provided clock (<see cref="TunnelOptions.MonotonicClock"/>),
+    /// which may jump without telling the tunnel (100 ms, as before #16). A test hook: MaxValue sleeps on it exactly.
+    /// </summary>
+    internal TimeSpan HostClockPollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
     private bool HasIdleMemory => _pools.Large.SharedFreeCount > 0 || _pools.Small.SharedFreeCount > 0 || _pipeline.SpareCount > 0;
 

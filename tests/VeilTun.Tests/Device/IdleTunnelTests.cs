@@ -40,6 +40,7 @@ public sealed class IdleTunnelTests
             AllowedIPs = 192.0.2.2/32
             Endpoint = 198.51.100.2:51821
             """);
+        tunnel.HostClockPollInterval = TimeSpan.MaxValue; // sleep on the fake clock as on the real one
         tunnel.Start();
         Assert.True(SpinWait.SpinUntil(() => tunnel.IsUp && tunnel.TimerRuns >= 1, Wait));
         Thread.Sleep(200);

@@ -273,21 +273,31 @@ internal static class DaemonCommand
         if (multihop is not null) multihop.Start();
         else tunnel.Start();
         using var handler = new DaemonUapiHandler(tunnel); // + process memory keys, a collection after large removals
-        var uapi = listener.RunAsync(handler, stop.Token);
-        // Everything that ends the daemon, with what it says when that happens (a signal is the normal way).
-        var signalled = Task.Delay(Timeout.Infinite, stop.Token);
-        var waits = new Dictionary<Task, string>
+        // Everything that ends the daemon cancels `stop`, saying why (a signal is the normal way and says nothing).
+        // The main thread serves the UAPI socket meanwhile (it would only wait otherwise: one thread fewer).
+        string? failure = null;
+        void EndWith(string why)
         {
-            [signalled] = "",
-            [listener.SocketRemoved] = $"the UAPI socket {listener.Path} was removed",
-            [tunnel.Stopped] = $"the interface {tunnel.Name} went away",
-            [uapi] = "the UAPI listener ended",
-        };
+            Interlocked.CompareExchange(ref failure, why, null);
+            try
+            {
+                stop.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Already on the way out (the tunnel's own Stopped, say, completes as it is disposed).
+            }
+        }
+        void EndOn(Task task, string why) => task.ContinueWith(t => EndWith(
+            t.Exception?.GetBaseException() is { } e ? $"{why}: {e.GetType().Name}: {e.Message}" : why),
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        EndOn(listener.SocketRemoved, $"the UAPI socket {listener.Path} was removed");
+        EndOn(tunnel.Stopped, $"the interface {tunnel.Name} went away");
         if (multihop is not null && entryListener is not null)
         {
-            waits[entryListener.RunAsync(multihop.Entry, stop.Token)] = "the entry device's UAPI listener ended";
-            waits[entryListener.SocketRemoved] = $"the UAPI socket {entryListener.Path} was removed";
-            waits[multihop.Entry.Stopped] = $"the entry device {multihop.Entry.Name} stopped";
+            EndOn(entryListener.RunAsync(multihop.Entry, stop.Token), "the entry device's UAPI listener ended");
+            EndOn(entryListener.SocketRemoved, $"the UAPI socket {entryListener.Path} was removed");
+            EndOn(multihop.Entry.Stopped, $"the entry device {multihop.Entry.Name} stopped");
         }
         if (log.IsEnabled(LogLevel.Information))
         {
@@ -311,17 +321,17 @@ internal static class DaemonCommand
             Daemon.Detach(keepStdio: Environment.GetEnvironmentVariable("VEILTUN_DETACH") == "keep");
         }
 
-        var ended = Task.WhenAny(waits.Keys).GetAwaiter().GetResult();
-        if (ended == signalled || stop.IsCancellationRequested)
+        try
         {
-            Log.ShuttingDown(log);
+            listener.Run(handler, stop.Token);
+            if (!stop.IsCancellationRequested) EndWith("the UAPI listener ended");
         }
-        else
+        catch (Exception ex)
         {
-            string why = waits[ended];
-            if (ended.Exception?.GetBaseException() is { } failure) why += $": {failure.GetType().Name}: {failure.Message}";
-            Log.ShuttingDownOnFailure(log, why);
+            EndWith($"the UAPI listener ended: {ex.GetType().Name}: {ex.Message}");
         }
+        if (Volatile.Read(ref failure) is { } why) Log.ShuttingDownOnFailure(log, why);
+        else Log.ShuttingDown(log);
         stop.Cancel();
         if (multihop is not null) multihop.Dispose();
         else tunnel.Dispose();

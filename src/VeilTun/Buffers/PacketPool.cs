@@ -57,6 +57,9 @@ public sealed class PacketPool : IDisposable
     /// <summary>Buffers created and not released by <see cref="Trim"/> (they are kept and reused).</summary>
     public int Created => Volatile.Read(ref _created);
 
+    /// <summary>Free buffers on the shared stack (not in threads' magazines): what <see cref="Trim"/> could release.</summary>
+    public int SharedFreeCount => Volatile.Read(ref _freeCount);
+
     /// <summary>Buffers currently rented (created minus free, wherever the free ones are kept).</summary>
     public int Outstanding
     {

@@ -243,7 +243,8 @@ internal sealed class CryptoPipeline : IDisposable
         _dirtyIn.Clear();
     }
 
-    private const int IdleCheckMilliseconds = 1000;
+    /// <summary>Test hook: runs on a worker just before it parks (blocks with no work), its contexts already wiped.</summary>
+    internal Action? BeforePark;
 
     private void WorkerLoop()
     {
@@ -252,10 +253,13 @@ internal sealed class CryptoPipeline : IDisposable
         {
             while (true)
             {
-                if (!_work.TryTake(out var b, IdleCheckMilliseconds, _stop.Token))
+                if (!_work.TryTake(out var b))
                 {
-                    Keypair.ForgetWipedKeysOnThisThread(); // idle: no wiped key stays in this thread's contexts
-                    continue;
+                    // Out of work: park until some comes, with no key in this thread's cipher contexts, so a keypair
+                    // wiped meanwhile leaves no copy behind here and no timer has to wake the worker to wipe it.
+                    Keypair.ForgetKeysOnThisThread();
+                    BeforePark?.Invoke();
+                    b = _work.Take(_stop.Token);
                 }
                 BeforeWork?.Invoke(b);
                 Process(b);
@@ -265,7 +269,6 @@ internal sealed class CryptoPipeline : IDisposable
                 bool outbound = b.Outbound;
                 b.Done = true;
                 Drain(lane, outbound);
-                if (_work.Count == 0) Keypair.ForgetWipedKeysOnThisThread();
             }
         }
         catch (OperationCanceledException)

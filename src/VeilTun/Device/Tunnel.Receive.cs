@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using VeilTun.Buffers;
 using VeilTun.Noise;
 using VeilTun.Packets;
@@ -11,7 +10,7 @@ namespace VeilTun.Device;
 //      already been split into its datagrams, each transport message's sealed part spliced where it lies).
 //   2. Dispatch, without the lock: transport messages are looked up lock-free (TryBeginTransport) and appended
 //      to the peer's lane in the crypto pipeline; handshake messages pass a mac1 check and wait in a bounded queue
-//      for the handshake thread; anything else goes through the engine under the lock.
+//      for the control thread (handshakes and timers); anything else goes through the engine under the lock.
 //   3. A crypto worker opens the batch (in place, or from the GRO buffer into the datagram's own).
 //   4. The worker draining the peer's lane calls CompleteOpenedBatch: under the lock the engine checks the
 //      replay window and the inner source and delivers the packets; after the lock the TUN writes them (an
@@ -23,8 +22,8 @@ public sealed partial class Tunnel
     // Handshake messages are copied into their own small buffers: a flood of them must never hold the data path's
     // buffers (junk initiations starved real traffic before).
     private readonly PacketPool _handshakePool = new(PacketBuffer.DefaultHeadroom + Messages.InitiationSize + 64, HandshakeQueueSize);
-    private readonly BlockingCollection<(PacketBuffer Buffer, NetEndpoint From, PacketInfo Local)> _handshakes =
-        new(HandshakeQueueSize);
+    // Handshake messages wait here for the control thread, which also runs the timers (Tunnel.cs ControlLoop).
+    private readonly ControlQueue<(PacketBuffer Buffer, NetEndpoint From, PacketInfo Local)> _handshakes = new(HandshakeQueueSize);
     private TimeSpan _underLoadUntil;
 
     // Packets the engine delivered in the current locked section; written to the TUN when it ends.
@@ -114,27 +113,18 @@ public sealed partial class Tunnel
         }
     }
 
-    private void HandshakeLoop()
+    // On the control thread: one handshake message through the engine. left: messages still queued behind it.
+    private void ProcessHandshake(PacketBuffer buffer, NetEndpoint from, in PacketInfo local, int left)
     {
-        try
+        var now = _now();
+        // wireguard-go IsUnderLoad: a queue at 1/8 capacity means load, latched for one second.
+        if (left >= HandshakeQueueSize / 8) _underLoadUntil = now + Protocol.UnderLoadAfterTime;
+        lock (_sync)
         {
-            foreach (var (buffer, from, local) in _handshakes.GetConsumingEnumerable(_stop.Token))
-            {
-                var now = _now();
-                // wireguard-go IsUnderLoad: a queue at 1/8 capacity means load, latched for one second.
-                if (_handshakes.Count >= HandshakeQueueSize / 8) _underLoadUntil = now + Protocol.UnderLoadAfterTime;
-                lock (_sync)
-                {
-                    _engine.UnderLoad = _underLoadUntil > now;
-                    _engine.ReceiveDatagram(buffer, from, local, now);
-                    AfterEngine();
-                }
-            }
+            _engine.UnderLoad = _underLoadUntil > now;
+            _engine.ReceiveDatagram(buffer, from, local, now);
+            AfterEngine();
         }
-        catch (OperationCanceledException)
-        {
-        }
-        while (_handshakes.TryTake(out var left)) left.Buffer.Return();
     }
 
     // Runs on the one worker draining the peer's inbound lane, so the TUN writes after the lock keep the peer's

@@ -13,7 +13,10 @@ namespace VeilTun.Device;
 // and disposal. The data path is one file per direction:
 //   Tunnel.Send.cs     TUN reader → [lock] engine → crypto workers seal (CryptoPipeline) → UDP transport
 //   Tunnel.Receive.cs  UDP reader → crypto workers open (CryptoPipeline) → [lock] engine → TUN
-//                                 → handshake messages: bounded queue → handshake thread
+//                                 → handshake messages: bounded queue → control thread
+// Threads: the TUN reader, the UDP reader, the crypto workers (one per core), the control thread (handshake
+// messages and every timer: it sleeps until the earliest deadline or the next message, never polls) and, only
+// while someone subscribes to EventRaised, the event thread. Idle, none of them wakes (bench/idle.sh).
 // Batching and offloads live behind ITunDevice and IUdpTransport; the tunnel only sees packets and datagrams in
 // pooled buffers. One lock serialises the engine. Sealing, opening, UDP sends and TUN writes happen outside it, on
 // the worker draining a peer's lane, so each peer's packets keep their order.
@@ -39,13 +42,13 @@ public sealed partial class Tunnel : IDisposable
     private readonly Func<TimeSpan> _now;
     private readonly BlockingCollection<TunnelEvent> _events = new(4096);
     private readonly CancellationTokenSource _stop = new();
-    private readonly AutoResetEvent _timerWake = new(false);
     private readonly List<Thread> _threads = new();
     private readonly List<Thread> _udpReaders = new();
     private IUdpTransport? _udp;
     private int _listenPort;
     private uint _fwmark;
-    private long _timerSleepUntil; // ticks of the engine clock; written and read under _sync
+    private long _timerSleepUntil; // ticks of the engine clock the control thread sleeps until; under _sync
+    private long _timerRuns; // ticks the control thread ran (a test hook: idle means none)
     private bool _started;
     private bool _followLink; // under _sync: down because the link is, so a packet from the TUN proves it up
     private int _disposed;
@@ -65,6 +68,7 @@ public sealed partial class Tunnel : IDisposable
         _engine = new ProtocolEngine(_output, _pools.Large, options.Random, options.WallClock) { Mtu = _tun.Mtu };
         _pipeline = new CryptoPipeline(options.CryptoWorkers ?? Environment.ProcessorCount, SendSealedBatch, CompleteOpenedBatch, _tun.Name);
         _metrics = Diagnostics.TunnelMetrics.Register(this, options.MeterFactory);
+        _timerWake = _handshakes;
     }
 
     /// <summary>The interface name.</summary>
@@ -97,8 +101,39 @@ public sealed partial class Tunnel : IDisposable
         }
     }
 
-    /// <summary>Raised on the tunnel's event thread. Handlers may call back into the tunnel.</summary>
-    public event Action<TunnelEvent>? EventRaised;
+    /// <summary>
+    /// Raised on the tunnel's event thread (started with the first handler: a tunnel nobody listens to keeps no
+    /// thread for it). Handlers may call back into the tunnel. Events raised while there is no handler are dropped.
+    /// </summary>
+    public event Action<TunnelEvent>? EventRaised
+    {
+        add
+        {
+            lock (_eventLock)
+            {
+                _eventRaised += value;
+                if (_started && _eventRaised is not null) StartEventThreadLocked();
+            }
+        }
+        remove
+        {
+            lock (_eventLock) _eventRaised -= value;
+        }
+    }
+
+    private readonly object _eventLock = new();
+    private Action<TunnelEvent>? _eventRaised;
+    private Thread? _eventThread; // under _eventLock
+
+    private void StartEventThreadLocked()
+    {
+        if (_eventThread is not null || _disposed != 0) return;
+        _eventThread = new Thread(() => RunAndReleaseMagazines(EventLoop)) { IsBackground = true, Name = $"{_tun.Name}/events" };
+        _eventThread.Start();
+    }
+
+    // Timer wakes go through the control thread's queue (see ControlQueue): the same object as _handshakes.
+    private readonly ControlQueue<(PacketBuffer Buffer, NetEndpoint From, PacketInfo Local)> _timerWake;
 
     /// <summary>Completes when the tunnel stopped by itself (its TUN went away) or was disposed.</summary>
     public Task Stopped => _stoppedSource.Task;
@@ -120,9 +155,11 @@ public sealed partial class Tunnel : IDisposable
         _pipeline.Start();
         _tun.Event += OnTunEvent;
         StartThread("tun-reader", TunReaderLoop);
-        StartThread("handshakes", HandshakeLoop);
-        StartThread("timers", TimerLoop);
-        StartThread("events", EventLoop);
+        StartThread("control", ControlLoop);
+        lock (_eventLock)
+        {
+            if (_eventRaised is not null) StartEventThreadLocked();
+        }
         if (_options.StartUp ?? _tun.IsUp) SetUp(true);
         else _followLink = _options.StartUp is null;
     }
@@ -254,8 +291,8 @@ public sealed partial class Tunnel : IDisposable
     {
         _pipeline.FlushOutbound();
         FlushDeliveredLocked();
-        // A DAITA timer set for earlier than the timer thread's wake-up: wake it now.
-        if (_engine.TakeNewDaitaDeadline().Ticks < _timerSleepUntil) _timerWake.Set();
+        // A timer armed for earlier than the control thread's wake-up: wake it now.
+        if (_engine.TakeNewDeadline().Ticks < _timerSleepUntil) _timerWake.Set();
     }
 
     private const int PoolTrimMilliseconds = 10_000;
@@ -272,30 +309,80 @@ public sealed partial class Tunnel : IDisposable
         return _pools.Large.Trim() + _pools.Small.Trim();
     }
 
-    private void TimerLoop()
+    // The control thread: handshake messages as they come, timers when due, the memory trim while there is idle
+    // memory to trim. It sleeps until whichever is first; a timer armed earlier than its sleep wakes it (AfterEngine).
+    private void ControlLoop()
     {
-        long nextTrim = Environment.TickCount64 + PoolTrimMilliseconds;
+        var due = TimeSpan.Zero; // engine clock: when the timers next have work (at once, to start)
+        long trimAt = long.MaxValue; // Environment.TickCount64; MaxValue: nothing to trim
         while (!_stop.IsCancellationRequested)
         {
-            TimeSpan wait;
-            if (Environment.TickCount64 >= nextTrim)
+            var now = _now();
+            if (now >= due) due = RunTimers(now);
+            long ms = Environment.TickCount64;
+            if (ms >= trimAt)
             {
                 // Buffers a burst (or a stall) made the pools create and that then lay idle go back to the GC.
                 TrimMemory();
-                nextTrim = Environment.TickCount64 + PoolTrimMilliseconds;
+                trimAt = long.MaxValue;
             }
-            lock (_sync)
-            {
-                var now = _now();
-                _engine.Tick(now);
-                AfterEngine();
-                var next = _engine.NextDeadline;
-                wait = next == TimeSpan.MaxValue ? TimeSpan.FromMilliseconds(100) : next - now;
-                if (wait > TimeSpan.FromMilliseconds(100)) wait = TimeSpan.FromMilliseconds(100);
-                if (wait < TimeSpan.FromMilliseconds(1)) wait = TimeSpan.FromMilliseconds(1);
-                _timerSleepUntil = (now + wait).Ticks;
-            }
-            WaitHandle.WaitAny([_timerWake, _stop.Token.WaitHandle], wait);
+            // Trims come every 10 s only while something could be trimmed (idle buffers, spare batches).
+            if (trimAt == long.MaxValue && HasIdleMemory) trimAt = ms + PoolTrimMilliseconds;
+            long wait = due == TimeSpan.MaxValue ? long.MaxValue : (long)Math.Ceiling((due - now).TotalMilliseconds);
+            if (trimAt != long.MaxValue) wait = Math.Min(wait, trimAt - ms);
+            int timeout = wait >= int.MaxValue ? Timeout.Infinite : (int)Math.Max(1, wait);
+            if (_handshakes.Take(timeout, out var hs, out int left, out bool woken)) ProcessHandshake(hs.Buffer, hs.From, hs.Local, left);
+            if (woken) due = TimeSpan.Zero; // a timer was armed earlier than the sleep: look again
+        }
+        while (_handshakes.TryTakeLeft(out var left)) left.Buffer.Return();
+    }
+
+    // Runs the due timers and returns when to run them next (engine clock).
+    private TimeSpan RunTimers(TimeSpan now)
+    {
+        lock (_sync)
+        {
+            _timerRuns++;
+            _engine.Tick(now);
+            _timerSleepUntil = long.MinValue; // what the tick armed is in NextDeadline below: no wake for it
+            AfterEngine();
+            var next = _engine.NextDeadline;
+            // DAITA's machines see every packet and do not report every deadline they set: look every 100 ms.
+            if (_engine.NeedsPeriodicTick && next > now + DaitaTickInterval) next = now + DaitaTickInterval;
+            // A host's clock (TunnelOptions.MonotonicClock; a test's fake clock) may jump and nothing tells us: look at
+            // it every so often. The default clock is slept on exactly.
+            if (_options.MonotonicClock is not null && next - now > HostClockPollInterval) next = now + HostClockPollInterval;
+            if (next < now + TimeSpan.FromMilliseconds(1)) next = now + TimeSpan.FromMilliseconds(1);
+            _timerSleepUntil = next == TimeSpan.MaxValue ? long.MaxValue : next.Ticks;
+            return next;
+        }
+    }
+
+    private static readonly TimeSpan DaitaTickInterval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// How often the control thread looks at a host-provided clock (<see cref="TunnelOptions.MonotonicClock"/>),
+    /// which may jump without telling the tunnel (100 ms, as before #16). A test hook: MaxValue sleeps on it exactly.
+    /// </summary>
+    internal TimeSpan HostClockPollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    private bool HasIdleMemory => _pools.Large.SharedFreeCount > 0 || _pools.Small.SharedFreeCount > 0 || _pipeline.SpareCount > 0;
+
+    /// <summary>Test hook: how many times the control thread ran the timers (idle: it does not).</summary>
+    internal long TimerRuns
+    {
+        get
+        {
+            lock (_sync) return _timerRuns;
+        }
+    }
+
+    /// <summary>Test hook: peers in the engine's timer queue, and peers its ticks took out of it so far.</summary>
+    internal (int Queued, long Visited) TimerQueueStats
+    {
+        get
+        {
+            lock (_sync) return (_engine.TimerQueueCount, _engine.TimerPeersVisited);
         }
     }
 
@@ -307,7 +394,7 @@ public sealed partial class Tunnel : IDisposable
             {
                 try
                 {
-                    EventRaised?.Invoke(e);
+                    Volatile.Read(ref _eventRaised)?.Invoke(e);
                 }
                 catch (Exception ex)
                 {
@@ -322,7 +409,7 @@ public sealed partial class Tunnel : IDisposable
 
     private void Raise(TunnelEvent e)
     {
-        if (!_events.IsAddingCompleted) _events.TryAdd(e);
+        if (Volatile.Read(ref _eventRaised) is not null && !_events.IsAddingCompleted) _events.TryAdd(e);
     }
 
     private void CountDrop(DropReason reason) => _pools.Drops.Count(reason);
@@ -361,11 +448,27 @@ public sealed partial class Tunnel : IDisposable
         set => _pipeline.BeforeWork = value;
     }
 
+    /// <summary>Test hook: runs on a crypto worker about to park (see <see cref="CryptoPipeline.BeforePark"/>).</summary>
+    internal Action? BeforeCryptoPark
+    {
+        set => _pipeline.BeforePark = value;
+    }
+
+    /// <summary>Test hook: the engine-clock time the control thread sleeps until (TimeSpan.MaxValue: no deadline).</summary>
+    internal TimeSpan TimerSleepUntil
+    {
+        get
+        {
+            lock (_sync) return _timerSleepUntil == long.MaxValue ? TimeSpan.MaxValue : TimeSpan.FromTicks(_timerSleepUntil);
+        }
+    }
+
     /// <summary>Test hook: per-peer crypto lanes the pipeline keeps.</summary>
     internal int CryptoLanes => _pipeline.LaneCount;
 
     /// <summary>How many entries each per-peer or per-source table holds (leak checks in tests and bench/churn.sh b).</summary>
-    internal readonly record struct Tables(int Peers, int Indices, int AllowedIps, int AllowedIpsNodes, int RateLimiterEntries, int CryptoLanes);
+    internal readonly record struct Tables(int Peers, int Indices, int AllowedIps, int AllowedIpsNodes, int RateLimiterEntries, int CryptoLanes,
+        int TimerQueue);
 
     /// <summary>Test hook: the sizes of the engine's and the pipeline's tables, read under the tunnel lock.</summary>
     internal Tables TableCounts
@@ -375,7 +478,7 @@ public sealed partial class Tunnel : IDisposable
             lock (_sync)
             {
                 return new Tables(_engine.PeerCount, _engine.Indices.Count, _engine.AllowedIps.Count, _engine.AllowedIps.NodeCount,
-                    _engine.RateLimiterCount, _pipeline.LaneCount);
+                    _engine.RateLimiterCount, _pipeline.LaneCount, _engine.TimerQueueCount);
             }
         }
     }
@@ -400,11 +503,14 @@ public sealed partial class Tunnel : IDisposable
             CloseUdpLocked();
         }
         _stop.Cancel();
+        _handshakes.Close();
         StopRouteWatcher();
         _tun.Close();
         Thread[] readers;
         lock (_sync) readers = _udpReaders.ToArray();
-        foreach (var t in _threads.Concat(readers))
+        Thread? events;
+        lock (_eventLock) events = _eventThread;
+        foreach (var t in _threads.Concat(readers).Concat(events is null ? [] : [events]))
             if (t != Thread.CurrentThread) t.Join(TimeSpan.FromSeconds(2));
         _pipeline.Stop(b => b.Return());
         lock (_sync)

@@ -25,7 +25,11 @@ public sealed class TunnelOptions
     /// </summary>
     public Action<IUdpTransport>? ProtectSocket { get; init; }
 
-    /// <summary>Monotonic time for the protocol's timers. Default: <see cref="BootTimeClock"/> (counts suspend).</summary>
+    /// <summary>
+    /// Monotonic time for the protocol's timers. Default: <see cref="BootTimeClock"/> (counts suspend), on which an
+    /// idle tunnel sleeps until its next deadline. A clock given here may jump without telling the tunnel, so its
+    /// timer thread then looks at it every 100 ms.
+    /// </summary>
     public Func<TimeSpan>? MonotonicClock { get; init; }
 
     /// <summary>Wall clock for TAI64N timestamps and "latest handshake". Default: the system clock.</summary>

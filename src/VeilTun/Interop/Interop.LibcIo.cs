@@ -116,6 +116,34 @@ internal static partial class Interop
         [LibraryImport(Libc)]
         private static partial int gettid();
 
+        [LibraryImport(Libc, EntryPoint = "getrandom", SetLastError = true)]
+        private static partial nint getrandom(byte* buffer, nuint length, uint flags);
+
+        /// <summary>
+        /// Fills <paramref name="destination"/> from the kernel's CSPRNG with getrandom(2) (blocking only until the
+        /// pool is first initialised, as RandomNumberGenerator). False if the call is unavailable (ENOSYS, seccomp):
+        /// the caller falls back. The tunnel's randomness does not load OpenSSL this way (libssl and libcrypto were
+        /// 3.6 MiB of an idle daemon's RSS).
+        /// </summary>
+        internal static bool TryGetRandom(Span<byte> destination)
+        {
+            fixed (byte* p = destination)
+            {
+                int done = 0;
+                while (done < destination.Length)
+                {
+                    nint n = getrandom(p + done, (nuint)(destination.Length - done), 0);
+                    if (n < 0)
+                    {
+                        if (LastErrno == EINTR) continue;
+                        return false;
+                    }
+                    done += (int)n;
+                }
+            }
+            return true;
+        }
+
         /// <summary>errno of the last [LibraryImport] call made on this thread with SetLastError = true.</summary>
         internal static int LastErrno => Marshal.GetLastPInvokeError();
 

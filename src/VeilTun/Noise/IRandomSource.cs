@@ -11,10 +11,23 @@ internal interface IRandomSource
     void Fill(Span<byte> destination);
 }
 
-/// <summary>The operating system's CSPRNG.</summary>
+/// <summary>
+/// The operating system's CSPRNG: getrandom(2) on Linux (no OpenSSL loaded for it), else
+/// <see cref="RandomNumberGenerator"/>.
+/// </summary>
 internal sealed class SystemRandomSource : IRandomSource
 {
     public static readonly SystemRandomSource Instance = new();
 
-    public void Fill(Span<byte> destination) => RandomNumberGenerator.Fill(destination);
+    private static bool s_noGetRandom = !OperatingSystem.IsLinux();
+
+    public void Fill(Span<byte> destination)
+    {
+        if (!Volatile.Read(ref s_noGetRandom))
+        {
+            if (Interop.LibcIo.TryGetRandom(destination)) return;
+            Volatile.Write(ref s_noGetRandom, true);
+        }
+        RandomNumberGenerator.Fill(destination);
+    }
 }

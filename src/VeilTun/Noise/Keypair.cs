@@ -166,9 +166,9 @@ internal sealed class Keypair
 
     /// <summary>
     /// Overwrites this thread's cached copies of keys whose keypair was wiped. The copies otherwise live on in the
-    /// thread's cipher contexts until it seals or opens for another keypair, so every thread that seals or opens
-    /// calls this when it runs out of work (the crypto workers, the readers after a burst, the timer thread): a
-    /// wiped key then outlives its keypair by at most about a second. Two field reads when there is nothing to do.
+    /// thread's cipher contexts until it seals or opens for another keypair. Two field reads when there is nothing
+    /// to do. (The crypto workers, the only threads that seal and open in a tunnel, do more when they run out of
+    /// work: <see cref="ForgetKeysOnThisThread"/>.)
     /// </summary>
     internal static void ForgetWipedKeysOnThisThread()
     {
@@ -178,6 +178,25 @@ internal sealed class Keypair
             s_sealOwner = null;
         }
         if (s_openOwner is { _zeroed: true })
+        {
+            s_openContext?.ClearKey();
+            s_openOwner = null;
+        }
+    }
+
+    /// <summary>
+    /// Overwrites every key cached in this thread's cipher contexts, wiped or not: a thread about to block for an
+    /// unknown time (a crypto worker out of work) holds no key while it sleeps, so a keypair wiped meanwhile leaves no
+    /// copy behind and nothing has to wake the thread to erase one. The next seal or open keys the context again.
+    /// </summary>
+    internal static void ForgetKeysOnThisThread()
+    {
+        if (s_sealOwner is not null)
+        {
+            s_sealContext?.ClearKey();
+            s_sealOwner = null;
+        }
+        if (s_openOwner is not null)
         {
             s_openContext?.ClearKey();
             s_openOwner = null;

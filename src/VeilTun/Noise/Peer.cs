@@ -22,6 +22,7 @@ internal sealed class Peer
     {
         PublicKey = publicKey;
         Cookies = new CookieGenerator(publicKey);
+        Timers = new PeerTimers(this);
     }
 
     public PublicKey PublicKey { get; }
@@ -30,7 +31,7 @@ internal sealed class Peer
 
     public Keypairs Keypairs { get; } = new();
 
-    public PeerTimers Timers { get; } = new();
+    public PeerTimers Timers { get; }
 
     public CookieGenerator Cookies { get; }
 

@@ -34,16 +34,18 @@ internal sealed partial class ProtocolEngine
             return false;
         peer.Daita?.Reset(now, ReleaseDelayed(peer));
         peer.Daita = daita;
+        if (daita is null) _daitaPeers.Remove(peer);
+        else if (!_daitaPeers.Contains(peer)) _daitaPeers.Add(peer);
+        if (daita is not null && daita.NextDeadline < _newDaitaDeadline) _newDaitaDeadline = daita.NextDeadline;
         return true;
     }
 
-    /// <summary>The earliest DAITA deadline set since the last call (to wake a sleeping timer thread), then reset.</summary>
-    public TimeSpan TakeNewDaitaDeadline()
-    {
-        var d = _newDaitaDeadline;
-        _newDaitaDeadline = TimeSpan.MaxValue;
-        return d;
-    }
+    // The peers with DAITA on: their machines' deadlines are checked on every tick (they are few, and their timers
+    // run while traffic flows), and while there is one the timer thread wakes at least every 100 ms.
+    private readonly List<Peer> _daitaPeers = new();
+
+    /// <summary>Peers with DAITA on.</summary>
+    internal int DaitaPeerCount => _daitaPeers.Count;
 
     // A delayed real packet that cannot go out any more waits for the next session like any staged packet.
     private Action<PacketBuffer> ReleaseDelayed(Peer peer) => b =>

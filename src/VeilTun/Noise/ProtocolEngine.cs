@@ -181,6 +181,7 @@ internal sealed partial class ProtocolEngine
             PrecomputeStaticStatic(peer);
         }
         peer.Timers.Enabled = IsUp;
+        peer.Timers.Queue = _timerQueue;
         _peers.Add(publicKey, peer);
         return peer;
     }
@@ -195,8 +196,11 @@ internal sealed partial class ProtocolEngine
         AllowedIps.RemoveByPeer(peer);
         peer.Daita?.Reset(TimeSpan.Zero, static b => b.Return());
         peer.Daita = null;
+        _daitaPeers.Remove(peer);
         peer.Timers.Enabled = false;
         peer.Timers.StopAll();
+        _timerQueue.Remove(peer.Timers);
+        peer.Timers.Queue = null;
         ZeroAndFlushAll(peer);
         peer.Handshake.Destroy();
         peer.Cookies.Clear();
@@ -302,6 +306,7 @@ internal sealed partial class ProtocolEngine
             peer.Timers.StopAll();
             ZeroAndFlushAll(peer);
         }
+        _timerQueue.Clear(); // every timer is off
     }
 
     private void PrecomputeStaticStatic(Peer peer)

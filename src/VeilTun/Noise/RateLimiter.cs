@@ -142,6 +142,12 @@ internal sealed class RateLimiter
         }
     }
 
+    /// <summary>
+    /// When <see cref="Collect"/> has work next: the oldest source goes idle just after this (nanoseconds on the
+    /// callers' clock), or <see cref="long.MaxValue"/> when no source is tracked.
+    /// </summary>
+    public long NextCollectionNanoseconds => _oldest == None ? long.MaxValue : _entries[_oldest].LastTimeNs + IdleTimeoutNanoseconds + 1;
+
     /// <summary>Test hook: entries the table has room for without growing.</summary>
     internal int Capacity => _entries.Length;
 

@@ -17,7 +17,9 @@ internal enum TimerExpiry
 /// <summary>
 /// The five per-peer timers of whitepaper §6 as plain deadlines (wireguard-go device/timers.go, kernel
 /// timers.c): no threads or clocks inside. The engine calls the hooks as events happen and
-/// <see cref="TakeExpired"/> with the current time; <see cref="NextDeadline"/> says when to call again.
+/// <see cref="TakeExpired"/> with the current time; <see cref="NextDeadline"/> says when to call again. Every
+/// deadline armed is also told to the engine's <see cref="TimerQueue"/>, so its timer thread can sleep until the
+/// earliest one.
 /// Not thread-safe; owned by the engine.
 /// </summary>
 internal sealed class PeerTimers
@@ -29,6 +31,30 @@ internal sealed class PeerTimers
     private TimeSpan _newHandshake = Off;
     private TimeSpan _zeroKeyMaterial = Off;
     private TimeSpan _persistentKeepalive = Off;
+
+    /// <param name="owner">The peer these timers belong to (what the engine's <see cref="TimerQueue"/> hands back).</param>
+    public PeerTimers(Peer? owner = null) => Owner = owner;
+
+    /// <summary>The peer these timers belong to.</summary>
+    public Peer? Owner { get; }
+
+    /// <summary>
+    /// The queue that learns of every deadline armed (the engine's, while the peer is in it; null: none). Arming a
+    /// deadline earlier than <see cref="QueuedAt"/> moves the peer up in it.
+    /// </summary>
+    internal TimerQueue? Queue { get; set; }
+
+    /// <summary>The peer's key in <see cref="Queue"/> (MaxValue when not queued); at or before every armed deadline.</summary>
+    internal TimeSpan QueuedAt { get; set; } = Off;
+
+    /// <summary>The peer's slot in <see cref="Queue"/>'s heap (-1 when not queued).</summary>
+    internal int QueueIndex { get; set; } = -1;
+
+    private TimeSpan Arm(TimeSpan due)
+    {
+        Queue?.Schedule(this, due);
+        return due;
+    }
 
     /// <summary>Initiations sent by the retransmit timer since the last fresh attempt.</summary>
     public int HandshakeAttempts { get; internal set; }
@@ -83,14 +109,14 @@ internal sealed class PeerTimers
     public void DataSent(TimeSpan now, TimeSpan jitter)
     {
         if (Enabled && !IsNewHandshakePending)
-            _newHandshake = now + Protocol.KeepaliveTimeout + Protocol.RekeyTimeout + jitter;
+            _newHandshake = Arm(now + Protocol.KeepaliveTimeout + Protocol.RekeyTimeout + jitter);
     }
 
     /// <summary>After receiving non-empty data: passive keepalive within 10 s (whitepaper §6.5).</summary>
     public void DataReceived(TimeSpan now)
     {
         if (!Enabled) return;
-        if (!IsSendKeepalivePending) _sendKeepalive = now + Protocol.KeepaliveTimeout;
+        if (!IsSendKeepalivePending) _sendKeepalive = Arm(now + Protocol.KeepaliveTimeout);
         else NeedAnotherKeepalive = true;
     }
 
@@ -103,7 +129,7 @@ internal sealed class PeerTimers
     /// <summary>After sending an initiation: retransmit in REKEY_TIMEOUT + jitter unless answered.</summary>
     public void HandshakeInitiated(TimeSpan now, TimeSpan jitter)
     {
-        if (Enabled) _retransmitHandshake = now + Protocol.RekeyTimeout + jitter;
+        if (Enabled) _retransmitHandshake = Arm(now + Protocol.RekeyTimeout + jitter);
     }
 
     /// <summary>After a handshake completes (response consumed, or first data on the next keypair).</summary>
@@ -117,26 +143,26 @@ internal sealed class PeerTimers
     /// <summary>After a keypair is derived: wipe all keys if no newer one arrives within 540 s.</summary>
     public void SessionDerived(TimeSpan now)
     {
-        if (Enabled) _zeroKeyMaterial = now + Protocol.ZeroKeyMaterialAfter;
+        if (Enabled) _zeroKeyMaterial = Arm(now + Protocol.ZeroKeyMaterialAfter);
     }
 
     /// <summary>Arms zeroKeyMaterial only if it is not already pending (retransmit give-up path).</summary>
     public void ArmZeroKeyMaterialIfIdle(TimeSpan now)
     {
-        if (Enabled && !IsZeroKeyMaterialPending) _zeroKeyMaterial = now + Protocol.ZeroKeyMaterialAfter;
+        if (Enabled && !IsZeroKeyMaterialPending) _zeroKeyMaterial = Arm(now + Protocol.ZeroKeyMaterialAfter);
     }
 
     /// <summary>Before any authenticated send and after any authenticated receive.</summary>
     public void AnyAuthenticatedPacketTraversal(TimeSpan now, int persistentKeepaliveSeconds)
     {
         if (Enabled && persistentKeepaliveSeconds > 0)
-            _persistentKeepalive = now + TimeSpan.FromSeconds(persistentKeepaliveSeconds);
+            _persistentKeepalive = Arm(now + TimeSpan.FromSeconds(persistentKeepaliveSeconds));
     }
 
     /// <summary>Re-arms the passive keepalive after it fired with another one owed.</summary>
     public void RearmSendKeepalive(TimeSpan now)
     {
-        if (Enabled) _sendKeepalive = now + Protocol.KeepaliveTimeout;
+        if (Enabled) _sendKeepalive = Arm(now + Protocol.KeepaliveTimeout);
     }
 
     public void CancelSendKeepalive() => _sendKeepalive = Off;

@@ -20,16 +20,20 @@ public sealed class UapiListener : IDisposable
     private readonly TaskCompletionSource _removed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _disposeCts = new();
     private readonly FileSystemWatcher? _watcher;
-    private readonly Timer _pollTimer;
+    private Timer? _pollTimer; // only without a working inotify watch
+    private readonly object _pollLock = new();
     private int _disposed;
 
     private UapiListener(Socket socket, string path)
     {
+        // Accepts block in the kernel on the serving thread (Run/RunAsync), never through .NET's socket engine.
+        socket.Blocking = true;
         _socket = socket;
         Path = path;
         try
         {
-            // inotify on the directory gives prompt notice; the poll below is the fallback (e.g. queue overflow).
+            // inotify on the directory gives prompt notice and costs no wake-up while nothing happens; a 1 s poll is
+            // the fallback when it cannot be set up or reports an error (e.g. queue overflow).
             string directory = System.IO.Path.GetDirectoryName(path) ?? ".";
             _watcher = new FileSystemWatcher(directory, System.IO.Path.GetFileName(path))
             {
@@ -38,7 +42,11 @@ public sealed class UapiListener : IDisposable
             };
             _watcher.Deleted += (_, _) => CheckRemoved();
             _watcher.Renamed += (_, _) => CheckRemoved();
-            _watcher.Error += (_, _) => CheckRemoved();
+            _watcher.Error += (_, _) =>
+            {
+                StartPolling();
+                CheckRemoved();
+            };
             _watcher.EnableRaisingEvents = true;
         }
         catch (Exception e) when (e is IOException or ArgumentException or PlatformNotSupportedException or UnauthorizedAccessException)
@@ -46,8 +54,31 @@ public sealed class UapiListener : IDisposable
             _watcher?.Dispose();
             _watcher = null;
         }
-        _pollTimer = new Timer(static state => ((UapiListener)state!).CheckRemoved(), this, s_pollInterval, s_pollInterval);
+        if (_watcher is null) StartPolling();
         CheckRemoved(); // wg-go starts with an lstat to close the race with a deletion before the watch existed
+    }
+
+    private void StartPolling()
+    {
+        lock (_pollLock)
+        {
+            if (_pollTimer is not null || Volatile.Read(ref _disposed) != 0) return;
+            _pollTimer = new Timer(static state => ((UapiListener)state!).CheckRemoved(), this, s_pollInterval, s_pollInterval);
+        }
+    }
+
+    private void StopPolling()
+    {
+        lock (_pollLock) _pollTimer?.Dispose();
+    }
+
+    /// <summary>Whether the 1 s poll runs (a test hook: not while inotify works).</summary>
+    internal bool IsPolling
+    {
+        get
+        {
+            lock (_pollLock) return _pollTimer is not null;
+        }
     }
 
     /// <summary>The socket file path.</summary>
@@ -55,7 +86,7 @@ public sealed class UapiListener : IDisposable
 
     /// <summary>
     /// Completes when the socket file has been deleted or renamed away by someone else (noticed through inotify, or
-    /// a 1 s poll as a fallback). Never faults. The unlink done by <see cref="Dispose"/> is not reported.
+    /// a 1 s poll as a fallback where inotify cannot watch or reported an error). Never faults. The unlink done by <see cref="Dispose"/> is not reported.
     /// </summary>
     public Task SocketRemoved => _removed.Task;
 
@@ -149,11 +180,50 @@ public sealed class UapiListener : IDisposable
     /// the error (at most once a second), closes the oldest connection when descriptors ran out, and tries again
     /// after a delay that grows to a second.
     /// </summary>
-    public async Task RunAsync(IUapiHandler handler, CancellationToken cancellationToken)
+    /// <remarks>
+    /// Blocking I/O on threads of its own: one that accepts, and one per open connection (wg(8) holds one for
+    /// milliseconds). Nothing runs on the thread pool and no timer is armed, so an idle daemon keeps no thread-pool or
+    /// timer thread and nothing here wakes while no client comes (bench/idle.sh). A connection's
+    /// lifetime is enforced by its socket timeouts.
+    /// </remarks>
+    public Task RunAsync(IUapiHandler handler, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(handler);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                Serve(handler, cancellationToken);
+                done.TrySetResult();
+            }
+            catch (Exception e)
+            {
+                done.TrySetException(e);
+            }
+        })
+        { IsBackground = true, Name = "VeilTun UAPI" };
+        thread.Start();
+        return done.Task;
+    }
+
+    /// <summary>
+    /// <see cref="RunAsync"/> on the calling thread: accepts and serves until <paramref name="cancellationToken"/>
+    /// fires or the listener is disposed, and returns once the connections in progress have ended. A daemon's main
+    /// thread, which would only wait otherwise, can be the one that accepts.
+    /// </summary>
+    public void Run(IUapiHandler handler, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        Serve(handler, cancellationToken);
+    }
+
+    private void Serve(IUapiHandler handler, CancellationToken cancellationToken)
+    {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposeCts.Token);
         var ct = linked.Token;
+        // Cancellation wakes the blocking accept: a connection to ourselves (dropped), or failing that a shutdown.
+        using var wake = ct.Register(WakeAccept);
         var connections = new LinkedList<Connection>(); // oldest first
         var backoff = TimeSpan.Zero;
         long lastReport = Environment.TickCount64 - 1000;
@@ -164,14 +234,10 @@ public sealed class UapiListener : IDisposable
                 Socket client;
                 try
                 {
-                    client = await _socket.AcceptAsync(ct).ConfigureAwait(false);
+                    client = _socket.Accept();
                     backoff = TimeSpan.Zero;
                 }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested)
-                {
-                    break;
-                }
-                catch (Exception) when (Volatile.Read(ref _disposed) != 0)
+                catch (Exception) when (ct.IsCancellationRequested || Volatile.Read(ref _disposed) != 0)
                 {
                     break;
                 }
@@ -195,19 +261,17 @@ public sealed class UapiListener : IDisposable
                     if (e is SocketException { SocketErrorCode: SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable })
                         EvictOldest(connections);
                     backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(10) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.TicksPerSecond));
-                    try
-                    {
-                        await Task.Delay(backoff, ct).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        break;
-                    }
+                    if (ct.WaitHandle.WaitOne(backoff)) break;
                     continue;
+                }
+                if (ct.IsCancellationRequested)
+                {
+                    client.Dispose(); // our own wake-up call, or a client at the very end
+                    break;
                 }
 
                 var connection = new Connection(client, CancellationTokenSource.CreateLinkedTokenSource(ct));
-                connection.Cts.CancelAfter(ConnectionLifetime);
+                var deadline = Environment.TickCount64 + (long)ConnectionLifetime.TotalMilliseconds;
                 lock (connections)
                 {
                     for (var node = connections.First; node is not null;)
@@ -219,14 +283,59 @@ public sealed class UapiListener : IDisposable
                     if (connections.Count >= MaxConnections) EvictOldest(connections);
                     connections.AddLast(connection);
                 }
-                connection.Task = ServeAsync(connection, handler);
+                var finished = new TaskCompletionSource();
+                connection.Task = finished.Task;
+                new Thread(() =>
+                {
+                    try
+                    {
+                        Serve(connection, handler, deadline);
+                    }
+                    finally
+                    {
+                        finished.TrySetResult();
+                    }
+                })
+                { IsBackground = true, Name = "VeilTun UAPI conn" }.Start();
             }
         }
         finally
         {
-            Task[] pending;
-            lock (connections) pending = connections.Select(c => c.Task).ToArray();
-            await Task.WhenAll(pending).ConfigureAwait(false);
+            Connection[] open;
+            lock (connections) open = connections.ToArray();
+            foreach (var c in open)
+            {
+                try
+                {
+                    c.Cts.Cancel();
+                    c.Client.Shutdown(SocketShutdown.Both);
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                }
+            }
+            Task.WaitAll(open.Select(c => c.Task).ToArray());
+        }
+    }
+
+    // Wakes a thread blocked in accept(2) on the listening socket.
+    private void WakeAccept()
+    {
+        try
+        {
+            using var self = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            self.Connect(new UnixDomainSocketEndPoint(Path));
+            return;
+        }
+        catch (Exception e) when (e is SocketException or IOException or ArgumentException)
+        {
+        }
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
         }
     }
 
@@ -252,15 +361,15 @@ public sealed class UapiListener : IDisposable
         }
     }
 
-    private static async Task ServeAsync(Connection connection, IUapiHandler handler)
+    // On the connection's own thread: the protocol over blocking I/O, so every await completes at once.
+    private static void Serve(Connection connection, IUapiHandler handler, long deadline)
     {
-        await Task.Yield(); // do not run the first read inline in the accept loop
         try
         {
-            await using var stream = new NetworkStream(connection.Client, ownsSocket: true);
-            await UapiProtocol.HandleConnectionAsync(stream, handler, connection.Cts.Token).ConfigureAwait(false);
+            using var stream = new BlockingSocketStream(connection.Client, deadline);
+            UapiProtocol.HandleConnectionAsync(stream, handler, connection.Cts.Token).GetAwaiter().GetResult();
         }
-        catch (Exception) when (connection.Cts.IsCancellationRequested)
+        catch (Exception) when (connection.Cts.IsCancellationRequested || Environment.TickCount64 >= deadline)
         {
             // Closed by us (evicted, lifetime over, shutdown): nothing to report.
         }
@@ -277,6 +386,90 @@ public sealed class UapiListener : IDisposable
     }
 
     /// <summary>
+    /// A connected socket as a stream with blocking reads and writes, their async forms included (they complete
+    /// before returning), each bounded by what is left of the connection's lifetime (socket timeouts).
+    /// </summary>
+    private sealed class BlockingSocketStream(Socket socket, long deadline) : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanWrite => true;
+        public override bool CanSeek => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        private void Bound(bool send)
+        {
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0) throw new IOException("UAPI connection lifetime over");
+            int ms = (int)Math.Min(left, int.MaxValue);
+            if (send) socket.SendTimeout = ms;
+            else socket.ReceiveTimeout = ms;
+        }
+
+        public override int Read(Span<byte> buffer)
+        {
+            Bound(send: false);
+            return socket.Receive(buffer);
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            while (!buffer.IsEmpty)
+            {
+                Bound(send: true);
+                buffer = buffer[socket.Send(buffer)..];
+            }
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                return ValueTask.FromResult(Read(buffer.Span));
+            }
+            catch (Exception e)
+            {
+                return ValueTask.FromException<int>(e);
+            }
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                Write(buffer.Span);
+                return ValueTask.CompletedTask;
+            }
+            catch (Exception e)
+            {
+                return ValueTask.FromException(e);
+            }
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush()
+        {
+        }
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
+    /// <summary>
     /// Closes the socket, stops watching, and unlinks the socket file unless it was already removed (then the
     /// name may belong to someone else). Idempotent.
     /// </summary>
@@ -284,7 +477,7 @@ public sealed class UapiListener : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _disposeCts.Cancel();
-        _pollTimer.Dispose();
+        StopPolling();
         _watcher?.Dispose();
         bool ours = !_removed.Task.IsCompleted;
         _socket.Dispose();
@@ -302,7 +495,7 @@ public sealed class UapiListener : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) throw new ObjectDisposedException(nameof(UapiListener));
         _disposeCts.Cancel();
-        _pollTimer.Dispose();
+        StopPolling();
         _watcher?.Dispose();
         int fd = (int)_socket.SafeHandle.DangerousGetHandle();
         _socket.SafeHandle.SetHandleAsInvalid();

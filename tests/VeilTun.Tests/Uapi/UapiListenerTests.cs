@@ -47,6 +47,30 @@ public sealed class UapiListenerTests : IDisposable
     }
 
     [Fact]
+    public async Task RunServesOnTheCallingThreadWithNoPollWhileInotifyWatches()
+    {
+        using var listener = UapiListener.Create("wg1", _directory);
+        Assert.False(listener.IsPolling); // inotify works here: nothing wakes every second
+        var handler = new RecordingHandler();
+        using var cts = new CancellationTokenSource();
+        int servingThread = 0;
+        var thread = new Thread(() =>
+        {
+            Volatile.Write(ref servingThread, Environment.CurrentManagedThreadId);
+            listener.Run(handler, cts.Token);
+        });
+        thread.Start();
+
+        Assert.Equal("listen_port=51820\nerrno=0\n\n", await WgStyleRequestAsync(listener.Path, "get=1\n\n"));
+        await cts.CancelAsync();
+        Assert.True(thread.Join(s_wait), "Run did not return after cancellation");
+        Assert.NotEqual(0, servingThread);
+
+        File.Delete(listener.Path); // still noticed without a poll
+        await listener.SocketRemoved.WaitAsync(s_wait);
+    }
+
+    [Fact]
     public async Task ConnectionsAreServedConcurrently()
     {
         using var listener = UapiListener.Create("wg0", _directory);

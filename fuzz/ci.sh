@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# fuzz/ci.sh: the fuzzing share of CI, under ~100 s wall-clock in all.
+# fuzz/ci.sh: the fuzzing share of CI, under ~80 s wall-clock in all.
 #  1. Replays every committed corpus file (fuzz/corpus/*/*) through every target, in process, on the plain build:
 #     a target may not throw anything it does not expect, and each input must finish within 2 s.
 #  2. Fuzzes each target briefly under afl-fuzz with a fixed seed (-s 1), from its corpus; any crash or hang fails.
-#     The fuzzing time is split evenly over the targets from what is left of FUZZ_CI_SECONDS (default 90, counted
+#     The fuzzing time is split evenly over the targets from what is left of FUZZ_CI_SECONDS (default 70, counted
 #     from after the tools are installed: publishing, instrumenting and replaying come out of it; at most 9 s each).
 # Prints a PASS/FAIL line per check and ends with "N passed, N failed". Findings are kept under $work on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . fuzz/lib.bash
-budget=${FUZZ_CI_SECONDS:-90}
+budget=${FUZZ_CI_SECONDS:-70}
 work=$(mktemp -d /tmp/veiltun-fuzz-ci.XXXXXX)
 passed=0 failed=0
 pass() { echo "PASS $*"; passed=$((passed + 1)); }

@@ -42,7 +42,7 @@ for t in tests/interop/*.sh; do
     echo "== $t took $((SECONDS - t0)) s (suite at $((SECONDS / 60)) min)"
 done
 
-# Fuzzing: corpus replay through every target, then each target briefly under afl-fuzz (~100 s in all).
+# Fuzzing: corpus replay through every target, then each target briefly under afl-fuzz (~80 s in all).
 echo "== fuzz/ci.sh"
 timeout 300 fuzz/ci.sh 2>&1 | tee -a "$log/scripts.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1

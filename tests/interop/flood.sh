@@ -26,8 +26,8 @@ IFR=vtf$VT_ID
 IFI=vtfg$VT_ID
 PORT=51820
 FLOOD_SECONDS=25     # upper bound; the flood is stopped as soon as the checks that need it are done
-FLOOD_MAX=150000     # upper bound on initiations sent
-BURST=256
+FLOOD_MAX=300000     # upper bound on initiations sent
+BURST=512
 INTERVAL_MS=40
 WARMUP=20            # paced initiations before the bursts: each must be counted as an invalid handshake
 

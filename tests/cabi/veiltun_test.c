@@ -281,6 +281,18 @@ static long now_ms(void)
     return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
 }
 
+/* The device's listen_port as get_config reports it, into OUT ("" when absent). */
+static void listen_port(int32_t h, char *out, size_t size)
+{
+    char *config = NULL;
+    out[0] = 0;
+    if (veiltun_get_config(h, &config) == 0 && config) {
+        const char *p = strstr(config, "listen_port=");
+        if (p) snprintf(out, size, "%.*s", (int)strcspn(p + 12, "\n"), p + 12);
+    }
+    veiltun_free(config);
+}
+
 /* Runs COMMAND every 50 ms until it succeeds or LIMIT_MS pass; the milliseconds it took, or -1. */
 static long wait_for(const char *command, long limit_ms)
 {
@@ -349,12 +361,7 @@ static void cycle(const struct args *a, int round, int race_turn_off)
           errors, errors_logged());
 
     char port_before[16] = "", port_after[16] = "";
-    if (veiltun_get_config(h, &config) == 0) {
-        const char *p = strstr(config, "listen_port=");
-        if (p) snprintf(port_before, sizeof port_before, "%.*s", (int)strcspn(p + 12, "\n"), p + 12);
-    }
-    veiltun_free(config);
-    config = NULL;
+    listen_port(h, port_before, sizeof port_before);
 
     /* Round 1: the phone's network changes under the tunnel (issue #16): its underlay address moves to another
      * one, then the host says so. The peer must learn the new address from the bump alone (its keepalive and
@@ -370,12 +377,7 @@ static void cycle(const struct args *a, int round, int race_turn_off)
     v4 = veiltun_get_socket_v4(h);
     CHECK(rc == 0 && protects() > before && v4 >= 0 && protect_last_fd == v4, "bump-sockets",
           "returned %d, protect calls %d -> %d, socket %d (protected %d)", rc, before, protects(), v4, protect_last_fd);
-    if (veiltun_get_config(h, &config) == 0) {
-        const char *p = strstr(config, "listen_port=");
-        if (p) snprintf(port_after, sizeof port_after, "%.*s", (int)strcspn(p + 12, "\n"), p + 12);
-    }
-    veiltun_free(config);
-    config = NULL;
+    listen_port(h, port_after, sizeof port_after);
     CHECK(port_before[0] && strcmp(port_before, port_after) == 0, "bump-keeps-port", "listen_port %s before, %s after",
           port_before, port_after);
     if (bump_at) {

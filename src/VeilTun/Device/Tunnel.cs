@@ -232,7 +232,7 @@ public sealed partial class Tunnel : IDisposable
                     // Here, so that it watches the routes of the namespace the socket was just bound in.
                     if (_routes is null) StartRouteWatcher();
                 }
-                catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException or UnauthorizedAccessException)
+                catch (Exception ex) when (IsBindFailure(ex))
                 {
                     Log.BindFailed(_log, _listenPort, ex);
                     Raise(new TunnelEvent(TunnelEventKind.Error, Message: $"cannot bind UDP port {_listenPort}: {ex.Message}"));
